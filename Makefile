@@ -1,0 +1,154 @@
+# stealtime: build, run and test. See README.md.
+#
+#   make            install missing packages (as root), build everything
+#   make run        stealtimed in the foreground on its built-in defaults
+#   make check      every test (unit, kernel, KVM, end to end)
+#   make bench      benchmarks (hook cost, context-switch throughput)
+#   make clean
+#
+# Outputs go to build/. Quiet unless V=1. VMLINUX_H=path overrides the
+# vmlinux.h generated from the running kernel's BTF.
+
+BUILD     ?= build
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+CC        ?= cc
+CLANG     ?= clang
+BPFTOOL   ?= bpftool
+VMLINUX_H ?=
+
+ifeq ($(V),1)
+Q :=
+msg :=
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -I$(BUILD) -Idaemon
+LIBS     := -lbpf -lelf -lz -lsystemd -ljansson -lmicrohttpd -lpthread
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
+	-Wno-unused-function -I$(BUILD) -Iinclude
+
+DEPS_STAMP := $(BUILD)/.deps-ok
+MOUNT_STAMP := $(BUILD)/.mounts
+
+BPF_SRCS   := $(wildcard bpf/*.bpf.c)
+BPF_OBJS   := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+BPF_SKELS  := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+
+DAEMON_SRCS := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+DAEMON_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(DAEMON_SRCS))
+DAEMON_LIB  := $(BUILD)/libstealtimed.a
+
+VMMLIB_SRCS := $(wildcard vmmlib/*.c)
+VMMLIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(VMMLIB_SRCS))
+VMMLIB      := $(BUILD)/libstealtime-vmm.a
+
+CTL_SRCS := $(wildcard ctl/*.c)
+CTL_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(CTL_SRCS))
+
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+TOOL_SRCS  := $(wildcard tests/vmm/*.c) $(wildcard tests/bench/*.c)
+TOOL_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TOOL_SRCS))
+
+PROGS := $(BUILD)/stealtimed $(BUILD)/stealtimectl
+
+.PHONY: all deps mounts run check bench clean install tests
+all: $(PROGS) tests
+
+tests: $(UNIT_BINS) $(TOOL_BINS)
+
+# --- packages and kernel filesystems -------------------------------------
+$(DEPS_STAMP): scripts/install-deps.sh
+	$(Q)mkdir -p $(BUILD)
+	$(Q)bash scripts/install-deps.sh
+	$(Q)touch $@
+deps: $(DEPS_STAMP)
+
+mounts:
+	$(Q)bash scripts/mount-kernel-fs.sh
+
+# --- BPF -------------------------------------------------------------------
+ifeq ($(VMLINUX_H),)
+$(BUILD)/vmlinux.h: | $(DEPS_STAMP)
+	$(call msg,GEN,$@)
+	$(Q)mkdir -p $(BUILD)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@
+else
+$(BUILD)/vmlinux.h: $(VMLINUX_H)
+	$(Q)mkdir -p $(BUILD)
+	$(Q)cp $< $@
+endif
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h) include/stealtime.h $(BUILD)/vmlinux.h | $(DEPS_STAMP)
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+
+# --- user space ------------------------------------------------------------
+$(BUILD)/obj/%.o: %.c $(wildcard include/*.h daemon/*.h ctl/*.h vmmlib/*.h tests/*/*.h) $(BPF_SKELS) | $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(DAEMON_LIB): $(DAEMON_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(VMMLIB): $(VMMLIB_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/stealtimed: $(BUILD)/obj/daemon/main.o $(DAEMON_LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
+
+$(BUILD)/stealtimectl: $(CTL_OBJS) $(DAEMON_LIB)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS) -lcurl
+
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(DAEMON_LIB) $(VMMLIB)
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS) -lcmocka
+
+$(BUILD)/tests/vmm/%: $(BUILD)/obj/tests/vmm/%.o $(VMMLIB)
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
+
+$(BUILD)/tests/bench/%: $(BUILD)/obj/tests/bench/%.o $(DAEMON_LIB)
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
+
+# --- running and testing ---------------------------------------------------
+run: all mounts
+	$(BUILD)/stealtimed
+
+check: all mounts
+	$(Q)bash tests/run.sh
+
+bench: all mounts
+	$(Q)bash tests/bench/run.sh
+
+install: all
+	install -D -m 0755 $(BUILD)/stealtimed $(DESTDIR)$(PREFIX)/sbin/stealtimed
+	install -D -m 0755 $(BUILD)/stealtimectl $(DESTDIR)$(PREFIX)/bin/stealtimectl
+	install -D -m 0644 include/stealtime_vmm.h $(DESTDIR)$(PREFIX)/include/stealtime_vmm.h
+	install -D -m 0644 $(VMMLIB) $(DESTDIR)$(PREFIX)/lib/libstealtime-vmm.a
+
+clean:
+	$(Q)rm -rf $(BUILD)

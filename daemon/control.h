@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The VMM control socket: unix SOCK_SEQPACKET, one JSON object per
+ * message (protocol in README.md, "Integrating a VMM"). This module owns
+ * the socket, the connections, parsing and replies; what a request does is
+ * up to the control_ops the daemon passes in.
+ */
+#ifndef STEALTIMED_CONTROL_H
+#define STEALTIMED_CONTROL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#define CONTROL_MAX_MSG 4096
+
+struct control_peer {
+	pid_t pid; /* SO_PEERCRED */
+	uid_t uid;
+	gid_t gid;
+	uint64_t conn_id;
+	void *vm; /* set by ops->register_vm, passed back to later ops */
+};
+
+struct control_reg {
+	char vm_id[24];
+	int region_fd; /* owned by the daemon; the control module sends it, never closes it */
+	uint32_t region_size;
+};
+
+struct control_vcpu_value {
+	uint32_t vcpu;
+	uint64_t stolen_ns;
+};
+
+/*
+ * Each op returns 0 or a negative errno; on error it writes a human
+ * readable reason into err (errlen bytes). The reply carries the errno name
+ * ("EINVAL") and the reason.
+ */
+struct control_ops {
+	int (*register_vm)(void *ctx, struct control_peer *peer, uint64_t region_ipa,
+			   struct control_reg *out, char *err, size_t errlen);
+	int (*set_ipa)(void *ctx, struct control_peer *peer, uint32_t vcpu, uint64_t ipa,
+		       bool has_initial, uint64_t initial_ns, char *err, size_t errlen);
+	int (*smccc)(void *ctx, struct control_peer *peer, uint32_t vcpu, uint64_t function,
+		     uint64_t arg, int64_t *ret, char *err, size_t errlen);
+	/* fills up to max values, returns how many or a negative errno */
+	int (*snapshot)(void *ctx, struct control_peer *peer, struct control_vcpu_value *vals,
+			size_t max, char *err, size_t errlen);
+	void (*unregister)(void *ctx, struct control_peer *peer);
+};
+
+enum control_op {
+	CONTROL_OP_REGISTER,
+	CONTROL_OP_SET_IPA,
+	CONTROL_OP_SMCCC,
+	CONTROL_OP_SNAPSHOT,
+	CONTROL_OP_UNREGISTER,
+};
+
+struct control_request {
+	enum control_op op;
+	uint64_t region_ipa; /* register */
+	uint32_t vcpu;       /* set_ipa, smccc */
+	uint64_t ipa;        /* set_ipa */
+	bool has_initial;    /* set_ipa */
+	uint64_t initial_ns;
+	uint64_t function;   /* smccc */
+	uint64_t arg;
+};
+
+/*
+ * Parses one message (not NUL-terminated). Returns 0, or -EINVAL/-EPROTO
+ * with a reason in err. Pure: no I/O, safe on any bytes.
+ */
+int control_parse_request(const char *buf, size_t len, struct control_request *req, char *err,
+			  size_t errlen);
+
+struct control_server;
+
+/*
+ * Listens on path (removing a stale socket file), mode 0660, group
+ * allowed_gid (or root only when allowed_gid is (gid_t)-1). Peers that are
+ * not root and not in that group are refused at accept.
+ */
+int control_server_start(struct control_server **out, sd_event *ev, const char *path,
+			 gid_t allowed_gid, const struct control_ops *ops, void *ctx);
+void control_server_counters(const struct control_server *srv, uint64_t *requests,
+			     uint64_t *errors);
+void control_server_stop(struct control_server *srv);
+
+#endif

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A point-in-time view of every VM and vCPU, filled from the BPF maps at
+ * request time (vm_table_snapshot) and rendered as JSON or Prometheus text.
+ */
+#ifndef STEALTIMED_HOST_VIEW_H
+#define STEALTIMED_HOST_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stealtime.h"
+
+struct vcpu_view {
+	uint32_t index;      /* KVM vcpu_id */
+	int32_t tid;         /* thread running it, 0 before its first KVM_RUN */
+	uint64_t steal_ns;
+	uint64_t run_ns;
+	uint64_t waits;
+	uint64_t preemptions;
+	uint64_t hist[ST_HIST_SLOTS]; /* hist[i]: waits with 2^i <= ns < 2^(i+1); [0] holds 0..1, last holds the rest */
+	bool commit_enabled; /* a guest record is set (set_ipa) */
+	uint64_t record_ipa;
+	uint64_t committed_ns;
+	uint64_t commits;
+};
+
+struct vm_view {
+	char id[24];         /* daemon's own key, stable for the VM's lifetime */
+	char name[256];
+	char uuid[40];       /* "" when unknown */
+	char comm[32];
+	int32_t pid;
+	bool registered;     /* a VMM holds a region over the control socket */
+	uint64_t region_ipa;
+	size_t nvcpus;
+	struct vcpu_view *vcpus; /* sorted by index */
+};
+
+/* Daemon counters, all monotonic. */
+struct daemon_stats_view {
+	uint64_t rescans;
+	uint64_t rescan_requests;   /* from the BPF ring buffer */
+	uint64_t ringbuf_drops;
+	uint64_t bad_slot;
+	uint64_t region_missing;
+	uint64_t discovery_errors;
+	uint64_t slots_exhausted;
+	uint64_t http_requests;
+	uint64_t http_errors;
+	uint64_t control_requests;
+	uint64_t control_errors;
+};
+
+struct host_view {
+	size_t nvms;
+	struct vm_view *vms;  /* sorted by id */
+	struct daemon_stats_view stats;
+};
+
+/* Fills *out; returns 0 or a negative errno. Free with host_view_free. */
+typedef int (*host_view_fn)(void *ctx, struct host_view *out);
+
+void host_view_free(struct host_view *hv);
+const struct vm_view *host_view_find_vm(const struct host_view *hv, const char *id);
+
+#endif

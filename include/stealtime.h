@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Types shared by the BPF programs (bpf/stealtime.bpf.c) and stealtimed.
+ * Plain structs of __u32/__u64 only; the design is explained at the top of
+ * bpf/stealtime.bpf.c.
+ */
+#ifndef STEALTIME_H
+#define STEALTIME_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define ST_HIST_SLOTS 32         /* log2(ns) buckets of single waits */
+#define ST_MAX_VCPUS 4096        /* vCPU slots (per host) */
+#define ST_MAX_REGIONS 1024      /* registered VMs with a guest record region */
+#define ST_RECORDS_PER_REGION 1024
+#define ST_RECORD_SIZE 64
+#define ST_REGION_SIZE (ST_RECORDS_PER_REGION * ST_RECORD_SIZE) /* 64 KiB */
+#define ST_SLOT_NONE 0xffffffffu
+
+/* struct st_task.flags */
+#define ST_TASK_NEEDS_BASE 0x1u   /* first event after binding: compute offsets */
+#define ST_TASK_RESCAN_ASKED 0x2u /* unknown KVM thread, rescan requested */
+
+/* struct st_vcpu.commit_flags */
+#define ST_COMMIT_ON 0x1u           /* write the guest record at switch-in */
+#define ST_COMMIT_BASE_PENDING 0x2u /* take commit_base at the next event */
+
+/* struct st_vcpu.state */
+#define ST_VCPU_FREE 0u
+#define ST_VCPU_USED 1u
+
+/* Arm DEN0057 stolen-time record: little-endian, one per vCPU. */
+struct st_record {
+	__u32 revision;   /* 0 */
+	__u32 attributes; /* 0 */
+	__u64 stolen_ns;
+	__u64 reserved[6];
+};
+
+/*
+ * Per-thread binding, in BPF task storage: which vCPU slot the thread runs
+ * and the offsets that turn its scheduler counters into the vCPU's.
+ */
+struct st_task {
+	__u32 slot;
+	__u32 flags;
+	__u64 steal_off; /* vCPU steal = thread run_delay + steal_off (mod 2^64) */
+	__u64 run_off;   /* vCPU run = thread sum_exec_runtime + run_off */
+};
+
+/*
+ * One vCPU, in the BPF_F_MMAPABLE array "vcpus" indexed by slot. The
+ * daemon owns identity and commit fields, BPF the counters.
+ */
+struct st_vcpu {
+	/* identity, written by the daemon */
+	__u64 vm_cookie; /* opaque VM key from the discovery iterator */
+	__u32 state;     /* ST_VCPU_* */
+	__u32 vcpu_id;
+	__u32 vm_pid;    /* process that created the VM */
+	__u32 tid;       /* thread currently bound (BPF keeps it current) */
+
+	/* counters, written by BPF, monotonic */
+	__u64 steal_ns;      /* run_delay including the wait that just ended */
+	__u64 run_ns;        /* on-CPU time (se.sum_exec_runtime) */
+	__u64 waits;         /* runqueue waits that ended in a switch-in */
+	__u64 preemptions;   /* switched out while still runnable */
+	__u64 hist[ST_HIST_SLOTS]; /* waits by log2(ns) */
+	__u64 threads;       /* threads bound so far */
+
+	/* guest record commit: config by the daemon, progress by BPF */
+	__u32 commit_flags;
+	__u32 region;        /* index in the "regions" array of maps */
+	__u32 record;        /* record index inside the region */
+	__u32 reserved0;
+	__u64 commit_base;   /* steal_ns when the record was set */
+	__u64 commit_init;   /* value the record starts from (migration) */
+	__u64 committed_ns;  /* last value written to the guest record */
+	__u64 commits;       /* number of record writes */
+};
+
+/* Output of the discovery iterator (bpf_seq_write), one per vCPU file. */
+struct st_disc {
+	__u64 vm_cookie;
+	__u32 pid;     /* tgid of the process holding the vCPU fd */
+	__u32 vcpu_id;
+	__u32 tid;     /* thread that runs the vCPU, 0 before its first KVM_RUN */
+	__u32 fd;
+};
+
+/* Ring buffer event: a KVM thread nobody knows returned from KVM_RUN. */
+struct st_event {
+	__u32 pid;
+	__u32 tid;
+};
+
+/* Per-CPU error/drop counters, summed by the reader. */
+enum st_stat {
+	ST_STAT_RINGBUF_DROPS,
+	ST_STAT_BAD_SLOT,
+	ST_STAT_REGION_MISSING,
+	ST_STAT_RESCAN_ASKS,
+	NR_ST_STATS,
+};
+
+#endif
