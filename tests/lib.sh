@@ -1,0 +1,71 @@
+# Shared helpers for tests/integration/*.sh (bash). Source it.
+# Each test exits 0 (pass), 77 (skip: say why on stderr) or 1 (fail).
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+TMP=$(mktemp -d /tmp/stealtime-test.XXXXXX)
+PIDS=()
+
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIP: $*" >&2; exit 77; }
+note() { echo "# $*"; }
+
+need_root() { [ "$(id -u)" -eq 0 ] || skip "needs root (BPF)"; }
+need_kvm() { [ -w /dev/kvm ] || skip "no usable /dev/kvm"; }
+need_btf() { [ -r /sys/kernel/btf/vmlinux ] || skip "no kernel BTF"; }
+
+# bg CMD...: start in the background, killed at exit; sets $! as usual
+bg() { "$@" & PIDS+=($!); }
+
+# run_delay TID -> field 2 of /proc/TID/schedstat (ns), the kernel's own
+run_delay() { awk '{print $2}' "/proc/$1/schedstat"; }
+
+# hog CPU: a busy loop pinned to CPU, killed at exit
+hog() { bg taskset -c "$1" bash -c 'while :; do :; done'; }
+
+# free_port -> an unused TCP port on loopback
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)); }
+
+# start_daemon [ARGS...]: stealtimed on a free loopback port with a private
+# control socket and pin dir; sets DAEMON_PID, URL, CONTROL_SOCK
+start_daemon() {
+	local port; port=$(free_port)
+	URL=http://127.0.0.1:$port
+	CONTROL_SOCK=$TMP/control.sock
+	PIN_DIR=/sys/fs/bpf/stealtime-test-$$
+	"$BUILD/stealtimed" --listen "127.0.0.1:$port" --control-socket "$CONTROL_SOCK" \
+		--pin-dir "$PIN_DIR" --rescan-interval 1 "$@" >"$TMP/daemon.log" 2>&1 &
+	DAEMON_PID=$!
+	PIDS+=($DAEMON_PID)
+	local i
+	for i in $(seq 1 100); do
+		curl -fsS "$URL/healthz" >/dev/null 2>&1 && return 0
+		kill -0 $DAEMON_PID 2>/dev/null || { cat "$TMP/daemon.log" >&2; fail "stealtimed exited"; }
+		sleep 0.1
+	done
+	cat "$TMP/daemon.log" >&2
+	fail "stealtimed did not answer /healthz"
+}
+
+stop_daemon() {
+	kill "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID" 2>/dev/null
+	"$BUILD/stealtimed" --cleanup --pin-dir "$PIN_DIR" >/dev/null 2>&1
+}
+
+# wait_for SECONDS CMD...: retry CMD every 0.1 s until it succeeds
+wait_for() {
+	local n=$(( $1 * 10 )); shift
+	local i
+	for i in $(seq 1 "$n"); do "$@" && return 0; sleep 0.1; done
+	return 1
+}
