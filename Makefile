@@ -119,7 +119,10 @@ $(BUILD)/stealtimectl: $(CTL_OBJS) $(DAEMON_LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS) -lcurl
 
-$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $(DAEMON_LIB) $(VMMLIB)
+# A unit test links the sources its first lines name: "// link: daemon/x.c ..."
+test_links = $(patsubst %.c,$(BUILD)/obj/%.o,$(shell sed -n 's,^// link: ,,p' tests/unit/test_$(1).c))
+.SECONDEXPANSION:
+$(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $$(call test_links,$$*)
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS) -lcmocka
