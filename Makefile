@@ -98,7 +98,13 @@ $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
 # --- user space ------------------------------------------------------------
-$(BUILD)/obj/%.o: %.c $(wildcard include/*.h daemon/*.h ctl/*.h vmmlib/*.h tests/*/*.h) $(BPF_SKELS) | $(DEPS_STAMP)
+HDRS := $(wildcard include/*.h daemon/*.h ctl/*.h vmmlib/*.h tests/*/*.h)
+$(BUILD)/obj/daemon/%.o: daemon/%.c $(HDRS) $(BPF_SKELS) | $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.c $(HDRS) | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
