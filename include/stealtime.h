@@ -69,6 +69,7 @@ struct st_vcpu {
 	__u64 preemptions;   /* switched out while still runnable */
 	__u64 hist[ST_HIST_SLOTS]; /* waits by log2(ns) */
 	__u64 threads;       /* threads bound so far */
+	__u64 wakeups;       /* sched_wakeup of the vCPU thread */
 
 	/* guest record commit: config by the daemon, progress by BPF */
 	__u32 commit_flags;
@@ -90,10 +91,15 @@ struct st_disc {
 	__u32 fd;
 };
 
-/* Ring buffer event: a KVM thread nobody knows returned from KVM_RUN. */
+/* Ring buffer events for the daemon */
+#define ST_EVENT_UNKNOWN_VCPU 1 /* a KVM thread nobody knows returned from KVM_RUN */
+#define ST_EVENT_VCPU_EXIT 2    /* a bound vCPU thread exited */
+
 struct st_event {
+	__u32 type;
 	__u32 pid;
 	__u32 tid;
+	__u32 slot;
 };
 
 /* Per-CPU error/drop counters, summed by the reader. */
@@ -102,6 +108,7 @@ enum st_stat {
 	ST_STAT_BAD_SLOT,
 	ST_STAT_REGION_MISSING,
 	ST_STAT_RESCAN_ASKS,
+	ST_STAT_STORAGE_FULL,
 	NR_ST_STATS,
 };
 

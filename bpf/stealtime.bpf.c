@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * stealtime: per-vCPU stolen time, measured and committed into the guest.
+ *
+ * Design
+ * ------
+ * A vCPU is a slot in "vcpus", an mmapable array the daemon reads and
+ * writes directly. A thread that runs a vCPU carries a task-storage binding
+ * (struct st_task) naming its slot; everything else on the host has no
+ * binding, so a context switch that involves no vCPU costs two task-storage
+ * lookups that find nothing.
+ *
+ *  discover (iter/task_file)   every "kvm-vcpu:N" file: VM, vcpu_id, the
+ *                              thread that runs it (vcpu->pid). The daemon
+ *                              allocates slots and binds threads (task
+ *                              storage updated through a thread pidfd).
+ *  on_kvm_exit                 a KVM_RUN return by a thread with no binding
+ *                              asks the daemon to rescan, once per thread.
+ *  on_switch (sched_switch)    switch-out: run time, preemptions.
+ *                              switch-in: steal = the kernel's own
+ *                              sched_info.run_delay plus the wait that is
+ *                              ending right now (rq->clock - last_queued:
+ *                              the tracepoint fires before
+ *                              sched_info_arrive() adds it), then the
+ *                              guest record commit.
+ *  on_wakeup                   wakeups of vCPU threads.
+ *  on_exit                     tells the daemon a bound thread is gone.
+ *
+ * Counters never decrease: a binding carries offsets so that when KVM runs
+ * a vCPU on a new thread, the vCPU's counters continue from where the old
+ * thread left them (the first thread of a vCPU has offset 0, so steal_ns is
+ * exactly that thread's run_delay).
+ *
+ * Commit: when the daemon has set a record for the vCPU (set_ipa), each
+ * switch-in stores commit_init + (steal_ns - commit_base) into the vCPU's
+ * DEN0057 record with one aligned 64-bit store. Records live in per-VM
+ * 64 KiB mmapable arrays held by "regions"; the VMM maps its own one
+ * read-only (the daemon freezes it before handing it out).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "stealtime.h"
+#include "bits.bpf.h"
+
+#define TASK_RUNNING 0
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, ST_MAX_VCPUS);
+	__type(key, __u32);
+	__type(value, struct st_vcpu);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vcpus SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct st_task);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vcpu_task SEC(".maps");
+
+struct region_map {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, ST_RECORDS_PER_REGION);
+	__type(key, __u32);
+	__type(value, struct st_record);
+} region_template SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, ST_MAX_REGIONS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct region_map);
+} regions SEC(".maps");
+
+/* settings[0]: key that makes VM cookies opaque (set once by the daemon) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} settings SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NR_ST_STATS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+} events SEC(".maps");
+
+static __always_inline void stat_inc(__u32 which)
+{
+	__u64 *c = bpf_map_lookup_elem(&stats, &which);
+
+	if (c)
+		(*c)++;
+}
+
+static __always_inline void emit(__u32 type, struct task_struct *t, __u32 slot)
+{
+	struct st_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		stat_inc(ST_STAT_RINGBUF_DROPS);
+		return;
+	}
+	e->type = type;
+	e->pid = t->tgid;
+	e->tid = t->pid;
+	e->slot = slot;
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline struct st_vcpu *bound_vcpu(struct st_task *b)
+{
+	__u32 slot = b->slot;
+	struct st_vcpu *v;
+
+	if (slot == ST_SLOT_NONE)
+		return NULL;
+	v = bpf_map_lookup_elem(&vcpus, &slot);
+	if (!v || v->state != ST_VCPU_USED) {
+		stat_inc(ST_STAT_BAD_SLOT);
+		return NULL;
+	}
+	return v;
+}
+
+/*
+ * First event after the daemon bound this thread: choose offsets so the
+ * vCPU's counters continue (or, for its first thread, equal the thread's).
+ */
+static __always_inline void bind_thread(struct st_task *b, struct st_vcpu *v,
+					struct task_struct *t, __u64 run_delay,
+					__u64 exec_runtime)
+{
+	if (v->threads == 0) {
+		b->steal_off = 0;
+		b->run_off = 0;
+	} else {
+		b->steal_off = v->steal_ns - run_delay;
+		b->run_off = v->run_ns - exec_runtime;
+	}
+	v->threads++;
+	v->tid = t->pid;
+	if (v->commit_flags & ST_COMMIT_BASE_PENDING) {
+		v->commit_base = run_delay + b->steal_off;
+		__sync_fetch_and_and(&v->commit_flags, ~ST_COMMIT_BASE_PENDING);
+	}
+	b->flags &= ~ST_TASK_NEEDS_BASE;
+}
+
+static __always_inline void commit(struct st_vcpu *v)
+{
+	__u32 flags = v->commit_flags;
+	struct st_record *rec;
+	__u32 region, record;
+	void *inner;
+	__u64 val;
+
+	if (!(flags & ST_COMMIT_ON) || (flags & ST_COMMIT_BASE_PENDING))
+		return;
+	region = v->region;
+	record = v->record;
+	inner = bpf_map_lookup_elem(&regions, &region);
+	if (!inner) {
+		stat_inc(ST_STAT_REGION_MISSING);
+		return;
+	}
+	rec = bpf_map_lookup_elem(inner, &record);
+	if (!rec)
+		return;
+	val = v->commit_init + (v->steal_ns - v->commit_base);
+	if (val < v->committed_ns) /* never backwards, whatever the config did */
+		val = v->committed_ns;
+	*(volatile __u64 *)&rec->stolen_ns = val; /* one aligned store */
+	v->committed_ns = val;
+	v->commits++;
+}
+
+static __always_inline void switch_out(struct st_task *b, struct task_struct *t, bool preempt,
+				       unsigned int prev_state)
+{
+	struct st_vcpu *v = bound_vcpu(b);
+	__u64 exec = t->se.sum_exec_runtime, run;
+
+	if (!v)
+		return;
+	if (b->flags & ST_TASK_NEEDS_BASE)
+		bind_thread(b, v, t, t->sched_info.run_delay, exec);
+	run = exec + b->run_off;
+	if (run > v->run_ns)
+		v->run_ns = run;
+	/* still runnable: it was preempted, not blocked */
+	if (preempt || prev_state == TASK_RUNNING)
+		v->preemptions++;
+}
+
+static __always_inline void switch_in(struct st_task *b, struct task_struct *t)
+{
+	struct st_vcpu *v = bound_vcpu(b);
+	__u64 queued, run_delay, wait = 0, clock, steal;
+
+	if (!v)
+		return;
+	run_delay = t->sched_info.run_delay;
+	if (b->flags & ST_TASK_NEEDS_BASE)
+		bind_thread(b, v, t, run_delay, t->se.sum_exec_runtime);
+	queued = t->sched_info.last_queued;
+	if (queued) {
+		/* the clock sched_info_arrive() is about to use */
+		clock = BPF_CORE_READ(t, se.cfs_rq, rq, clock);
+		if (clock > queued)
+			wait = clock - queued;
+		v->waits++;
+		v->hist[log2l_clamped(wait, ST_HIST_SLOTS - 1)]++;
+	}
+	steal = run_delay + wait + b->steal_off;
+	if (steal > v->steal_ns)
+		v->steal_ns = steal;
+	v->tid = t->pid;
+	commit(v);
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	struct st_task *bp = bpf_task_storage_get(&vcpu_task, prev, 0, 0);
+	struct st_task *bn = bpf_task_storage_get(&vcpu_task, next, 0, 0);
+
+	if (bp)
+		switch_out(bp, prev, preempt, prev_state);
+	if (bn)
+		switch_in(bn, next);
+	return 0;
+}
+
+static __always_inline int handle_wakeup(struct task_struct *t)
+{
+	struct st_task *b = bpf_task_storage_get(&vcpu_task, t, 0, 0);
+	struct st_vcpu *v;
+
+	if (!b)
+		return 0;
+	v = bound_vcpu(b);
+	if (v)
+		v->wakeups++;
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(on_wakeup, struct task_struct *t)
+{
+	return handle_wakeup(t);
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(on_wakeup_new, struct task_struct *t)
+{
+	return handle_wakeup(t);
+}
+
+SEC("tp_btf/kvm_userspace_exit")
+int BPF_PROG(on_kvm_exit, __u32 reason, int err)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct st_task init = { .slot = ST_SLOT_NONE, .flags = ST_TASK_RESCAN_ASKED };
+
+	if (bpf_task_storage_get(&vcpu_task, t, 0, 0))
+		return 0;
+	if (!bpf_task_storage_get(&vcpu_task, t, &init, BPF_LOCAL_STORAGE_GET_F_CREATE)) {
+		stat_inc(ST_STAT_STORAGE_FULL);
+		return 0;
+	}
+	stat_inc(ST_STAT_RESCAN_ASKS);
+	emit(ST_EVENT_UNKNOWN_VCPU, t, ST_SLOT_NONE);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *t)
+{
+	struct st_task *b = bpf_task_storage_get(&vcpu_task, t, 0, 0);
+
+	if (b && b->slot != ST_SLOT_NONE)
+		emit(ST_EVENT_VCPU_EXIT, t, b->slot);
+	return 0;
+}
+
+static __always_inline __u64 mix64(__u64 x)
+{
+	/* splitmix64 finalizer */
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+static __always_inline bool is_vcpu_file(struct file *file)
+{
+	static const char prefix[] = "kvm-vcpu:";
+	char name[sizeof(prefix)];
+	const unsigned char *dname = BPF_CORE_READ(file, f_path.dentry, d_name.name);
+
+	if (bpf_probe_read_kernel(name, sizeof(prefix) - 1, dname))
+		return false;
+	for (int i = 0; i < (int)sizeof(prefix) - 1; i++)
+		if (name[i] != prefix[i])
+			return false;
+	return true;
+}
+
+SEC("iter/task_file")
+int discover(struct bpf_iter__task_file *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	struct task_struct *task = ctx->task;
+	struct file *file = ctx->file;
+	struct st_disc rec = {};
+	struct kvm_vcpu *vcpu;
+	struct pid *pid;
+	__u32 zero = 0;
+	__u64 *key;
+
+	if (!task || !file || !is_vcpu_file(file))
+		return 0;
+	vcpu = (struct kvm_vcpu *)BPF_CORE_READ(file, private_data);
+	if (!vcpu)
+		return 0;
+	key = bpf_map_lookup_elem(&settings, &zero);
+	rec.vm_cookie = mix64((__u64)BPF_CORE_READ(vcpu, kvm) ^ (key ? *key : 0));
+	rec.pid = task->tgid;
+	rec.vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
+	pid = BPF_CORE_READ(vcpu, pid);
+	rec.tid = pid ? BPF_CORE_READ(pid, numbers[0].nr) : 0;
+	rec.fd = ctx->fd;
+	bpf_seq_write(seq, &rec, sizeof(rec));
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
