@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The VMM control socket: unix SOCK_SEQPACKET, one JSON object per
- * message (protocol in README.md, "Integrating a VMM"). This module owns
- * the socket, the connections, parsing and replies; what a request does is
- * up to the control_ops the daemon passes in.
+ * message (protocol in docs/control-protocol.md). This module owns the
+ * socket, the connections, parsing and replies; what a request does is up
+ * to the control_ops the daemon passes in. control_proto.c is the pure part
+ * (parsing, reply text), control.c the socket and connections.
  */
 #ifndef STEALTIMED_CONTROL_H
 #define STEALTIMED_CONTROL_H
@@ -13,7 +14,13 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
-#define CONTROL_MAX_MSG 4096
+#define CONTROL_MAX_MSG 4096        /* largest request; larger ones get EMSGSIZE */
+#define CONTROL_MAX_REPLY 65536     /* largest reply (a full snapshot fits) */
+#define CONTROL_MAX_VCPU 4095       /* highest vcpu index a request may name */
+#define CONTROL_MAX_SNAPSHOT 1024   /* vCPU values in one snapshot reply */
+#define CONTROL_MAX_CONNS 256       /* connections beyond this are refused (EBUSY) */
+#define CONTROL_REGION_ALIGN 65536u /* region_ipa alignment */
+#define CONTROL_RECORD_ALIGN 64u    /* set_ipa ipa alignment (KVM_ARM_VCPU_PVTIME_IPA) */
 
 struct control_peer {
 	pid_t pid; /* SO_PEERCRED */
@@ -67,28 +74,52 @@ struct control_request {
 	uint64_t ipa;        /* set_ipa */
 	bool has_initial;    /* set_ipa */
 	uint64_t initial_ns;
-	uint64_t function;   /* smccc */
-	uint64_t arg;
+	uint64_t function;   /* smccc, at most UINT32_MAX */
+	uint64_t arg;        /* smccc, 0 when absent */
 };
 
 /*
- * Parses one message (not NUL-terminated). Returns 0, or -EINVAL/-EPROTO
- * with a reason in err. Pure: no I/O, safe on any bytes.
+ * Parses one message (not NUL-terminated). Returns 0, or a negative errno
+ * with a reason naming the field in err: -EPROTO when the bytes are not one
+ * JSON object, -EINVAL when the object's fields are wrong, -EMSGSIZE when
+ * len > CONTROL_MAX_MSG. Pure: no I/O, safe on any bytes.
  */
 int control_parse_request(const char *buf, size_t len, struct control_request *req, char *err,
 			  size_t errlen);
 
+/* "EINVAL" for -EINVAL (or EINVAL); "EIO" for errnos outside the protocol's table */
+const char *control_errno_name(int err);
+
+/*
+ * Reply text, compact JSON without a trailing NUL, written into buf (size
+ * bytes). Each returns the length, or -EMSGSIZE when it does not fit, or
+ * -ENOMEM. control_reply_error fails only with -ENOMEM when size >= 1024:
+ * the reason is cut to printable ASCII of bounded length.
+ */
+int control_reply_error(char *buf, size_t size, int err, const char *reason);
+int control_reply_ok(char *buf, size_t size);
+int control_reply_register(char *buf, size_t size, const struct control_reg *reg);
+int control_reply_smccc(char *buf, size_t size, int64_t ret);
+int control_reply_snapshot(char *buf, size_t size, const struct control_vcpu_value *vals,
+			   size_t n);
+
 struct control_server;
 
 /*
- * Listens on path (removing a stale socket file), mode 0660, group
- * allowed_gid (or root only when allowed_gid is (gid_t)-1). Peers that are
- * not root and not in that group are refused at accept.
+ * Listens on path (creating its parent directory, removing a stale socket
+ * file), mode 0660, group allowed_gid (or 0600, root only, when
+ * allowed_gid is (gid_t)-1). Peers that are not root (nor the daemon's own
+ * uid) and not in that group are refused at accept.
  */
 int control_server_start(struct control_server **out, sd_event *ev, const char *path,
 			 gid_t allowed_gid, const struct control_ops *ops, void *ctx);
+/* requests: messages received; errors: {"ok":false} replies sent */
 void control_server_counters(const struct control_server *srv, uint64_t *requests,
 			     uint64_t *errors);
+/*
+ * Closes the listener and every connection WITHOUT calling ops->unregister:
+ * registered VMs stay committed across a daemon restart. NULL is a no-op.
+ */
 void control_server_stop(struct control_server *srv);
 
 #endif
