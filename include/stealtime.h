@@ -76,6 +76,8 @@ struct st_vcpu {
 	__u32 region;        /* index in the "regions" array of maps */
 	__u32 record;        /* record index inside the region */
 	__u32 reserved0;
+	__u64 record_ipa;    /* guest physical address of the record */
+	__u64 region_ipa;    /* guest physical address of the VM's region */
 	__u64 commit_base;   /* steal_ns when the record was set */
 	__u64 commit_init;   /* value the record starts from (migration) */
 	__u64 committed_ns;  /* last value written to the guest record */

@@ -69,3 +69,27 @@ wait_for() {
 	for i in $(seq 1 "$n"); do "$@" && return 0; sleep 0.1; done
 	return 1
 }
+
+# start_testvmm ARGS...: the test VMM in the background; sets VMM_PID,
+# VMM_REPORT, and VMM_TIDS (vCPU thread ids in vCPU order) once it has started
+start_testvmm() {
+	VMM_REPORT=$TMP/vmm-$RANDOM.jsonl
+	"$BUILD/tests/vmm/testvmm" --report "$VMM_REPORT" "$@" >"$VMM_REPORT.out" 2>&1 &
+	VMM_PID=$!
+	PIDS+=($VMM_PID)
+	wait_for 10 grep -q '"event":"start"' "$VMM_REPORT" 2>/dev/null ||
+		{ cat "$VMM_REPORT.out" >&2; fail "testvmm did not start"; }
+	VMM_TIDS=$(grep -m1 '"event":"start"' "$VMM_REPORT" | jq -r '.vcpus | sort_by(.index) | .[].tid' | tr '\n' ' ')
+}
+
+# api PATH: GET from the daemon, JSON on stdout
+api() { curl -fsS "$URL$1"; }
+
+# vm_json PID: the /v1/vms entry of the VM whose VMM is PID
+vm_json() { api /v1/vms | jq -e --argjson p "$1" '.vms[] | select(.pid == $p)'; }
+
+# spin_bios FILE: 64 KiB of "jmp $" so QEMU's vCPU 0 spins forever
+spin_bios() { python3 -c 'import sys; sys.stdout.buffer.write(b"\xeb\xfe" * 32768)' >"$1"; }
+
+# ns_between LOW VALUE HIGH SLACK: LOW - SLACK <= VALUE <= HIGH + SLACK
+ns_between() { [ "$2" -ge $(($1 - $4)) ] && [ "$2" -le $(($3 + $4)) ]; }

@@ -1,0 +1,221 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpf_engine.h"
+#include "log.h"
+#include "stealtime.skel.h"
+
+static const char *const pinned_maps[] = { "vcpus", "vcpu_task", "regions", "settings", "stats" };
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	if (level == LIBBPF_DEBUG && log_max_level < 7)
+		return 0;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	log_at(level == LIBBPF_WARN ? 4 : 7, "libbpf: %s", buf);
+	return 0;
+}
+
+static bool pins_exist(const char *pin_dir)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/vcpus", pin_dir);
+	return access(path, F_OK) == 0;
+}
+
+/* The VM cookie key is chosen once and kept in the pinned settings map. */
+static int ensure_cookie_key(struct bpf_engine *e)
+{
+	int fd = bpf_map__fd(e->skel->maps.settings);
+	__u32 zero = 0;
+	__u64 key = 0;
+
+	if (bpf_map_lookup_elem(fd, &zero, &key))
+		return log_errno(-errno, "read settings map");
+	if (key)
+		return 0;
+	if (getrandom(&key, sizeof(key), 0) != sizeof(key))
+		return log_errno(-errno, "getrandom");
+	key |= 1;
+	if (bpf_map_update_elem(fd, &zero, &key, BPF_ANY))
+		return log_errno(-errno, "write settings map");
+	return 0;
+}
+
+static int ringbuf_cb(void *ctx, void *data, size_t size)
+{
+	struct bpf_engine *e = ctx;
+
+	if (size >= sizeof(struct st_event) && e->event_fn)
+		e->event_fn(e->event_ctx, data);
+	return 0;
+}
+
+int bpf_engine_open(struct bpf_engine *e, const char *pin_dir)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
+	int err;
+
+	memset(e, 0, sizeof(*e));
+	e->task_map_fd = e->regions_fd = e->stats_fd = -1;
+	libbpf_set_print(libbpf_log);
+	e->adopted = pins_exist(pin_dir);
+
+	e->skel = stealtime_bpf__open_opts(&opts);
+	if (!e->skel)
+		return log_errno(-errno, "open BPF object");
+	err = stealtime_bpf__load(e->skel);
+	if (err)
+		return log_errno(err, "load BPF programs (pins under %s)", pin_dir);
+	err = ensure_cookie_key(e);
+	if (err)
+		return err;
+	err = stealtime_bpf__attach(e->skel);
+	if (err)
+		return log_errno(err, "attach BPF programs");
+
+	e->task_map_fd = bpf_map__fd(e->skel->maps.vcpu_task);
+	e->regions_fd = bpf_map__fd(e->skel->maps.regions);
+	e->stats_fd = bpf_map__fd(e->skel->maps.stats);
+	e->discover_link_fd = bpf_link__fd(e->skel->links.discover);
+	e->vcpus_len = sizeof(struct st_vcpu) * ST_MAX_VCPUS;
+	e->vcpus = mmap(NULL, e->vcpus_len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			bpf_map__fd(e->skel->maps.vcpus), 0);
+	if (e->vcpus == MAP_FAILED) {
+		e->vcpus = NULL;
+		return log_errno(-errno, "mmap vcpus map");
+	}
+	e->rb = ring_buffer__new(bpf_map__fd(e->skel->maps.events), ringbuf_cb, e, NULL);
+	if (!e->rb)
+		return log_errno(-errno, "ring buffer");
+	log_info("BPF programs attached; maps %s under %s", e->adopted ? "adopted" : "pinned",
+		 pin_dir);
+	return 0;
+}
+
+void bpf_engine_close(struct bpf_engine *e)
+{
+	if (e->rb)
+		ring_buffer__free(e->rb);
+	e->rb = NULL;
+	if (e->vcpus)
+		munmap(e->vcpus, e->vcpus_len);
+	e->vcpus = NULL;
+	stealtime_bpf__destroy(e->skel);
+	e->skel = NULL;
+}
+
+int bpf_engine_unpin(const char *pin_dir)
+{
+	char path[512];
+	int err = 0;
+
+	for (size_t i = 0; i < sizeof(pinned_maps) / sizeof(pinned_maps[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, pinned_maps[i]);
+		if (unlink(path) && errno != ENOENT)
+			err = log_errno(-errno, "unlink %s", path);
+	}
+	if (rmdir(pin_dir) && errno != ENOENT && errno != ENOTEMPTY)
+		err = log_errno(-errno, "rmdir %s", pin_dir);
+	return err;
+}
+
+int bpf_engine_discover(struct bpf_engine *e, struct st_disc **out, size_t *n)
+{
+	size_t cap = 64 * sizeof(struct st_disc), len = 0;
+	char *buf = malloc(cap);
+	int fd, err = 0;
+	ssize_t r;
+
+	*out = NULL;
+	*n = 0;
+	if (!buf)
+		return -ENOMEM;
+	fd = bpf_iter_create(e->discover_link_fd);
+	if (fd < 0) {
+		free(buf);
+		return log_errno(-errno, "create discovery iterator");
+	}
+	for (;;) {
+		if (cap - len < 4096) {
+			char *nb = realloc(buf, cap * 2);
+
+			if (!nb) {
+				err = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		r = read(fd, buf + len, cap - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err = log_errno(-errno, "read discovery iterator");
+			break;
+		}
+		if (r == 0)
+			break;
+		len += r;
+	}
+	close(fd);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*out = (struct st_disc *)buf;
+	*n = len / sizeof(struct st_disc);
+	return 0;
+}
+
+uint64_t bpf_engine_stat(struct bpf_engine *e, enum st_stat which)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u32 key = which;
+	uint64_t sum = 0;
+	__u64 *vals;
+
+	if (ncpu <= 0)
+		return 0;
+	vals = calloc(ncpu, sizeof(*vals));
+	if (!vals)
+		return 0;
+	if (bpf_map_lookup_elem(e->stats_fd, &key, vals) == 0)
+		for (int i = 0; i < ncpu; i++)
+			sum += vals[i];
+	free(vals);
+	return sum;
+}
+
+int bpf_engine_ringbuf_fd(struct bpf_engine *e)
+{
+	return ring_buffer__epoll_fd(e->rb);
+}
+
+int bpf_engine_ringbuf_consume(struct bpf_engine *e)
+{
+	return ring_buffer__consume(e->rb);
+}
+
+void bpf_engine_set_event_handler(struct bpf_engine *e,
+				  void (*fn)(void *ctx, const struct st_event *ev), void *ctx)
+{
+	e->event_fn = fn;
+	e->event_ctx = ctx;
+}

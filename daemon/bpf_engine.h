@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Loads and attaches bpf/stealtime.bpf.c (design at the top of that file),
+ * pins its maps under pin_dir so counters and guest records outlive the
+ * daemon, and exposes what the rest of the daemon needs.
+ */
+#ifndef STEALTIMED_BPF_ENGINE_H
+#define STEALTIMED_BPF_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stealtime.h"
+
+struct ring_buffer;
+struct stealtime_bpf;
+
+struct bpf_engine {
+	struct stealtime_bpf *skel;
+	struct st_vcpu *vcpus;  /* mmap of the vcpus array, ST_MAX_VCPUS slots */
+	size_t vcpus_len;
+	int task_map_fd;        /* vcpu_task: task storage, keyed by thread pidfd */
+	int regions_fd;         /* array of region maps */
+	int stats_fd;
+	int discover_link_fd;
+	bool adopted;           /* maps were found pinned (daemon restart) */
+	struct ring_buffer *rb; /* struct st_event from the programs */
+	void (*event_fn)(void *ctx, const struct st_event *ev);
+	void *event_ctx;
+};
+
+int bpf_engine_open(struct bpf_engine *e, const char *pin_dir);
+void bpf_engine_close(struct bpf_engine *e);
+/* removes the pins under pin_dir (stealtimed --cleanup) */
+int bpf_engine_unpin(const char *pin_dir);
+
+/* Runs the discovery iterator: *out (malloc'd) holds *n records. */
+int bpf_engine_discover(struct bpf_engine *e, struct st_disc **out, size_t *n);
+/* Sum of the per-CPU counter over all CPUs */
+uint64_t bpf_engine_stat(struct bpf_engine *e, enum st_stat which);
+/* Ring buffer of struct st_event; fd to poll for it */
+int bpf_engine_ringbuf_fd(struct bpf_engine *e);
+int bpf_engine_ringbuf_consume(struct bpf_engine *e);
+void bpf_engine_set_event_handler(struct bpf_engine *e,
+				  void (*fn)(void *ctx, const struct st_event *ev), void *ctx);
+
+#endif

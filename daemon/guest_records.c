@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "guest_records.h"
+#include "log.h"
+#include "pvtime.h"
+
+#define fail(err, ...) (snprintf(errbuf, errlen, __VA_ARGS__), (err))
+
+/* The VM this connection registered; NULL when none (or it is gone). */
+static struct vm_entry *owned_vm(struct vm_table *t, const struct control_peer *peer)
+{
+	for (size_t i = 0; i < t->nvms; i++)
+		if (t->vms[i]->registered && t->vms[i]->owner == peer)
+			return t->vms[i];
+	return NULL;
+}
+
+static int region_create(struct vm_table *t, uint32_t *idx)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
+	uint32_t i;
+	int fd;
+
+	for (i = 0; i < ST_MAX_REGIONS && t->region_used[i]; i++)
+		;
+	if (i == ST_MAX_REGIONS)
+		return -ENOSPC;
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "st_region", sizeof(__u32), sizeof(struct st_record),
+			    ST_RECORDS_PER_REGION, &opts);
+	if (fd < 0)
+		return log_errno(-errno, "create region map");
+	/* from now on only PROT_READ mmaps succeed; BPF can still write */
+	if (bpf_map_freeze(fd) || bpf_map_update_elem(t->bpf->regions_fd, &i, &fd, BPF_ANY)) {
+		int err = log_errno(-errno, "freeze/insert region %u", i);
+
+		close(fd);
+		return err;
+	}
+	t->region_used[i] = true;
+	*idx = i;
+	return fd;
+}
+
+static int do_register(struct vm_table *t, struct control_peer *peer, uint64_t region_ipa,
+		       struct control_reg *out, char *errbuf, size_t errlen)
+{
+	struct vm_entry *vm;
+	uint32_t idx = 0;
+	int fd;
+
+	if (owned_vm(t, peer))
+		return fail(-EEXIST, "this connection already registered a VM");
+	if (region_ipa % ST_REGION_SIZE)
+		return fail(-EINVAL, "region_ipa 0x%" PRIx64 " is not 64 KiB aligned", region_ipa);
+	vm_table_rescan_locked(t);
+	vm = vm_table_find_pid(t, peer->pid);
+	if (!vm)
+		return fail(-ESRCH, "process %d has no KVM VM", peer->pid);
+	if (vm->registered && vm->owner)
+		return fail(-EBUSY, "VM %s is registered by another connection", vm->id);
+	if (vm->registered) {
+		/* kept across a daemon restart: the VMM takes it back */
+		if (vm->region_ipa != region_ipa)
+			return fail(-EINVAL, "VM %s has its region at 0x%" PRIx64, vm->id,
+				    vm->region_ipa);
+	} else {
+		fd = region_create(t, &idx);
+		if (fd < 0)
+			return fail(fd, "no region available: %s", strerror(-fd));
+		vm->region = idx;
+		vm->region_fd = fd;
+		vm->region_ipa = region_ipa;
+		vm->registered = true;
+	}
+	vm->owner = peer;
+	peer->vm = vm;
+	snprintf(out->vm_id, sizeof(out->vm_id), "%s", vm->id);
+	out->region_fd = vm->region_fd;
+	out->region_size = ST_REGION_SIZE;
+	log_info("VM %s (%s) registered by pid %d, region %u at 0x%" PRIx64, vm->id, vm->name,
+		 peer->pid, vm->region, vm->region_ipa);
+	return 0;
+}
+
+static int gr_register(void *ctx, struct control_peer *peer, uint64_t region_ipa,
+		       struct control_reg *out, char *errbuf, size_t errlen)
+{
+	struct guest_records_config *cfg = ctx;
+	int err;
+
+	pthread_mutex_lock(&cfg->table->lock);
+	err = do_register(cfg->table, peer, region_ipa, out, errbuf, errlen);
+	pthread_mutex_unlock(&cfg->table->lock);
+	return err;
+}
+
+/* The vCPU of the peer's VM, rescanning once if it is not known yet. */
+static struct vcpu_entry *peer_vcpu(struct vm_table *t, struct control_peer *peer, uint32_t id,
+				    struct vm_entry **vmp, char *errbuf, size_t errlen, int *err)
+{
+	struct vm_entry *vm = owned_vm(t, peer);
+	struct vcpu_entry *c;
+
+	*err = 0;
+	if (!vm) {
+		*err = fail(-ENOENT, "not registered (or the VM is gone)");
+		return NULL;
+	}
+	c = vm_entry_vcpu(vm, id);
+	if (!c) {
+		vm_table_rescan_locked(t);
+		vm = owned_vm(t, peer);
+		c = vm ? vm_entry_vcpu(vm, id) : NULL;
+	}
+	if (!c)
+		*err = fail(-EINVAL, "the VM has no vCPU %u", id);
+	*vmp = vm;
+	return c;
+}
+
+static int do_set_ipa(struct guest_records_config *cfg, struct control_peer *peer, uint32_t id,
+		      uint64_t ipa, uint64_t initial_ns, char *errbuf, size_t errlen)
+{
+	struct vm_table *t = cfg->table;
+	struct vm_entry *vm;
+	struct vcpu_entry *c;
+	struct st_vcpu *v;
+	uint32_t record, flags;
+	int err;
+
+	if (!cfg->commit_enabled)
+		return fail(-ENXIO, "stolen time is disabled in the configuration");
+	c = peer_vcpu(t, peer, id, &vm, errbuf, errlen, &err);
+	if (!c)
+		return err;
+	v = vm_table_slot(t, c->slot);
+	if (v->commit_flags & ST_COMMIT_ON)
+		return fail(-EEXIST, "vCPU %u already has its record at 0x%" PRIx64, id,
+			    (uint64_t)v->record_ipa);
+	if (ipa % ST_RECORD_SIZE)
+		return fail(-EINVAL, "ipa 0x%" PRIx64 " is not 64-byte aligned", ipa);
+	if (pvtime_check_ipa(ipa, vm->region_ipa, ST_REGION_SIZE, &record))
+		return fail(-EINVAL, "ipa 0x%" PRIx64 " is outside the region 0x%" PRIx64 "+64KiB",
+			    ipa, vm->region_ipa);
+	for (size_t i = 0; i < vm->nvcpus; i++) {
+		struct st_vcpu *o = vm_table_slot(t, vm->vcpus[i].slot);
+
+		if ((o->commit_flags & ST_COMMIT_ON) && o->record == record)
+			return fail(-EEXIST, "ipa 0x%" PRIx64 " is vCPU %u's record", ipa,
+				    vm->vcpus[i].vcpu_id);
+	}
+	v->region = vm->region;
+	v->record = record;
+	v->record_ipa = ipa;
+	v->region_ipa = vm->region_ipa;
+	v->commit_init = initial_ns;
+	v->committed_ns = initial_ns;
+	flags = ST_COMMIT_ON;
+	if (v->threads)
+		v->commit_base = v->steal_ns;
+	else
+		flags |= ST_COMMIT_BASE_PENDING; /* taken when its thread is bound */
+	__atomic_store_n(&v->commit_flags, flags, __ATOMIC_RELEASE);
+	log_info("VM %s vCPU %u: record at 0x%" PRIx64 " (starts at %" PRIu64 " ns)", vm->id, id,
+		 ipa, initial_ns);
+	return 0;
+}
+
+static int gr_set_ipa(void *ctx, struct control_peer *peer, uint32_t vcpu, uint64_t ipa,
+		      bool has_initial, uint64_t initial_ns, char *errbuf, size_t errlen)
+{
+	struct guest_records_config *cfg = ctx;
+	int err;
+
+	pthread_mutex_lock(&cfg->table->lock);
+	err = do_set_ipa(cfg, peer, vcpu, ipa, has_initial ? initial_ns : 0, errbuf, errlen);
+	pthread_mutex_unlock(&cfg->table->lock);
+	return err;
+}
+
+static int gr_smccc(void *ctx, struct control_peer *peer, uint32_t vcpu, uint64_t function,
+		    uint64_t arg, int64_t *ret, char *errbuf, size_t errlen)
+{
+	struct guest_records_config *cfg = ctx;
+	struct vm_table *t = cfg->table;
+	struct vm_entry *vm;
+	struct vcpu_entry *c;
+	struct st_vcpu *v;
+	int err;
+
+	pthread_mutex_lock(&t->lock);
+	c = peer_vcpu(t, peer, vcpu, &vm, errbuf, errlen, &err);
+	if (c) {
+		v = vm_table_slot(t, c->slot);
+		*ret = pvtime_smccc(function, arg, cfg->commit_enabled,
+				    (v->commit_flags & ST_COMMIT_ON) != 0, v->record_ipa);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return err;
+}
+
+static int gr_snapshot(void *ctx, struct control_peer *peer, struct control_vcpu_value *vals,
+		       size_t max, char *errbuf, size_t errlen)
+{
+	struct guest_records_config *cfg = ctx;
+	struct vm_table *t = cfg->table;
+	struct vm_entry *vm;
+	int n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	vm = owned_vm(t, peer);
+	if (!vm) {
+		n = fail(-ENOENT, "not registered (or the VM is gone)");
+		goto out;
+	}
+	for (size_t i = 0; i < vm->nvcpus && (size_t)n < max; i++) {
+		const volatile struct st_vcpu *v = vm_table_slot(t, vm->vcpus[i].slot);
+
+		if (!(v->commit_flags & ST_COMMIT_ON))
+			continue;
+		vals[n].vcpu = vm->vcpus[i].vcpu_id;
+		vals[n].stolen_ns = v->committed_ns;
+		n++;
+	}
+out:
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+void guest_records_release(struct vm_table *t, struct vm_entry *vm)
+{
+	uint32_t idx = vm->region;
+
+	if (!vm->registered)
+		return;
+	for (size_t i = 0; i < vm->nvcpus; i++) {
+		struct st_vcpu *v = vm_table_slot(t, vm->vcpus[i].slot);
+
+		__atomic_store_n(&v->commit_flags, 0, __ATOMIC_RELEASE);
+		v->record_ipa = 0;
+	}
+	if (bpf_map_delete_elem(t->bpf->regions_fd, &idx))
+		log_errno(-errno, "remove region %u", idx);
+	if (vm->region_fd >= 0)
+		close(vm->region_fd);
+	vm->region_fd = -1;
+	t->region_used[idx] = false;
+	vm->registered = false;
+	vm->owner = NULL;
+	log_info("VM %s (%s): region %u released", vm->id, vm->name, idx);
+}
+
+static void gr_unregister(void *ctx, struct control_peer *peer)
+{
+	struct guest_records_config *cfg = ctx;
+	struct vm_entry *vm;
+
+	pthread_mutex_lock(&cfg->table->lock);
+	vm = owned_vm(cfg->table, peer);
+	if (vm)
+		guest_records_release(cfg->table, vm);
+	peer->vm = NULL;
+	pthread_mutex_unlock(&cfg->table->lock);
+}
+
+void guest_records_adopt(struct vm_table *t, struct vm_entry *vm, struct vcpu_entry *c,
+			 const struct st_vcpu *v)
+{
+	uint32_t idx = v->region, id = 0;
+	int fd;
+
+	(void)c;
+	if (!(v->commit_flags & ST_COMMIT_ON) || idx >= ST_MAX_REGIONS)
+		return;
+	vm->registered = true;
+	vm->region = idx;
+	vm->region_ipa = v->region_ipa;
+	t->region_used[idx] = true;
+	if (vm->region_fd >= 0)
+		return;
+	if (bpf_map_lookup_elem(t->bpf->regions_fd, &idx, &id) == 0) {
+		fd = bpf_map_get_fd_by_id(id);
+		if (fd >= 0)
+			vm->region_fd = fd;
+	}
+	if (vm->region_fd < 0)
+		log_warning("VM %s: region %u not found in the pinned map", vm->id, idx);
+}
+
+const struct control_ops guest_records_ops = {
+	.register_vm = gr_register,
+	.set_ipa = gr_set_ipa,
+	.smccc = gr_smccc,
+	.snapshot = gr_snapshot,
+	.unregister = gr_unregister,
+};

@@ -1,0 +1,439 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "guest_records.h"
+#include "log.h"
+#include "vm_naming.h"
+#include "vm_table.h"
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+
+struct st_vcpu *vm_table_slot(struct vm_table *t, uint32_t slot)
+{
+	return slot < ST_MAX_VCPUS ? &t->bpf->vcpus[slot] : NULL;
+}
+
+static int thread_pidfd(pid_t tid)
+{
+	return (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+}
+
+/* ---- threads ------------------------------------------------------------ */
+
+/* Binds thread tid to slot, unless it already is (a restarted daemon). */
+static int bind_thread(struct vm_table *t, pid_t tid, uint32_t slot)
+{
+	struct st_task cur, b = { .slot = slot, .flags = ST_TASK_NEEDS_BASE };
+	int pfd = thread_pidfd(tid), err = 0;
+
+	if (pfd < 0)
+		return -errno; /* gone already: the next rescan retires it */
+	if (bpf_map_lookup_elem(t->bpf->task_map_fd, &pfd, &cur) == 0 && cur.slot == slot)
+		goto out;
+	if (bpf_map_update_elem(t->bpf->task_map_fd, &pfd, &b, BPF_ANY))
+		err = log_errno(-errno, "bind thread %d to slot %u", tid, slot);
+out:
+	close(pfd);
+	return err;
+}
+
+/* Removes thread tid's binding to slot, if the thread still exists. */
+static void unbind_thread(struct vm_table *t, pid_t tid, uint32_t slot)
+{
+	struct st_task cur;
+	int pfd;
+
+	if (tid <= 0)
+		return;
+	pfd = thread_pidfd(tid);
+	if (pfd < 0)
+		return;
+	if (bpf_map_lookup_elem(t->bpf->task_map_fd, &pfd, &cur) == 0 && cur.slot == slot)
+		bpf_map_delete_elem(t->bpf->task_map_fd, &pfd);
+	close(pfd);
+}
+
+/* ---- slots -------------------------------------------------------------- */
+
+static int slot_alloc(struct vm_table *t, const struct vm_entry *vm, uint32_t vcpu_id)
+{
+	for (uint32_t i = 0; i < ST_MAX_VCPUS; i++) {
+		struct st_vcpu *v = &t->bpf->vcpus[i];
+
+		if (v->state != ST_VCPU_FREE)
+			continue;
+		memset(v, 0, sizeof(*v));
+		v->vm_cookie = vm->cookie;
+		v->vm_pid = vm->pid;
+		v->vcpu_id = vcpu_id;
+		__atomic_store_n(&v->state, ST_VCPU_USED, __ATOMIC_RELEASE);
+		return (int)i;
+	}
+	t->slots_exhausted++;
+	return -ENOSPC;
+}
+
+static void slot_free(struct vm_table *t, uint32_t slot)
+{
+	struct st_vcpu *v = vm_table_slot(t, slot);
+
+	if (!v)
+		return;
+	__atomic_store_n(&v->commit_flags, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&v->state, ST_VCPU_FREE, __ATOMIC_RELEASE);
+}
+
+/* ---- VMs ---------------------------------------------------------------- */
+
+static void read_proc_names(struct vm_entry *vm)
+{
+	char path[64], *buf = malloc(65536);
+	size_t len = 0;
+	FILE *f;
+
+	vm->name[0] = vm->uuid[0] = vm->comm[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/comm", vm->pid);
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(vm->comm, sizeof(vm->comm), f))
+			vm->comm[strcspn(vm->comm, "\n")] = '\0';
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", vm->pid);
+	f = buf ? fopen(path, "re") : NULL;
+	if (f) {
+		len = fread(buf, 1, 65536, f);
+		fclose(f);
+		vm_naming_from_cmdline(buf, len, vm->name, sizeof(vm->name), vm->uuid,
+				       sizeof(vm->uuid));
+	}
+	free(buf);
+	if (!vm->name[0])
+		snprintf(vm->name, sizeof(vm->name), "%s-%d", vm->comm[0] ? vm->comm : "vm",
+			 vm->pid);
+}
+
+static struct vm_entry *find_vm(struct vm_table *t, uint64_t cookie)
+{
+	for (size_t i = 0; i < t->nvms; i++)
+		if (t->vms[i]->cookie == cookie)
+			return t->vms[i];
+	return NULL;
+}
+
+struct vm_entry *vm_table_find_pid(struct vm_table *t, pid_t pid)
+{
+	for (size_t i = 0; i < t->nvms; i++)
+		if (t->vms[i]->pid == pid)
+			return t->vms[i];
+	return NULL;
+}
+
+static struct vm_entry *add_vm(struct vm_table *t, uint64_t cookie, pid_t pid)
+{
+	struct vm_entry *vm;
+
+	if (t->nvms == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		struct vm_entry **n = realloc(t->vms, cap * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		t->vms = n;
+		t->cap = cap;
+	}
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return NULL;
+	vm->cookie = cookie;
+	vm->pid = pid;
+	vm->region_fd = -1;
+	snprintf(vm->id, sizeof(vm->id), "%016" PRIx64, cookie);
+	read_proc_names(vm);
+	t->vms[t->nvms++] = vm;
+	log_info("VM %s (%s, pid %d) found", vm->id, vm->name, pid);
+	return vm;
+}
+
+struct vcpu_entry *vm_entry_vcpu(struct vm_entry *vm, uint32_t vcpu_id)
+{
+	for (size_t i = 0; i < vm->nvcpus; i++)
+		if (vm->vcpus[i].vcpu_id == vcpu_id)
+			return &vm->vcpus[i];
+	return NULL;
+}
+
+static struct vcpu_entry *add_vcpu(struct vm_table *t, struct vm_entry *vm, uint32_t vcpu_id,
+				   int slot)
+{
+	struct vcpu_entry *c;
+
+	if (slot < 0)
+		slot = slot_alloc(t, vm, vcpu_id);
+	if (slot < 0)
+		return NULL;
+	if (vm->nvcpus == vm->cap) {
+		size_t cap = vm->cap ? vm->cap * 2 : 4;
+		struct vcpu_entry *n = realloc(vm->vcpus, cap * sizeof(*n));
+
+		if (!n) {
+			slot_free(t, slot);
+			return NULL;
+		}
+		vm->vcpus = n;
+		vm->cap = cap;
+	}
+	c = &vm->vcpus[vm->nvcpus++];
+	memset(c, 0, sizeof(*c));
+	c->vcpu_id = vcpu_id;
+	c->slot = slot;
+	return c;
+}
+
+static void retire_vcpu(struct vm_table *t, struct vcpu_entry *c)
+{
+	unbind_thread(t, c->tid, c->slot);
+	slot_free(t, c->slot);
+}
+
+static void retire_vm(struct vm_table *t, size_t idx)
+{
+	struct vm_entry *vm = t->vms[idx];
+
+	log_info("VM %s (%s, pid %d) gone", vm->id, vm->name, vm->pid);
+	guest_records_release(t, vm);
+	for (size_t i = 0; i < vm->nvcpus; i++)
+		retire_vcpu(t, &vm->vcpus[i]);
+	free(vm->vcpus);
+	free(vm);
+	t->vms[idx] = t->vms[--t->nvms];
+}
+
+/* ---- rescan ------------------------------------------------------------- */
+
+static void apply_disc(struct vm_table *t, const struct st_disc *d)
+{
+	struct vm_entry *vm = find_vm(t, d->vm_cookie);
+	struct vcpu_entry *c;
+
+	if (!vm)
+		vm = add_vm(t, d->vm_cookie, d->pid);
+	if (!vm) {
+		t->discovery_errors++;
+		return;
+	}
+	vm->seen = true;
+	c = vm_entry_vcpu(vm, d->vcpu_id);
+	if (!c)
+		c = add_vcpu(t, vm, d->vcpu_id, -1);
+	if (!c) {
+		t->discovery_errors++;
+		return;
+	}
+	c->seen = true;
+	if (d->tid && (pid_t)d->tid != c->tid) {
+		/* first run, or KVM now runs this vCPU on another thread */
+		unbind_thread(t, c->tid, c->slot);
+		if (bind_thread(t, d->tid, c->slot) == 0)
+			c->tid = d->tid;
+	}
+}
+
+static void drop_unseen(struct vm_table *t)
+{
+	for (size_t i = t->nvms; i-- > 0;) {
+		struct vm_entry *vm = t->vms[i];
+
+		if (!vm->seen) {
+			retire_vm(t, i);
+			continue;
+		}
+		for (size_t j = vm->nvcpus; j-- > 0;) {
+			if (vm->vcpus[j].seen)
+				continue;
+			retire_vcpu(t, &vm->vcpus[j]);
+			vm->vcpus[j] = vm->vcpus[--vm->nvcpus];
+		}
+	}
+}
+
+int vm_table_rescan_locked(struct vm_table *t)
+{
+	struct st_disc *d;
+	size_t n;
+	int err;
+
+	err = bpf_engine_discover(t->bpf, &d, &n);
+	if (err) {
+		t->discovery_errors++;
+		return err;
+	}
+	for (size_t i = 0; i < t->nvms; i++) {
+		t->vms[i]->seen = false;
+		for (size_t j = 0; j < t->vms[i]->nvcpus; j++)
+			t->vms[i]->vcpus[j].seen = false;
+	}
+	for (size_t i = 0; i < n; i++)
+		apply_disc(t, &d[i]);
+	free(d);
+	drop_unseen(t);
+	t->rescans++;
+	return 0;
+}
+
+int vm_table_rescan(struct vm_table *t)
+{
+	int err;
+
+	pthread_mutex_lock(&t->lock);
+	err = vm_table_rescan_locked(t);
+	pthread_mutex_unlock(&t->lock);
+	return err;
+}
+
+/* ---- start-up ----------------------------------------------------------- */
+
+/* A restarted daemon takes the VMs and vCPUs back from the pinned slots. */
+static void adopt_slots(struct vm_table *t)
+{
+	for (uint32_t i = 0; i < ST_MAX_VCPUS; i++) {
+		struct st_vcpu *v = &t->bpf->vcpus[i];
+		struct vm_entry *vm;
+		struct vcpu_entry *c;
+
+		if (v->state != ST_VCPU_USED)
+			continue;
+		vm = find_vm(t, v->vm_cookie);
+		if (!vm)
+			vm = add_vm(t, v->vm_cookie, v->vm_pid);
+		c = vm ? add_vcpu(t, vm, v->vcpu_id, i) : NULL;
+		if (!c) {
+			slot_free(t, i);
+			continue;
+		}
+		c->tid = v->tid;
+		guest_records_adopt(t, vm, c, v);
+	}
+}
+
+int vm_table_init(struct vm_table *t, struct bpf_engine *bpf)
+{
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_init(&t->lock, NULL);
+	t->bpf = bpf;
+	adopt_slots(t);
+	if (t->nvms)
+		log_info("adopted %zu VMs from pinned maps", t->nvms);
+	return 0;
+}
+
+void vm_table_free(struct vm_table *t)
+{
+	for (size_t i = 0; i < t->nvms; i++) {
+		if (t->vms[i]->region_fd >= 0)
+			close(t->vms[i]->region_fd);
+		free(t->vms[i]->vcpus);
+		free(t->vms[i]);
+	}
+	free(t->vms);
+	t->vms = NULL;
+	t->nvms = 0;
+	pthread_mutex_destroy(&t->lock);
+}
+
+/* ---- views -------------------------------------------------------------- */
+
+static void fill_vcpu_view(struct vm_table *t, const struct vcpu_entry *c, struct vcpu_view *o)
+{
+	const volatile struct st_vcpu *v = vm_table_slot(t, c->slot);
+
+	o->index = c->vcpu_id;
+	o->tid = v->tid;
+	o->steal_ns = v->steal_ns;
+	o->run_ns = v->run_ns;
+	o->waits = v->waits;
+	o->preemptions = v->preemptions;
+	for (int i = 0; i < ST_HIST_SLOTS; i++)
+		o->hist[i] = v->hist[i];
+	o->commit_enabled = (v->commit_flags & ST_COMMIT_ON) != 0;
+	o->record_ipa = v->record_ipa;
+	o->committed_ns = v->committed_ns;
+	o->commits = v->commits;
+}
+
+static int cmp_vcpu(const void *a, const void *b)
+{
+	const struct vcpu_view *x = a, *y = b;
+
+	return (x->index > y->index) - (x->index < y->index);
+}
+
+static int cmp_vm(const void *a, const void *b)
+{
+	const struct vm_view *x = a, *y = b;
+
+	return strcmp(x->id, y->id);
+}
+
+static int fill_vm_view(struct vm_table *t, const struct vm_entry *vm, struct vm_view *o)
+{
+	memcpy(o->id, vm->id, sizeof(o->id));
+	memcpy(o->name, vm->name, sizeof(o->name));
+	memcpy(o->uuid, vm->uuid, sizeof(o->uuid));
+	memcpy(o->comm, vm->comm, sizeof(o->comm));
+	o->pid = vm->pid;
+	o->registered = vm->registered;
+	o->region_ipa = vm->region_ipa;
+	o->vcpus = calloc(vm->nvcpus ? vm->nvcpus : 1, sizeof(*o->vcpus));
+	if (!o->vcpus)
+		return -ENOMEM;
+	o->nvcpus = vm->nvcpus;
+	for (size_t i = 0; i < vm->nvcpus; i++)
+		fill_vcpu_view(t, &vm->vcpus[i], &o->vcpus[i]);
+	qsort(o->vcpus, o->nvcpus, sizeof(*o->vcpus), cmp_vcpu);
+	return 0;
+}
+
+int vm_table_view(void *table, struct host_view *out)
+{
+	struct vm_table *t = table;
+	int err = 0;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&t->lock);
+	out->vms = calloc(t->nvms ? t->nvms : 1, sizeof(*out->vms));
+	if (!out->vms) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < t->nvms && !err; i++) {
+		err = fill_vm_view(t, t->vms[i], &out->vms[i]);
+		out->nvms = i + 1;
+	}
+	out->stats.rescans = t->rescans;
+	out->stats.rescan_requests = t->rescan_requests;
+	out->stats.discovery_errors = t->discovery_errors;
+	out->stats.slots_exhausted = t->slots_exhausted;
+out:
+	pthread_mutex_unlock(&t->lock);
+	if (err) {
+		host_view_free(out);
+		return err;
+	}
+	out->stats.ringbuf_drops = bpf_engine_stat(t->bpf, ST_STAT_RINGBUF_DROPS);
+	out->stats.bad_slot = bpf_engine_stat(t->bpf, ST_STAT_BAD_SLOT);
+	out->stats.region_missing = bpf_engine_stat(t->bpf, ST_STAT_REGION_MISSING);
+	qsort(out->vms, out->nvms, sizeof(*out->vms), cmp_vm);
+	return 0;
+}

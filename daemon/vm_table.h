@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The daemon's table of VMs and their vCPUs: kept in step with what the
+ * discovery iterator finds, each vCPU owning a slot of the BPF "vcpus"
+ * array and each vCPU thread bound to it. The table is rebuilt from the
+ * pinned slots when the daemon restarts. One mutex: the HTTP thread reads
+ * views, the event loop changes the table.
+ */
+#ifndef STEALTIMED_VM_TABLE_H
+#define STEALTIMED_VM_TABLE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "bpf_engine.h"
+#include "host_view.h"
+
+struct vcpu_entry {
+	uint32_t vcpu_id;
+	uint32_t slot;
+	pid_t tid;  /* thread bound to the slot, 0 before the vCPU first ran */
+	bool seen;  /* found by the current rescan */
+};
+
+struct vm_entry {
+	uint64_t cookie;
+	pid_t pid;
+	char id[24];
+	char name[256];
+	char uuid[40];
+	char comm[32];
+	struct vcpu_entry *vcpus;
+	size_t nvcpus, cap;
+	bool seen;
+	/* guest records (see guest_records.h) */
+	bool registered;
+	uint32_t region;
+	int region_fd;
+	uint64_t region_ipa;
+	void *owner; /* the control connection that registered it */
+};
+
+struct vm_table {
+	pthread_mutex_t lock;
+	struct bpf_engine *bpf;
+	struct vm_entry **vms;
+	size_t nvms, cap;
+	bool region_used[ST_MAX_REGIONS];
+	/* counters, monotonic */
+	uint64_t rescans;
+	uint64_t rescan_requests;
+	uint64_t discovery_errors;
+	uint64_t slots_exhausted;
+};
+
+int vm_table_init(struct vm_table *t, struct bpf_engine *bpf);
+void vm_table_free(struct vm_table *t);
+
+/* Brings the table in line with the kernel: new VMs, vCPUs, threads; gone ones retired. */
+int vm_table_rescan(struct vm_table *t);
+/* The same, with the lock already held */
+int vm_table_rescan_locked(struct vm_table *t);
+
+/* host_view_fn: a fresh view of every VM read from the maps */
+int vm_table_view(void *table, struct host_view *out);
+
+struct vm_entry *vm_table_find_pid(struct vm_table *t, pid_t pid);
+struct vcpu_entry *vm_entry_vcpu(struct vm_entry *vm, uint32_t vcpu_id);
+struct st_vcpu *vm_table_slot(struct vm_table *t, uint32_t slot);
+
+#endif

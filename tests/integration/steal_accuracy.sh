@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The daemon's steal_ns for a vCPU is the kernel's own run_delay of its
+# thread (/proc/PID/task/TID/schedstat), with and without a CPU hog.
+source "$(dirname "$0")/../lib.sh"
+need_root; need_kvm; need_btf
+[ "$(nproc)" -ge 2 ] || skip "needs 2 CPUs"
+
+start_daemon
+start_testvmm --vcpus 1 --cpu 1 --seconds 60
+tid=${VMM_TIDS%% *}
+wait_for 5 vm_json "$VMM_PID" >/dev/null || fail "VM of pid $VMM_PID not in /v1/vms"
+wait_for 5 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $VMM_PID) | .vcpus[0].tid == $tid' >/dev/null" ||
+	fail "vCPU 0 not bound to thread $tid"
+
+steal() { vm_json "$VMM_PID" | jq -r '.vcpus[0].steal_ns'; }
+
+# 1. alone on its CPU: steal stays near 0
+s0=$(steal); sleep 2; s1=$(steal)
+note "alone: steal grew $(( (s1 - s0) / 1000000 )) ms in 2 s"
+[ $((s1 - s0)) -lt 100000000 ] || fail "steal grew $((s1 - s0)) ns in 2 s without a competitor"
+
+# 2. a CPU hog on the same CPU: steal grows by about half the time
+hog 1
+sleep 0.5
+s0=$(steal); t0=$(date +%s%N)
+sleep 3
+s1=$(steal); t1=$(date +%s%N)
+grown=$((s1 - s0)); elapsed=$((t1 - t0))
+note "with a hog: steal grew $((grown / 1000000)) ms in $((elapsed / 1000000)) ms"
+[ $((grown * 100 / elapsed)) -ge 30 ] && [ $((grown * 100 / elapsed)) -le 70 ] ||
+	fail "steal grew $grown ns in $elapsed ns (expected about half)"
+
+# 3. equal to the kernel's run_delay, read just before and after
+ok=0
+for i in 1 2 3 4 5 6 7 8 9 10; do
+	before=$(run_delay "$tid")
+	s=$(steal)
+	after=$(run_delay "$tid")
+	note "run_delay before $before, steal_ns $s, run_delay after $after"
+	ns_between "$before" "$s" "$after" 1000000 || fail "steal_ns $s not within [$before, $after] +-1ms"
+	ok=$((ok + 1))
+	sleep 0.2
+done
+[ "$ok" -eq 10 ] || fail "only $ok of 10 comparisons"
+[ "$s" -gt 1000000000 ] || fail "steal $s ns after >3 s beside a hog is too small"
+echo "steal_ns matched run_delay 10 of 10 times"
