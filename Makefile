@@ -139,7 +139,8 @@ $(BUILD)/tests/vmm/%: $(BUILD)/obj/tests/vmm/%.o $(VMMLIB)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
 
-$(BUILD)/tests/bench/%: $(BUILD)/obj/tests/bench/%.o $(DAEMON_LIB)
+$(BUILD)/obj/tests/bench/%.o: $(BPF_SKELS)
+$(BUILD)/tests/bench/%: $(BUILD)/obj/tests/bench/%.o
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# make bench: figures measured side by side in one run.
+#  1. cost per sched_switch event of stealtimed's hook vs an empty program
+#     (both attached at once, kernel bpf_stats), while a test VM runs;
+#  2. context-switch throughput (perf bench sched pipe, both tasks on CPU 0)
+#     with the daemon attached vs detached, interleaved rounds.
+source "$(dirname "$0")/../lib.sh"
+need_root; need_kvm; need_btf
+command -v perf >/dev/null || skip "perf not installed"
+ROUNDS=${ROUNDS:-5}
+LOOPS=${LOOPS:-200000}
+
+pipe_ops() { taskset -c 0 perf bench sched pipe -l "$LOOPS" 2>/dev/null | awk '/ops\/sec/ {print $1}'; }
+
+start_daemon
+start_testvmm --vcpus 2 --seconds 3600
+sleep 1
+echo "== hook cost per event (bpf_stats), non-vCPU switches from perf bench sched pipe"
+"$BUILD/tests/bench/hookcost" on_switch -- taskset -c 0 perf bench sched pipe -l "$LOOPS" >"$TMP/hook.out" 2>&1 ||
+	{ cat "$TMP/hook.out"; fail "hookcost failed"; }
+grep -E "ns/event|ratio" "$TMP/hook.out"
+
+echo "== perf bench sched pipe, $LOOPS loops on CPU 0, $ROUNDS interleaved rounds"
+on=() off=()
+for r in $(seq 1 "$ROUNDS"); do
+	stop_daemon
+	off+=("$(pipe_ops)")
+	start_daemon
+	on+=("$(pipe_ops)")
+	echo "round $r: detached ${off[-1]} ops/s, attached ${on[-1]} ops/s"
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+mo=$(median "${off[@]}"); mn=$(median "${on[@]}")
+echo "median detached $mo ops/s, attached $mn ops/s"
+awk -v a="$mn" -v b="$mo" 'BEGIN {printf "throughput with daemon: %.1f%% of without\n", 100 * a / b}'
+stop_daemon
