@@ -30,8 +30,25 @@ note "$vm"
 [ "$(jq -r .name <<<"$vm")" = stt-qemu-a ] || fail "name: $(jq -r .name <<<"$vm")"
 [ "$(jq -r .uuid <<<"$vm")" = "$uuid" ] || fail "uuid: $(jq -r .uuid <<<"$vm")"
 [ "$(jq '.vcpus | length' <<<"$vm")" -eq 2 ] || fail "vCPU count"
-wait_for 10 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $qpid) | .vcpus[0].tid == $tid0 and .vcpus[1].tid == $tid1' >/dev/null" ||
+# With a BIOS that never wakes the APs, vCPU 1 never enters KVM_RUN: the
+# kernel knows no thread for it yet, and the API says tid 0.
+wait_for 10 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $qpid) | .vcpus[0].tid == $tid0 and (.vcpus[1].tid == $tid1 or .vcpus[1].tid == 0)' >/dev/null" ||
 	fail "vCPU threads: want $tid0 $tid1, got $(vm_json "$qpid" | jq -c '[.vcpus[].tid]')"
+
+# QEMU with its own SeaBIOS wakes every vCPU: each is bound to its thread.
+bg qemu-system-x86_64 -enable-kvm -name guest=stt-qemu-b,debug-threads=on -smp 2 -m 64 \
+	-display none -nodefaults -no-user-config
+qpid_b=$!
+qpid_save=$qpid; qpid=$qpid_b
+wait_for 10 thread_of 1 >/dev/null || fail "QEMU B has no thread 'CPU 1/KVM'"
+b0=$(thread_of 0); b1=$(thread_of 1)
+qpid=$qpid_save
+wait_for 20 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $qpid_b) | .vcpus[0].tid == $b0 and .vcpus[1].tid == $b1' >/dev/null" ||
+	fail "QEMU B vCPU threads: want $b0 $b1, got $(vm_json "$qpid_b" | jq -c '[.vcpus[].tid]')"
+[ "$(vm_json "$qpid_b" | jq -r .name)" = stt-qemu-b ] || fail "QEMU B name"
+kill "$qpid_b"
+wait_for 10 sh -c "! curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $qpid_b)' >/dev/null" ||
+	fail "QEMU B still listed after it exited"
 
 id=$(jq -r .id <<<"$vm")
 api "/v1/vms/$id" | jq -e --arg n stt-qemu-a '.name == $n' >/dev/null || fail "/v1/vms/$id"
