@@ -93,3 +93,19 @@ spin_bios() { python3 -c 'import sys; sys.stdout.buffer.write(b"\xeb\xfe" * 3276
 
 # ns_between LOW VALUE HIGH SLACK: LOW - SLACK <= VALUE <= HIGH + SLACK
 ns_between() { [ "$2" -ge $(($1 - $4)) ] && [ "$2" -le $(($3 + $4)) ]; }
+
+# guest_lines FILE VCPU: the "guest" reports of a vCPU, one JSON per line
+guest_lines() { grep '"event":"guest"' "$1" | jq -c --argjson v "$2" 'select(.vcpu == $v)'; }
+
+# next_guest_value FILE VCPU: waits for a guest report newer than now, prints its stolen_ns
+next_guest_value() {
+	local n; n=$(wc -l <"$1")
+	local i
+	for i in $(seq 1 50); do
+		local v
+		v=$(tail -n +$((n + 1)) "$1" | grep '"event":"guest"' | jq -r --argjson c "$2" 'select(.vcpu == $c) | .stolen_ns' | head -n 1)
+		[ -n "$v" ] && { echo "$v"; return 0; }
+		sleep 0.05
+	done
+	return 1
+}
