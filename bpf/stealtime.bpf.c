@@ -236,17 +236,31 @@ static __always_inline void switch_in(struct st_task *b, struct task_struct *t)
 	commit(v);
 }
 
+static __always_inline bool has_storage(struct task_struct *t)
+{
+	return t->bpf_storage != NULL;
+}
+
 SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	struct st_task *bp = bpf_task_storage_get(&vcpu_task, prev, 0, 0);
-	struct st_task *bn = bpf_task_storage_get(&vcpu_task, next, 0, 0);
+	struct st_task *b;
 
-	if (bp)
-		switch_out(bp, prev, preempt, prev_state);
-	if (bn)
-		switch_in(bn, next);
+	/*
+	 * Hot path: a task with no task-local storage at all (almost every
+	 * task on a host) costs one load, not a helper call.
+	 */
+	if (has_storage(prev)) {
+		b = bpf_task_storage_get(&vcpu_task, prev, 0, 0);
+		if (b)
+			switch_out(b, prev, preempt, prev_state);
+	}
+	if (has_storage(next)) {
+		b = bpf_task_storage_get(&vcpu_task, next, 0, 0);
+		if (b)
+			switch_in(b, next);
+	}
 	return 0;
 }
 
