@@ -14,7 +14,10 @@
  *   st_vmm_close()          unregisters
  *
  * Every call returns 0 (or a value) or a negative errno; st_vmm_error()
- * gives the daemon's reason for the last failure.
+ * gives the daemon's reason for the last failure ("EEXIST: reason").
+ * Values are sent as JSON integers: a u64 above INT64_MAX is refused with
+ * -ERANGE. Requests are serialized inside, so vCPU threads may forward
+ * SMCCC calls concurrently.
  */
 #ifndef STEALTIME_VMM_H
 #define STEALTIME_VMM_H
