@@ -327,18 +327,31 @@ static __always_inline __u64 mix64(__u64 x)
 	return x;
 }
 
-static __always_inline bool is_vcpu_file(struct file *file)
-{
-	static const char prefix[] = "kvm-vcpu:";
-	char name[sizeof(prefix)];
-	const unsigned char *dname = BPF_CORE_READ(file, f_path.dentry, d_name.name);
+enum kvm_file { NOT_KVM, KVM_VM_FILE, KVM_VCPU_FILE };
 
-	if (bpf_probe_read_kernel(name, sizeof(prefix) - 1, dname))
-		return false;
-	for (int i = 0; i < (int)sizeof(prefix) - 1; i++)
-		if (name[i] != prefix[i])
-			return false;
-	return true;
+/* KVM's anonymous inodes are named "kvm-vm" and "kvm-vcpu:N" */
+static __always_inline enum kvm_file kvm_file_kind(struct file *file)
+{
+	const unsigned char *dname = BPF_CORE_READ(file, f_path.dentry, d_name.name);
+	char name[10];
+
+	if (bpf_probe_read_kernel(name, sizeof(name), dname))
+		return NOT_KVM;
+	if (name[0] != 'k' || name[1] != 'v' || name[2] != 'm' || name[3] != '-')
+		return NOT_KVM;
+	if (name[4] == 'v' && name[5] == 'm' && name[6] == '\0')
+		return KVM_VM_FILE;
+	if (name[4] == 'v' && name[5] == 'c' && name[6] == 'p' && name[7] == 'u' && name[8] == ':')
+		return KVM_VCPU_FILE;
+	return NOT_KVM;
+}
+
+static __always_inline __u64 vm_cookie(struct kvm *kvm)
+{
+	__u32 zero = 0;
+	__u64 *key = bpf_map_lookup_elem(&settings, &zero);
+
+	return mix64((__u64)kvm ^ (key ? *key : 0));
 }
 
 SEC("iter/task_file")
@@ -349,22 +362,30 @@ int discover(struct bpf_iter__task_file *ctx)
 	struct file *file = ctx->file;
 	struct st_disc rec = {};
 	struct kvm_vcpu *vcpu;
+	enum kvm_file kind;
 	struct pid *pid;
-	__u32 zero = 0;
-	__u64 *key;
 
-	if (!task || !file || !is_vcpu_file(file))
+	if (!task || !file)
 		return 0;
+	kind = kvm_file_kind(file);
+	if (kind == NOT_KVM)
+		return 0;
+	rec.pid = task->tgid;
+	rec.fd = ctx->fd;
+	if (kind == KVM_VM_FILE) {
+		/* a VM, perhaps with no vCPU yet */
+		rec.vm_cookie = vm_cookie((struct kvm *)BPF_CORE_READ(file, private_data));
+		rec.vcpu_id = ST_DISC_VM;
+		bpf_seq_write(seq, &rec, sizeof(rec));
+		return 0;
+	}
 	vcpu = (struct kvm_vcpu *)BPF_CORE_READ(file, private_data);
 	if (!vcpu)
 		return 0;
-	key = bpf_map_lookup_elem(&settings, &zero);
-	rec.vm_cookie = mix64((__u64)BPF_CORE_READ(vcpu, kvm) ^ (key ? *key : 0));
-	rec.pid = task->tgid;
+	rec.vm_cookie = vm_cookie(BPF_CORE_READ(vcpu, kvm));
 	rec.vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
 	pid = BPF_CORE_READ(vcpu, pid);
 	rec.tid = pid ? BPF_CORE_READ(pid, numbers[0].nr) : 0;
-	rec.fd = ctx->fd;
 	bpf_seq_write(seq, &rec, sizeof(rec));
 	return 0;
 }

@@ -234,6 +234,8 @@ static void apply_disc(struct vm_table *t, const struct st_disc *d)
 		return;
 	}
 	vm->seen = true;
+	if (d->vcpu_id == ST_DISC_VM)
+		return;
 	c = vm_entry_vcpu(vm, d->vcpu_id);
 	if (!c)
 		c = add_vcpu(t, vm, d->vcpu_id, -1);

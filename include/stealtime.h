@@ -84,11 +84,13 @@ struct st_vcpu {
 	__u64 commits;       /* number of record writes */
 };
 
-/* Output of the discovery iterator (bpf_seq_write), one per vCPU file. */
+/* Output of the discovery iterator (bpf_seq_write), one per VM or vCPU file. */
+#define ST_DISC_VM 0xffffffffu /* vcpu_id of a VM file's record */
+
 struct st_disc {
 	__u64 vm_cookie;
-	__u32 pid;     /* tgid of the process holding the vCPU fd */
-	__u32 vcpu_id;
+	__u32 pid;     /* tgid of the process holding the fd */
+	__u32 vcpu_id; /* ST_DISC_VM for the VM file itself */
 	__u32 tid;     /* thread that runs the vCPU, 0 before its first KVM_RUN */
 	__u32 fd;
 };
