@@ -59,6 +59,12 @@ int st_vmm_smccc(struct st_vmm *c, uint32_t vcpu, uint32_t function, uint64_t ar
 /* fills up to max values; returns how many */
 int st_vmm_snapshot(struct st_vmm *c, struct st_vmm_value *vals, size_t max);
 int st_vmm_unregister(struct st_vmm *c);
+/*
+ * Sends len bytes as one message on this connection and gives back the
+ * daemon's reply text in *reply (malloc'd, NUL-terminated; an fd that comes
+ * with it is closed). For operations this library does not wrap.
+ */
+int st_vmm_request_raw(struct st_vmm *c, const void *msg, size_t len, char **reply);
 /* errno name and reason of the last failed request, "" if none */
 const char *st_vmm_error(const struct st_vmm *c);
 void st_vmm_close(struct st_vmm *c);

@@ -109,3 +109,6 @@ next_guest_value() {
 	done
 	return 1
 }
+
+# jq_true JSON FILTER: FILTER holds for JSON (empty JSON never does)
+jq_true() { [ -n "$1" ] && jq -e "$2" <<<"$1" >/dev/null; }

@@ -550,6 +550,37 @@ int st_vmm_unregister(struct st_vmm *c)
 	return err;
 }
 
+int st_vmm_request_raw(struct st_vmm *c, const void *msg, size_t len, char **reply)
+{
+	ssize_t n;
+	int rfd = -1, err = 0;
+
+	*reply = NULL;
+	pthread_mutex_lock(&c->lock);
+	if (c->broken) {
+		err = fail(c, -ENOTCONN, "connection lost after an earlier failure");
+		goto out;
+	}
+	n = send(c->sock, msg, len, MSG_NOSIGNAL);
+	if (n < 0) {
+		err = fail(c, -errno, "sending to stealtimed: %s", strerror(errno));
+		goto out;
+	}
+	n = recv_reply(c, c->reply, sizeof(c->reply), &rfd);
+	if (n < 0) {
+		err = (int)n;
+		goto out;
+	}
+	if (rfd >= 0)
+		close(rfd); /* a raw caller has no use for it */
+	*reply = strdup(c->reply);
+	if (!*reply)
+		err = -ENOMEM;
+out:
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}
+
 const char *st_vmm_error(const struct st_vmm *c)
 {
 	return c ? c->err : "";

@@ -16,7 +16,7 @@ wait_for 10 grep -q '"event":"guest"' "$VMM_REPORT" || { cat "$VMM_REPORT.out" >
 # the guest's SMCCC probes, answered by the daemon
 probe=$(grep -m1 '"event":"probe"' "$VMM_REPORT") || fail "no probe report"
 note "$probe"
-jq -e '.arch_features == 0 and .pv_time_features == 0 and .pv_time_st == 524288' <<<"$probe" >/dev/null ||
+jq_true "$probe" '.arch_features == 0 and .pv_time_features == 0 and .pv_time_st == 524288' ||
 	fail "SMCCC answers wrong: $probe"
 
 # no competitor: the record stays near 0
@@ -48,6 +48,6 @@ guest_lines "$VMM_REPORT" 0 | jq -s -e '
 # the API shows the commit, and it is at least what the guest last read
 c=$(vm_json "$VMM_PID" | jq '.vcpus[0].commit')
 note "commit: $c"
-jq -e --argjson g "$gb" '.committed_ns >= $g and .record_ipa == 524288 and .commits > 0' <<<"$c" >/dev/null ||
+jq_true "$c" ".committed_ns >= $gb and .record_ipa == 524288 and .commits > 0" ||
 	fail "API commit state wrong: $c"
 echo "guest read $dg ns of stolen time for a run_delay growth of $lo..$hi ns"

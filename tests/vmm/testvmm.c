@@ -190,6 +190,8 @@ __asm__(
 
 extern const uint8_t guest_code[], guest_code_end[], guest_plain[], guest_pvtime[];
 
+#define MAX_REQUESTS 16
+
 struct options {
 	unsigned int vcpus;
 	int cpu;                /* -1: no pinning */
@@ -204,6 +206,9 @@ struct options {
 	bool has_initial;
 	uint64_t initial_ns;
 	bool try_rw_mmap;
+	const char *requests[MAX_REQUESTS];
+	unsigned int nrequests;
+	unsigned int cycles;
 };
 
 /* What the guest last read from its record, as it reported it. */
@@ -1026,6 +1031,49 @@ static void signals_setup(void)
 	sigaction(SIGUSR1, &sa, NULL);
 }
 
+/* --request: raw messages on the registered connection, replies reported */
+static void send_requests(struct vm *vm)
+{
+	const struct options *opt = vm->opt;
+
+	for (unsigned int i = 0; i < opt->nrequests; i++) {
+		char *reply = NULL;
+		int err = st_vmm_request_raw(vm->st, opt->requests[i], strlen(opt->requests[i]),
+					     &reply);
+		json_t *ev = json_pack("{s:s, s:s}", "event", "reply", "request", opt->requests[i]);
+		json_t *r = reply ? json_loads(reply, 0, NULL) : NULL;
+
+		if (ev && r)
+			json_object_set_new(ev, "reply", r);
+		else if (ev)
+			json_object_set_new(ev, "error", json_string(err ? errno_name(err) : "bad reply"));
+		report_emit(&vm->report, ev);
+		free(reply);
+	}
+}
+
+/* --cycles N: connect, register, close N times (the daemon must not leak) */
+static int register_cycles(struct vm *vm)
+{
+	const struct options *opt = vm->opt;
+	int fails = 0;
+
+	for (unsigned int i = 0; i < opt->cycles; i++) {
+		struct st_vmm *c;
+
+		if (st_vmm_connect(&c, opt->control)) {
+			fails++;
+			continue;
+		}
+		if (st_vmm_register(c, opt->region_ipa))
+			fails++;
+		st_vmm_close(c);
+	}
+	report_emit(&vm->report,
+		    json_pack("{s:s, s:i, s:i}", "event", "cycles", "done", opt->cycles, "failed", fails));
+	return fails ? EXIT_REGISTER : 0;
+}
+
 /* 0, or an exit code */
 static int vm_setup(struct vm *vm)
 {
@@ -1034,6 +1082,8 @@ static int vm_setup(struct vm *vm)
 
 	if (report_open(&vm->report, opt->report) || kvm_open(vm) || guest_ram_setup(vm))
 		return 1;
+	if (opt->control && opt->cycles && register_cycles(vm))
+		return EXIT_REGISTER;
 	if (opt->control && register_vm(vm))
 		return EXIT_REGISTER;
 	for (i = 0; i < opt->vcpus; i++)
@@ -1043,6 +1093,8 @@ static int vm_setup(struct vm *vm)
 		return EXIT_REGISTER;
 	if (vm->st && opt->try_rw_mmap)
 		try_rw_mmap(vm);
+	if (vm->st)
+		send_requests(vm);
 	return 0;
 }
 
@@ -1086,6 +1138,9 @@ static void usage(FILE *f)
 		"  --try-rw-mmap      try to map the region writable; report the outcome\n"
 		"  --pause-file F     while F exists, vCPUs do not run\n"
 		"  --snapshot-out F   at exit, write the daemon's per-vCPU values as JSON\n"
+		"  --request JSON     after setting up, send JSON raw on the registered\n"
+		"                     connection and report the reply (repeatable)\n"
+		"  --cycles N         before registering for good, connect/register/close N times\n"
 		"exit: 0 ok, 1 error, 2 registration failed, %d bad usage\n",
 		MAX_VCPUS, REGION_IPA_DEFAULT, EXIT_USAGE);
 }
@@ -1143,6 +1198,16 @@ static int parse_option(struct options *o, int c, const char *arg)
 	case 'i':
 		o->has_initial = true;
 		return parse_u64(arg, &o->initial_ns);
+	case 'R':
+		if (o->nrequests == MAX_REQUESTS)
+			return -EINVAL;
+		o->requests[o->nrequests++] = arg;
+		return 0;
+	case 'Y':
+		if (parse_u64(arg, &v) || v > 100000)
+			return -EINVAL;
+		o->cycles = (unsigned int)v;
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -1162,6 +1227,8 @@ static int parse_options(struct options *o, int argc, char **argv)
 		{ "try-rw-mmap", no_argument, NULL, 'w' },
 		{ "pause-file", required_argument, NULL, 'p' },
 		{ "snapshot-out", required_argument, NULL, 'o' },
+		{ "request", required_argument, NULL, 'R' },
+		{ "cycles", required_argument, NULL, 'Y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
