@@ -64,6 +64,9 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } vcpu_task SEC(".maps");
 
+/* keeps the full record type in BTF (the region maps' value type) */
+const volatile struct st_record record_layout = {};
+
 struct region_map {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
@@ -387,6 +390,28 @@ int discover(struct bpf_iter__task_file *ctx)
 	pid = BPF_CORE_READ(vcpu, pid);
 	rec.tid = pid ? BPF_CORE_READ(pid, numbers[0].nr) : 0;
 	bpf_seq_write(seq, &rec, sizeof(rec));
+	return 0;
+}
+
+/*
+ * Run by the daemon (BPF_PROG_RUN) to give a record its starting value when
+ * a VMM seeds it (migration, restore): user space cannot write a frozen
+ * region, programs can.
+ */
+SEC("syscall")
+int seed_record(struct st_seed *a)
+{
+	struct st_record *rec;
+	__u32 region = a->region, record = a->record;
+	void *inner;
+
+	inner = bpf_map_lookup_elem(&regions, &region);
+	if (!inner)
+		return -2; /* -ENOENT */
+	rec = bpf_map_lookup_elem(inner, &record);
+	if (!rec)
+		return -2;
+	*(volatile __u64 *)&rec->stolen_ns = a->value;
 	return 0;
 }
 

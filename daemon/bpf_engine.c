@@ -184,6 +184,16 @@ int bpf_engine_discover(struct bpf_engine *e, struct st_disc **out, size_t *n)
 	return 0;
 }
 
+int bpf_engine_seed_record(struct bpf_engine *e, uint32_t region, uint32_t record, uint64_t value)
+{
+	struct st_seed seed = { .region = region, .record = record, .value = value };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &seed, .ctx_size_in = sizeof(seed));
+
+	if (bpf_prog_test_run_opts(bpf_program__fd(e->skel->progs.seed_record), &opts))
+		return log_errno(-errno, "run seed_record");
+	return (int)opts.retval;
+}
+
 uint64_t bpf_engine_stat(struct bpf_engine *e, enum st_stat which)
 {
 	int ncpu = libbpf_num_possible_cpus();

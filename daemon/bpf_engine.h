@@ -37,6 +37,8 @@ int bpf_engine_unpin(const char *pin_dir);
 
 /* Runs the discovery iterator: *out (malloc'd) holds *n records. */
 int bpf_engine_discover(struct bpf_engine *e, struct st_disc **out, size_t *n);
+/* Writes value into a record of a (frozen) region, through the seed_record program */
+int bpf_engine_seed_record(struct bpf_engine *e, uint32_t region, uint32_t record, uint64_t value);
 /* Sum of the per-CPU counter over all CPUs */
 uint64_t bpf_engine_stat(struct bpf_engine *e, enum st_stat which);
 /* Ring buffer of struct st_event; fd to poll for it */

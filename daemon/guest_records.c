@@ -125,6 +125,24 @@ static struct vcpu_entry *peer_vcpu(struct vm_table *t, struct control_peer *pee
 	return c;
 }
 
+/* The record starts at initial_ns; a seed below what it holds is refused. */
+static int seed_record(struct vm_table *t, struct vm_entry *vm, uint32_t record,
+		       uint64_t initial_ns, char *errbuf, size_t errlen)
+{
+	struct st_record cur;
+	int err;
+
+	if (bpf_map_lookup_elem(vm->region_fd, &record, &cur))
+		return fail(-errno, "read record %u: %s", record, strerror(errno));
+	if (initial_ns < cur.stolen_ns)
+		return fail(-EINVAL, "initial_ns %" PRIu64 " is below the record's %" PRIu64,
+			    initial_ns, (uint64_t)cur.stolen_ns);
+	err = bpf_engine_seed_record(t->bpf, vm->region, record, initial_ns);
+	if (err)
+		return fail(err, "cannot write the record: %s", strerror(-err));
+	return 0;
+}
+
 static int do_set_ipa(struct guest_records_config *cfg, struct control_peer *peer, uint32_t id,
 		      uint64_t ipa, uint64_t initial_ns, char *errbuf, size_t errlen)
 {
@@ -156,6 +174,9 @@ static int do_set_ipa(struct guest_records_config *cfg, struct control_peer *pee
 			return fail(-EEXIST, "ipa 0x%" PRIx64 " is vCPU %u's record", ipa,
 				    vm->vcpus[i].vcpu_id);
 	}
+	err = seed_record(t, vm, record, initial_ns, errbuf, errlen);
+	if (err)
+		return err;
 	v->region = vm->region;
 	v->record = record;
 	v->record_ipa = ipa;

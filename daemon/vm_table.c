@@ -124,12 +124,25 @@ static void read_proc_names(struct vm_entry *vm)
 			 vm->pid);
 }
 
-static struct vm_entry *find_vm(struct vm_table *t, uint64_t cookie)
+/*
+ * A VM is its KVM instance in its process: the kernel may reuse a freed
+ * VM's memory (so its cookie) for another process's new VM.
+ */
+static struct vm_entry *find_vm(struct vm_table *t, uint64_t cookie, pid_t pid)
 {
 	for (size_t i = 0; i < t->nvms; i++)
-		if (t->vms[i]->cookie == cookie)
+		if (t->vms[i]->cookie == cookie && t->vms[i]->pid == pid)
 			return t->vms[i];
 	return NULL;
+}
+
+/* The VM's public id: no kernel pointer, stable across daemon restarts. */
+static void make_vm_id(struct vm_entry *vm)
+{
+	uint64_t x = vm->cookie ^ ((uint64_t)vm->pid * 0x9e3779b97f4a7c15ULL);
+
+	x ^= x >> 31;
+	snprintf(vm->id, sizeof(vm->id), "%016" PRIx64, x);
 }
 
 struct vm_entry *vm_table_find_pid(struct vm_table *t, pid_t pid)
@@ -159,7 +172,7 @@ static struct vm_entry *add_vm(struct vm_table *t, uint64_t cookie, pid_t pid)
 	vm->cookie = cookie;
 	vm->pid = pid;
 	vm->region_fd = -1;
-	snprintf(vm->id, sizeof(vm->id), "%016" PRIx64, cookie);
+	make_vm_id(vm);
 	read_proc_names(vm);
 	t->vms[t->nvms++] = vm;
 	log_info("VM %s (%s, pid %d) found", vm->id, vm->name, pid);
@@ -224,7 +237,7 @@ static void retire_vm(struct vm_table *t, size_t idx)
 
 static void apply_disc(struct vm_table *t, const struct st_disc *d)
 {
-	struct vm_entry *vm = find_vm(t, d->vm_cookie);
+	struct vm_entry *vm = find_vm(t, d->vm_cookie, d->pid);
 	struct vcpu_entry *c;
 
 	if (!vm)
@@ -316,7 +329,7 @@ static void adopt_slots(struct vm_table *t)
 
 		if (v->state != ST_VCPU_USED)
 			continue;
-		vm = find_vm(t, v->vm_cookie);
+		vm = find_vm(t, v->vm_cookie, v->vm_pid);
 		if (!vm)
 			vm = add_vm(t, v->vm_cookie, v->vm_pid);
 		c = vm ? add_vcpu(t, vm, v->vcpu_id, i) : NULL;

@@ -95,6 +95,13 @@ struct st_disc {
 	__u32 fd;
 };
 
+/* Argument of the seed_record program */
+struct st_seed {
+	__u32 region;
+	__u32 record;
+	__u64 value;
+};
+
 /* Ring buffer events for the daemon */
 #define ST_EVENT_UNKNOWN_VCPU 1 /* a KVM thread nobody knows returned from KVM_RUN */
 #define ST_EVENT_VCPU_EXIT 2    /* a bound vCPU thread exited */
