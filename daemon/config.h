@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * stealtimed's configuration file (JSON, default /etc/stealtimed/stealtimed.json;
+ * every key is described in stealtimed(8) and docs/configuration.md).
+ *
+ * A file is parsed over a struct that starts from the defaults (or from the
+ * running configuration), validated whole into a copy, and only copied back
+ * when every key is valid: a failed load or reload leaves *c untouched.
+ */
+#ifndef STEALTIMED_CONFIG_H
+#define STEALTIMED_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONFIG_DEFAULT_PATH "/etc/stealtimed/stealtimed.json"
+#define CONFIG_MAX_FILE_SIZE (1 << 20) /* larger files are refused */
+
+struct config {
+	char listen[128];                 /* "127.0.0.1:9477" (HOST:PORT, [V6]:PORT, :PORT) */
+	char control_socket[108];         /* "/run/stealtimed/control.sock" (absolute) */
+	char control_group[64];           /* "" = root only */
+	char pin_dir[256];                /* "/sys/fs/bpf/stealtimed" (absolute) */
+	unsigned rescan_interval_s;       /* 5, 1..3600 */
+	bool commit;                      /* true: offer stolen time to guests */
+	unsigned max_vms;                 /* 1024, 1..1024 */
+	unsigned max_vcpus;               /* 4096, 1..4096 */
+	unsigned max_attribution_entries; /* 4096, 16..65536 */
+	unsigned top_culprits;            /* 5, 1..50: culprits per VM in /metrics */
+	int log_level;                    /* LOG_INFO (<syslog.h>) */
+};
+
+void config_defaults(struct config *c);
+
+/*
+ * Parses the JSON file at path over *c. Returns 0, -EINVAL for an invalid
+ * file, or another negative errno when it cannot be read. On any error *c is
+ * left untouched and err (when errlen > 0) holds one line:
+ * "FILE:LINE:COLUMN: message" (syntax errors at jansson's position; unknown
+ * keys at the key, wrong types and out-of-range values at the value), or
+ * "FILE: message" when the file cannot be read.
+ */
+int config_load_file(const char *path, struct config *c, char *err, size_t errlen);
+
+/* The same on len bytes at buf (need not be NUL-terminated); name is used in messages. */
+int config_load_buffer(const char *name, const char *buf, size_t len, struct config *c, char *err,
+		       size_t errlen);
+
+/* Writes *c as a JSON configuration file (every key, in the shipped order) to f: 0 or -EIO. */
+int config_dump(const struct config *c, FILE *f);
+
+#endif
