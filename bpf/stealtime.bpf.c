@@ -113,6 +113,8 @@ static __always_inline void stat_inc(__u32 which)
 		(*c)++;
 }
 
+#include "attribution.bpf.h"
+
 static __always_inline void emit(__u32 type, struct task_struct *t, __u32 slot)
 {
 	struct st_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -213,10 +215,10 @@ static __always_inline void switch_out(struct st_task *b, struct task_struct *t,
 		v->preemptions++;
 }
 
-static __always_inline void switch_in(struct st_task *b, struct task_struct *t)
+static __always_inline void switch_in(struct st_task *b, struct task_struct *t, __u64 now)
 {
 	struct st_vcpu *v = bound_vcpu(b);
-	__u64 queued, run_delay, wait = 0, clock, steal;
+	__u64 queued, run_delay, wait = 0, steal;
 
 	if (!v)
 		return;
@@ -225,12 +227,13 @@ static __always_inline void switch_in(struct st_task *b, struct task_struct *t)
 		bind_thread(b, v, t, run_delay, t->se.sum_exec_runtime);
 	queued = t->sched_info.last_queued;
 	if (queued) {
-		/* the clock sched_info_arrive() is about to use */
-		clock = BPF_CORE_READ(t, se.cfs_rq, rq, clock);
-		if (clock > queued)
-			wait = clock - queued;
+		if (now > queued)
+			wait = now - queued;
 		v->waits++;
 		v->hist[log2l_clamped(wait, ST_HIST_SLOTS - 1)]++;
+		if (wait > v->max_wait_ns)
+			v->max_wait_ns = wait;
+		attribute_wait(b->slot, queued, now);
 	}
 	steal = run_delay + wait + b->steal_off;
 	if (steal > v->steal_ns)
@@ -248,6 +251,9 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
+	/* the rq clock, which sched_info_arrive() is about to use too */
+	__u64 now = next->se.cfs_rq->rq->clock;
+	bool prev_is_vcpu = false;
 	struct st_task *b;
 
 	/*
@@ -256,13 +262,16 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 	 */
 	if (has_storage(prev)) {
 		b = bpf_task_storage_get(&vcpu_task, prev, 0, 0);
-		if (b)
+		if (b) {
+			prev_is_vcpu = b->slot != ST_SLOT_NONE;
 			switch_out(b, prev, preempt, prev_state);
+		}
 	}
+	log_switch(prev, prev_is_vcpu, now);
 	if (has_storage(next)) {
 		b = bpf_task_storage_get(&vcpu_task, next, 0, 0);
 		if (b)
-			switch_in(b, next);
+			switch_in(b, next, now);
 	}
 	return 0;
 }

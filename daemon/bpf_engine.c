@@ -14,7 +14,8 @@
 #include "log.h"
 #include "stealtime.skel.h"
 
-static const char *const pinned_maps[] = { "vcpus", "vcpu_task", "regions", "settings", "stats" };
+static const char *const pinned_maps[] = { "vcpus", "vcpu_task", "regions", "settings", "stats",
+					   "stolen_by" };
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {

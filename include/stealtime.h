@@ -70,6 +70,7 @@ struct st_vcpu {
 	__u64 hist[ST_HIST_SLOTS]; /* waits by log2(ns) */
 	__u64 threads;       /* threads bound so far */
 	__u64 wakeups;       /* sched_wakeup of the vCPU thread */
+	__u64 max_wait_ns;   /* longest single wait */
 
 	/* guest record commit: config by the daemon, progress by BPF */
 	__u32 commit_flags;
@@ -93,6 +94,30 @@ struct st_disc {
 	__u32 vcpu_id; /* ST_DISC_VM for the VM file itself */
 	__u32 tid;     /* thread that runs the vCPU, 0 before its first KVM_RUN */
 	__u32 fd;
+};
+
+/*
+ * Who ran instead ("stolen_by" map): per vCPU slot and culprit, the part
+ * of the vCPU's waits during which the culprit ran on that CPU.
+ */
+#define ST_LOG_LEN 32             /* switches remembered per CPU */
+#define ST_MAX_ATTRIB 16384       /* stolen_by entries */
+#define ST_CULPRIT_OTHER 0        /* not seen (log too short), idle, interrupts */
+#define ST_CULPRIT_VCPU 1         /* a vCPU thread; id = its VMM's tgid */
+#define ST_CULPRIT_PROCESS 2      /* a host process; id = tgid */
+#define ST_CULPRIT_KERNEL 3       /* a kernel thread; id = its pid */
+
+struct st_attrib_key {
+	__u32 slot;   /* the waiting vCPU */
+	__u32 kind;   /* ST_CULPRIT_* */
+	__u64 id;
+};
+
+struct st_log_entry {
+	__u64 end;    /* rq clock when this task left the CPU */
+	__u64 id;
+	__u32 kind;
+	__u32 reserved;
 };
 
 /* Argument of the seed_record program */
@@ -120,6 +145,7 @@ enum st_stat {
 	ST_STAT_REGION_MISSING,
 	ST_STAT_RESCAN_ASKS,
 	ST_STAT_STORAGE_FULL,
+	ST_STAT_ATTRIB_DROPS,   /* stolen_by full: time counted as "other" */
 	NR_ST_STATS,
 };
 

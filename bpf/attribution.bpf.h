@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Who ran instead of a waiting vCPU. Every switch appends the task that is
+ * leaving the CPU to a per-CPU log (when it left, who it was); the log's
+ * entries are contiguous, so each covers [previous end, its end]. When a
+ * vCPU thread comes back after a wait [last_queued, now], the log is walked
+ * backwards and the overlap of each entry with the wait is added to
+ * stolen_by[vCPU, culprit]. What the log no longer covers, idle time and
+ * anything that cannot be placed goes to ST_CULPRIT_OTHER, so the entries
+ * of a vCPU add up to its waits.
+ */
+#ifndef STEALTIME_ATTRIBUTION_BPF_H
+#define STEALTIME_ATTRIBUTION_BPF_H
+
+#define PF_KTHREAD 0x00200000
+
+struct st_cpu_log {
+	__u32 head;
+	__u32 reserved;
+	struct st_log_entry e[ST_LOG_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct st_cpu_log);
+} cpu_log SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ST_MAX_ATTRIB);
+	__type(key, struct st_attrib_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} stolen_by SEC(".maps");
+
+/* The task leaving the CPU at clock now, as a culprit. */
+static __always_inline void log_switch(struct task_struct *prev, bool prev_is_vcpu, __u64 now)
+{
+	__u32 zero = 0, h;
+	struct st_cpu_log *l = bpf_map_lookup_elem(&cpu_log, &zero);
+	struct st_log_entry *e;
+
+	if (!l)
+		return;
+	h = (l->head + 1) & (ST_LOG_LEN - 1);
+	e = &l->e[h];
+	e->end = now;
+	e->id = prev->tgid;
+	if (prev->pid == 0)
+		e->kind = ST_CULPRIT_OTHER; /* idle */
+	else if (prev_is_vcpu)
+		e->kind = ST_CULPRIT_VCPU;
+	else if (prev->flags & PF_KTHREAD)
+		e->kind = ST_CULPRIT_KERNEL;
+	else
+		e->kind = ST_CULPRIT_PROCESS;
+	l->head = h;
+}
+
+static __always_inline bool attrib_try(struct st_attrib_key *key, __u64 ns)
+{
+	__u64 *val = bpf_map_lookup_elem(&stolen_by, key);
+
+	if (!val) {
+		if (bpf_map_update_elem(&stolen_by, key, &ns, BPF_NOEXIST) == 0)
+			return true;
+		val = bpf_map_lookup_elem(&stolen_by, key); /* another CPU added it */
+		if (!val)
+			return false;
+	}
+	__sync_fetch_and_add(val, ns);
+	return true;
+}
+
+static __always_inline void attrib_add(__u32 slot, __u32 kind, __u64 id, __u64 ns)
+{
+	struct st_attrib_key key = { .slot = slot, .kind = kind, .id = kind ? id : 0 };
+
+	if (attrib_try(&key, ns))
+		return;
+	stat_inc(ST_STAT_ATTRIB_DROPS);
+	if (kind == ST_CULPRIT_OTHER)
+		return;
+	key.kind = ST_CULPRIT_OTHER;
+	key.id = 0;
+	attrib_try(&key, ns);
+}
+
+/* The wait [queued, now] of the vCPU in slot, which ends on this CPU now. */
+static __always_inline void attribute_wait(__u32 slot, __u64 queued, __u64 now)
+{
+	__u32 zero = 0, h, idx;
+	struct st_cpu_log *l = bpf_map_lookup_elem(&cpu_log, &zero);
+	__u64 placed = 0, end, start, lo, hi;
+
+	if (!l || now <= queued)
+		return;
+	h = l->head;
+	for (int i = 0; i < ST_LOG_LEN - 1; i++) {
+		idx = (h - i) & (ST_LOG_LEN - 1);
+		end = l->e[idx].end;
+		start = l->e[(idx - 1) & (ST_LOG_LEN - 1)].end;
+		if (end <= queued || start >= end)
+			break;
+		lo = start > queued ? start : queued;
+		hi = end < now ? end : now;
+		if (hi > lo && l->e[idx].kind != ST_CULPRIT_OTHER) {
+			attrib_add(slot, l->e[idx].kind, l->e[idx].id, hi - lo);
+			placed += hi - lo;
+		}
+		if (start <= queued)
+			break;
+	}
+	if (now - queued > placed)
+		attrib_add(slot, ST_CULPRIT_OTHER, 0, now - queued - placed);
+}
+
+#endif
