@@ -57,7 +57,7 @@ CTL_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(CTL_SRCS))
 UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-TOOL_SRCS  := $(wildcard tests/vmm/*.c) $(wildcard tests/bench/*.c)
+TOOL_SRCS  := $(wildcard tests/vmm/*.c) $(wildcard tests/bench/*.c) $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TOOL_SRCS))
 
 PROGS := $(BUILD)/stealtimed $(BUILD)/stealtimectl
@@ -163,3 +163,8 @@ install: all
 
 clean:
 	$(Q)rm -rf $(BUILD)
+
+$(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@
