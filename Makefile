@@ -155,11 +155,21 @@ check: all mounts
 bench: all mounts
 	$(Q)bash tests/bench/run.sh
 
+UNITDIR     ?= /etc/systemd/system
+TMPFILESDIR ?= /usr/lib/tmpfiles.d
+
 install: all
 	install -D -m 0755 $(BUILD)/stealtimed $(DESTDIR)$(PREFIX)/sbin/stealtimed
 	install -D -m 0755 $(BUILD)/stealtimectl $(DESTDIR)$(PREFIX)/bin/stealtimectl
 	install -D -m 0644 include/stealtime_vmm.h $(DESTDIR)$(PREFIX)/include/stealtime_vmm.h
 	install -D -m 0644 $(VMMLIB) $(DESTDIR)$(PREFIX)/lib/libstealtime-vmm.a
+	install -D -m 0644 systemd/stealtimed.service $(DESTDIR)$(UNITDIR)/stealtimed.service
+	install -D -m 0644 systemd/stealtimed.socket $(DESTDIR)$(UNITDIR)/stealtimed.socket
+	install -D -m 0644 systemd/stealtimed.tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/stealtimed.conf
+	install -D -m 0644 man/stealtimed.8 $(DESTDIR)$(PREFIX)/share/man/man8/stealtimed.8
+	install -D -m 0644 man/stealtimectl.8 $(DESTDIR)$(PREFIX)/share/man/man8/stealtimectl.8
+	test -e $(DESTDIR)/etc/stealtimed/stealtimed.json || \
+		install -D -m 0644 config/stealtimed.json $(DESTDIR)/etc/stealtimed/stealtimed.json
 
 clean:
 	$(Q)rm -rf $(BUILD)
