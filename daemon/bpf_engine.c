@@ -68,7 +68,30 @@ static int ringbuf_cb(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-int bpf_engine_open(struct bpf_engine *e, const char *pin_dir)
+/*
+ * stolen_by is sized by the configuration when it is created; a pinned one
+ * keeps its size (changing it takes stealtimed --cleanup).
+ */
+static void size_stolen_by(struct bpf_engine *e, const char *pin_dir, unsigned want)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/stolen_by", pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 && info.max_entries != want) {
+		log_notice("pinned stolen_by keeps %u entries (limits.attribution_entries %u "
+			   "applies after stealtimed --cleanup)", info.max_entries, want);
+		want = info.max_entries;
+	}
+	if (fd >= 0)
+		close(fd);
+	bpf_map__set_max_entries(e->skel->maps.stolen_by, want);
+}
+
+int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribution_entries)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
 	int err;
@@ -81,6 +104,7 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir)
 	e->skel = stealtime_bpf__open_opts(&opts);
 	if (!e->skel)
 		return log_errno(-errno, "open BPF object");
+	size_stolen_by(e, pin_dir, attribution_entries);
 	err = stealtime_bpf__load(e->skel);
 	if (err)
 		return log_errno(err, "load BPF programs (pins under %s)", pin_dir);

@@ -8,8 +8,10 @@ void host_view_free(struct host_view *hv)
 {
 	if (!hv)
 		return;
-	for (size_t i = 0; i < hv->nvms; i++)
+	for (size_t i = 0; i < hv->nvms; i++) {
 		free(hv->vms[i].vcpus);
+		free(hv->vms[i].culprits);
+	}
 	free(hv->vms);
 	hv->vms = NULL;
 	hv->nvms = 0;

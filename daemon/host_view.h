@@ -24,6 +24,26 @@ struct vcpu_view {
 	uint64_t record_ipa;
 	uint64_t committed_ns;
 	uint64_t commits;
+	uint64_t seeded_ns;  /* the value set_ipa started the record from (migration) */
+	uint64_t wakeups;
+	uint64_t max_wait_ns;
+};
+
+/* Who ran while the VM's vCPUs waited (the "stolen_by" map, summed over vCPUs). */
+enum culprit_kind {
+	CULPRIT_OTHER,   /* unplaced: idle, interrupts, beyond the per-CPU log */
+	CULPRIT_VM,      /* vCPUs of a VM (possibly this one's own siblings) */
+	CULPRIT_PROCESS, /* a host process */
+	CULPRIT_KERNEL,  /* a kernel thread */
+};
+
+struct culprit_view {
+	enum culprit_kind kind;
+	char name[96];   /* VM name, process comm, kernel thread name, "other" */
+	char vm_id[24];  /* CULPRIT_VM: the culprit VM's id, "" if it is gone */
+	int32_t pid;     /* process / VMM pid, 0 for other */
+	char cgroup[128]; /* CULPRIT_PROCESS: its cgroup path, "" unknown */
+	uint64_t ns;
 };
 
 struct vm_view {
@@ -34,6 +54,12 @@ struct vm_view {
 	int32_t pid;
 	bool registered;     /* a VMM holds a region over the control socket */
 	uint64_t region_ipa;
+	char cgroup[256];    /* the VMM's cgroup path, "" unknown */
+	bool throttled_known;
+	uint64_t throttled_ns; /* CPU quota throttling of that cgroup (cpu.stat) */
+	uint64_t max_wait_ns;  /* longest single wait of any vCPU */
+	size_t nculprits;
+	struct culprit_view *culprits; /* largest first */
 	size_t nvcpus;
 	struct vcpu_view *vcpus; /* sorted by index */
 };
@@ -51,6 +77,7 @@ struct daemon_stats_view {
 	uint64_t http_errors;
 	uint64_t control_requests;
 	uint64_t control_errors;
+	uint64_t attribution_drops;
 };
 
 struct host_view {

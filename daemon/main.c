@@ -398,10 +398,10 @@ static int run(struct daemon *d)
 	err = resolve_group(d->cfg.control_group, &gid);
 	if (err)
 		return err;
-	err = bpf_engine_open(&d->bpf, d->cfg.pin_dir);
+	err = bpf_engine_open(&d->bpf, d->cfg.pin_dir, d->cfg.max_attribution_entries);
 	if (err)
 		return err;
-	vm_table_init(&d->table, &d->bpf);
+	vm_table_init(&d->table, &d->bpf, d->cfg.max_vms, d->cfg.max_vcpus);
 	rescan(d);
 	err = setup_loop(d);
 	if (err)

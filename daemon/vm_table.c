@@ -10,6 +10,8 @@
 
 #include <bpf/bpf.h>
 
+#include "attribution.h"
+#include "cgroup_stat.h"
 #include "guest_records.h"
 #include "log.h"
 #include "vm_naming.h"
@@ -68,6 +70,10 @@ static void unbind_thread(struct vm_table *t, pid_t tid, uint32_t slot)
 
 static int slot_alloc(struct vm_table *t, const struct vm_entry *vm, uint32_t vcpu_id)
 {
+	if (t->nslots >= t->max_vcpus) {
+		t->slots_exhausted++;
+		return -ENOSPC;
+	}
 	for (uint32_t i = 0; i < ST_MAX_VCPUS; i++) {
 		struct st_vcpu *v = &t->bpf->vcpus[i];
 
@@ -78,6 +84,7 @@ static int slot_alloc(struct vm_table *t, const struct vm_entry *vm, uint32_t vc
 		v->vm_pid = vm->pid;
 		v->vcpu_id = vcpu_id;
 		__atomic_store_n(&v->state, ST_VCPU_USED, __ATOMIC_RELEASE);
+		t->nslots++;
 		return (int)i;
 	}
 	t->slots_exhausted++;
@@ -92,6 +99,8 @@ static void slot_free(struct vm_table *t, uint32_t slot)
 		return;
 	__atomic_store_n(&v->commit_flags, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&v->state, ST_VCPU_FREE, __ATOMIC_RELEASE);
+	attribution_forget_slot(t, slot);
+	t->nslots--;
 }
 
 /* ---- VMs ---------------------------------------------------------------- */
@@ -157,6 +166,10 @@ static struct vm_entry *add_vm(struct vm_table *t, uint64_t cookie, pid_t pid)
 {
 	struct vm_entry *vm;
 
+	if (t->nvms >= t->max_vms) {
+		t->vms_dropped++;
+		return NULL;
+	}
 	if (t->nvms == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 16;
 		struct vm_entry **n = realloc(t->vms, cap * sizeof(*n));
@@ -329,6 +342,7 @@ static void adopt_slots(struct vm_table *t)
 
 		if (v->state != ST_VCPU_USED)
 			continue;
+		t->nslots++;
 		vm = find_vm(t, v->vm_cookie, v->vm_pid);
 		if (!vm)
 			vm = add_vm(t, v->vm_cookie, v->vm_pid);
@@ -342,11 +356,14 @@ static void adopt_slots(struct vm_table *t)
 	}
 }
 
-int vm_table_init(struct vm_table *t, struct bpf_engine *bpf)
+int vm_table_init(struct vm_table *t, struct bpf_engine *bpf, unsigned max_vms,
+		  unsigned max_vcpus)
 {
 	memset(t, 0, sizeof(*t));
 	pthread_mutex_init(&t->lock, NULL);
 	t->bpf = bpf;
+	t->max_vms = max_vms;
+	t->max_vcpus = max_vcpus > ST_MAX_VCPUS ? ST_MAX_VCPUS : max_vcpus;
 	adopt_slots(t);
 	if (t->nvms)
 		log_info("adopted %zu VMs from pinned maps", t->nvms);
@@ -385,6 +402,9 @@ static void fill_vcpu_view(struct vm_table *t, const struct vcpu_entry *c, struc
 	o->record_ipa = v->record_ipa;
 	o->committed_ns = v->committed_ns;
 	o->commits = v->commits;
+	o->seeded_ns = v->commit_init;
+	o->wakeups = v->wakeups;
+	o->max_wait_ns = v->max_wait_ns;
 }
 
 static int cmp_vcpu(const void *a, const void *b)
@@ -414,18 +434,28 @@ static int fill_vm_view(struct vm_table *t, const struct vm_entry *vm, struct vm
 	if (!o->vcpus)
 		return -ENOMEM;
 	o->nvcpus = vm->nvcpus;
-	for (size_t i = 0; i < vm->nvcpus; i++)
+	for (size_t i = 0; i < vm->nvcpus; i++) {
 		fill_vcpu_view(t, &vm->vcpus[i], &o->vcpus[i]);
+		if (o->vcpus[i].max_wait_ns > o->max_wait_ns)
+			o->max_wait_ns = o->vcpus[i].max_wait_ns;
+	}
 	qsort(o->vcpus, o->nvcpus, sizeof(*o->vcpus), cmp_vcpu);
+	o->throttled_known = cgroup_process_throttled(vm->pid, "/sys/fs/cgroup", o->cgroup,
+						      sizeof(o->cgroup), &o->throttled_ns) == 0;
 	return 0;
 }
 
 int vm_table_view(void *table, struct host_view *out)
 {
 	struct vm_table *t = table;
+	int *slot_vm = malloc(ST_MAX_VCPUS * sizeof(*slot_vm));
 	int err = 0;
 
 	memset(out, 0, sizeof(*out));
+	if (!slot_vm)
+		return -ENOMEM;
+	for (int i = 0; i < ST_MAX_VCPUS; i++)
+		slot_vm[i] = -1;
 	pthread_mutex_lock(&t->lock);
 	out->vms = calloc(t->nvms ? t->nvms : 1, sizeof(*out->vms));
 	if (!out->vms) {
@@ -435,17 +465,23 @@ int vm_table_view(void *table, struct host_view *out)
 	for (size_t i = 0; i < t->nvms && !err; i++) {
 		err = fill_vm_view(t, t->vms[i], &out->vms[i]);
 		out->nvms = i + 1;
+		for (size_t j = 0; j < t->vms[i]->nvcpus; j++)
+			slot_vm[t->vms[i]->vcpus[j].slot] = (int)i;
 	}
+	if (!err)
+		err = attribution_fill(t, out, slot_vm);
 	out->stats.rescans = t->rescans;
 	out->stats.rescan_requests = t->rescan_requests;
 	out->stats.discovery_errors = t->discovery_errors;
-	out->stats.slots_exhausted = t->slots_exhausted;
+	out->stats.slots_exhausted = t->slots_exhausted + t->vms_dropped;
 out:
 	pthread_mutex_unlock(&t->lock);
+	free(slot_vm);
 	if (err) {
 		host_view_free(out);
 		return err;
 	}
+	out->stats.attribution_drops = bpf_engine_stat(t->bpf, ST_STAT_ATTRIB_DROPS);
 	out->stats.ringbuf_drops = bpf_engine_stat(t->bpf, ST_STAT_RINGBUF_DROPS);
 	out->stats.bad_slot = bpf_engine_stat(t->bpf, ST_STAT_BAD_SLOT);
 	out->stats.region_missing = bpf_engine_stat(t->bpf, ST_STAT_REGION_MISSING);

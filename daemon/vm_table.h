@@ -48,14 +48,18 @@ struct vm_table {
 	struct vm_entry **vms;
 	size_t nvms, cap;
 	bool region_used[ST_MAX_REGIONS];
+	unsigned max_vms, max_vcpus; /* configuration limits */
+	unsigned nslots;             /* vCPU slots in use */
 	/* counters, monotonic */
 	uint64_t rescans;
 	uint64_t rescan_requests;
 	uint64_t discovery_errors;
-	uint64_t slots_exhausted;
+	uint64_t slots_exhausted;  /* vCPUs not tracked: max_vcpus reached */
+	uint64_t vms_dropped;      /* VMs not tracked: max_vms reached */
 };
 
-int vm_table_init(struct vm_table *t, struct bpf_engine *bpf);
+int vm_table_init(struct vm_table *t, struct bpf_engine *bpf, unsigned max_vms,
+		  unsigned max_vcpus);
 void vm_table_free(struct vm_table *t);
 
 /* Brings the table in line with the kernel: new VMs, vCPUs, threads; gone ones retired. */

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cgroup_stat.h"
+
+/* Is "cpu" one of the comma-separated controllers in [s, s+n)? */
+static bool has_cpu_controller(const char *s, size_t n)
+{
+	while (n) {
+		const char *comma = memchr(s, ',', n);
+		size_t k = comma ? (size_t)(comma - s) : n;
+
+		if (k == 3 && memcmp(s, "cpu", 3) == 0)
+			return true;
+		if (!comma)
+			break;
+		n -= k + 1;
+		s = comma + 1;
+	}
+	return false;
+}
+
+static void copy_path(char *dst, size_t dst_len, const char *src, size_t n)
+{
+	if (n >= dst_len)
+		n = dst_len - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+int cgroup_cpu_path(const char *text, size_t len, char *path, size_t path_len, bool *v2)
+{
+	const char *line = text, *end = text + len;
+	bool found_v2 = false;
+
+	if (!path_len)
+		return -EINVAL;
+	while (line < end) {
+		const char *nl = memchr(line, '\n', end - line);
+		const char *le = nl ? nl : end;
+		const char *c1 = memchr(line, ':', le - line);
+		const char *c2 = c1 ? memchr(c1 + 1, ':', le - c1 - 1) : NULL;
+
+		if (c2) {
+			size_t ctl_len = c2 - c1 - 1;
+
+			if (has_cpu_controller(c1 + 1, ctl_len)) {
+				copy_path(path, path_len, c2 + 1, le - c2 - 1);
+				*v2 = false;
+				return 0;
+			}
+			if (ctl_len == 0 && c1 - line == 1 && line[0] == '0') {
+				copy_path(path, path_len, c2 + 1, le - c2 - 1);
+				found_v2 = true;
+			}
+		}
+		line = le + 1;
+	}
+	if (!found_v2)
+		return -ENOENT;
+	*v2 = true;
+	return 0;
+}
+
+int cgroup_throttled_ns(const char *text, size_t len, bool v2, uint64_t *ns)
+{
+	const char *key = v2 ? "throttled_usec " : "throttled_time ";
+	size_t klen = strlen(key);
+	const char *line = text, *end = text + len;
+
+	while (line < end) {
+		const char *nl = memchr(line, '\n', end - line);
+		const char *le = nl ? nl : end;
+
+		if ((size_t)(le - line) > klen && memcmp(line, key, klen) == 0) {
+			uint64_t v = 0;
+			const char *p = line + klen;
+
+			if (p == le)
+				return -ENOENT;
+			for (; p < le; p++) {
+				if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
+					return -ENOENT;
+				v = v * 10 + (*p - '0');
+			}
+			*ns = v2 ? v * 1000 : v;
+			return 0;
+		}
+		line = le + 1;
+	}
+	return -ENOENT;
+}
+
+static ssize_t read_small(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, size, f);
+	fclose(f);
+	return (ssize_t)n;
+}
+
+int cgroup_process_throttled(pid_t pid, const char *cgroup_root, char *path, size_t path_len,
+			     uint64_t *ns)
+{
+	char file[512], buf[4096];
+	ssize_t n;
+	bool v2;
+	int err;
+
+	snprintf(file, sizeof(file), "/proc/%d/cgroup", pid);
+	n = read_small(file, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	err = cgroup_cpu_path(buf, n, path, path_len, &v2);
+	if (err)
+		return err;
+	/* v1: <root>/cpu/<path>; v2: <root>/unified/<path> or <root>/<path> */
+	snprintf(file, sizeof(file), "%s/%s%s/cpu.stat", cgroup_root, v2 ? "unified" : "cpu", path);
+	n = read_small(file, buf, sizeof(buf));
+	if (n < 0 && v2) {
+		snprintf(file, sizeof(file), "%s%s/cpu.stat", cgroup_root, path);
+		n = read_small(file, buf, sizeof(buf));
+	}
+	if (n < 0)
+		return (int)n;
+	return cgroup_throttled_ns(buf, n, v2, ns);
+}

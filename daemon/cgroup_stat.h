@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A process's CPU cgroup and the time its CPU quota throttled it, from
+ * /proc/PID/cgroup and cpu.stat (cgroup v1 "cpu" controller or v2).
+ */
+#ifndef STEALTIMED_CGROUP_STAT_H
+#define STEALTIMED_CGROUP_STAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * From the text of /proc/PID/cgroup (len bytes): the path of the cgroup
+ * that holds the "cpu" controller, *v2 telling whether it is the unified
+ * hierarchy ("0::PATH", used when no v1 "cpu" line exists). 0 or -ENOENT.
+ */
+int cgroup_cpu_path(const char *text, size_t len, char *path, size_t path_len, bool *v2);
+
+/*
+ * From the text of a cpu.stat: throttled time in ns ("throttled_time" ns
+ * in v1, "throttled_usec" in v2). 0 or -ENOENT.
+ */
+int cgroup_throttled_ns(const char *text, size_t len, bool v2, uint64_t *ns);
+
+/* Both, for a live process; cgroup_root is normally "/sys/fs/cgroup". */
+int cgroup_process_throttled(pid_t pid, const char *cgroup_root, char *path, size_t path_len,
+			     uint64_t *ns);
+
+#endif
