@@ -1,0 +1,460 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The HTTP API on libmicrohttpd. One access handler checks the method and
+ * the absence of a body, then routes to handler_<route>(); every answer
+ * goes out through respond(), every error through respond_error() with a
+ * {"error":"..."} body. No request has a body, so there is no per-request
+ * state to keep or free.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "http_server.h"
+#include "log.h"
+#include "render_json.h"
+#include "render_prom.h"
+
+#define CONTENT_TYPE_PROM "text/plain; version=0.0.4; charset=utf-8"
+#define CONTENT_TYPE_JSON "application/json"
+#define CONTENT_TYPE_TEXT "text/plain; charset=utf-8"
+#define VMS_PREFIX "/v1/vms/"
+
+struct http_server {
+	struct MHD_Daemon *mhd;
+	host_view_fn view;
+	void *view_ctx;
+	atomic_uint_least64_t requests;
+	atomic_uint_least64_t errors;
+};
+
+/* A listen address split into numeric host and port. */
+struct listen_spec {
+	char host[64];
+	char port[8];
+};
+
+/* --- listen address --------------------------------------------------- */
+
+static int copy_part(char *dst, size_t dst_len, const char *src, size_t n)
+{
+	if (n >= dst_len)
+		return -EINVAL;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+static bool port_valid(const char *port)
+{
+	char *end;
+	unsigned long val;
+
+	if (!*port || strspn(port, "0123456789") != strlen(port))
+		return false;
+	errno = 0;
+	val = strtoul(port, &end, 10);
+	return !errno && val <= 65535;
+}
+
+/* "HOST:PORT", "[V6]:PORT", ":PORT" (IPv4 any) */
+static int parse_listen(const char *listen, struct listen_spec *spec)
+{
+	const char *host = listen, *colon;
+	size_t host_len;
+
+	if (listen[0] == '[') {
+		const char *close = strchr(listen, ']');
+
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		host = listen + 1;
+		host_len = (size_t)(close - host);
+		colon = close + 1;
+	} else {
+		colon = strrchr(listen, ':');
+		if (!colon || memchr(listen, ':', (size_t)(colon - listen)))
+			return -EINVAL; /* none, or an IPv6 address without brackets */
+		host_len = (size_t)(colon - listen);
+	}
+	if (host_len == 0) {
+		host = "0.0.0.0";
+		host_len = strlen(host);
+	}
+	if (copy_part(spec->host, sizeof(spec->host), host, host_len) ||
+	    copy_part(spec->port, sizeof(spec->port), colon + 1, strlen(colon + 1)) ||
+	    !port_valid(spec->port))
+		return -EINVAL;
+	return 0;
+}
+
+static int resolve_listen(const char *listen, struct sockaddr_storage *ss)
+{
+	struct addrinfo hints = {
+		.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+	};
+	struct addrinfo *res;
+	struct listen_spec spec;
+	int rc;
+
+	if (parse_listen(listen, &spec))
+		return log_errno(-EINVAL, "bad listen address '%s' (HOST:PORT, [V6]:PORT or :PORT)",
+				 listen);
+	rc = getaddrinfo(spec.host, spec.port, &hints, &res);
+	if (rc)
+		return log_errno(-EINVAL, "bad listen address '%s' (%s)", listen, gai_strerror(rc));
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* IPv6 wildcard: serve IPv4 too */
+static bool is_ipv6_any(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+
+	return ss->ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+}
+
+/* --- responses ------------------------------------------------------------ */
+
+/* Queues status with body (freed by MHD when mode is MHD_RESPMEM_MUST_FREE, also on failure). */
+static enum MHD_Result respond(struct http_server *srv, struct MHD_Connection *conn,
+			       unsigned int status, const char *content_type, void *body,
+			       size_t len, enum MHD_ResponseMemoryMode mode)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret = MHD_NO;
+
+	resp = MHD_create_response_from_buffer(len, body, mode);
+	if (!resp) {
+		if (mode == MHD_RESPMEM_MUST_FREE)
+			free(body);
+		goto out;
+	}
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) == MHD_YES &&
+	    (status != MHD_HTTP_METHOD_NOT_ALLOWED ||
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") == MHD_YES))
+		ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+out:
+	if (ret != MHD_YES || status >= 400)
+		atomic_fetch_add_explicit(&srv->errors, 1, memory_order_relaxed);
+	return ret;
+}
+
+/* Compact JSON text of j plus a newline, malloc'd; NULL when out of memory. */
+static char *json_body(const json_t *j, size_t *len)
+{
+	char *text, *body;
+
+	if (!j)
+		return NULL;
+	text = json_dumps(j, JSON_COMPACT);
+	if (!text)
+		return NULL;
+	*len = strlen(text);
+	body = realloc(text, *len + 2);
+	if (!body) {
+		free(text);
+		return NULL;
+	}
+	body[(*len)++] = '\n';
+	body[*len] = '\0';
+	return body;
+}
+
+/* Takes j; 500 when it could not be built. */
+static enum MHD_Result respond_json(struct http_server *srv, struct MHD_Connection *conn,
+				    unsigned int status, json_t *j)
+{
+	size_t len = 0;
+	char *body = json_body(j, &len);
+
+	json_decref(j);
+	if (!body) {
+		static const char oom[] = "{\"error\":\"out of memory\"}\n";
+
+		return respond(srv, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, CONTENT_TYPE_JSON,
+			       (void *)oom, sizeof(oom) - 1, MHD_RESPMEM_PERSISTENT);
+	}
+	return respond(srv, conn, status, CONTENT_TYPE_JSON, body, len, MHD_RESPMEM_MUST_FREE);
+}
+
+static enum MHD_Result respond_error(struct http_server *srv, struct MHD_Connection *conn,
+				     unsigned int status, const char *msg)
+{
+	return respond_json(srv, conn, status, json_pack("{s:s}", "error", msg));
+}
+
+/* --- routes --------------------------------------------------------------- */
+
+/* A fresh view into *hv; on failure answers 503 and returns false. */
+static bool load_view(struct http_server *srv, struct MHD_Connection *conn,
+		      struct host_view *hv, enum MHD_Result *ret)
+{
+	char msg[128];
+	int err;
+
+	memset(hv, 0, sizeof(*hv));
+	err = srv->view(srv->view_ctx, hv);
+	if (!err)
+		return true;
+	log_warning("HTTP: cannot read counters: %s", strerror(err < 0 ? -err : err));
+	snprintf(msg, sizeof(msg), "cannot read counters: %s", strerror(err < 0 ? -err : err));
+	*ret = respond_error(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+	return false;
+}
+
+/* Prometheus text of hv in a malloc'd buffer, or a negative errno. */
+static int render_prom_text(const struct host_view *hv, char **buf, size_t *len)
+{
+	FILE *f = open_memstream(buf, len);
+	int err;
+
+	if (!f)
+		return -errno;
+	err = render_prom(hv, f);
+	if (fclose(f) && !err)
+		err = -ENOMEM;
+	if (err) {
+		free(*buf);
+		*buf = NULL;
+	}
+	return err;
+}
+
+static enum MHD_Result handler_metrics(struct http_server *srv, struct MHD_Connection *conn)
+{
+	enum MHD_Result ret;
+	struct host_view hv;
+	char *buf = NULL;
+	size_t len = 0;
+	int err;
+
+	if (!load_view(srv, conn, &hv, &ret))
+		return ret;
+	err = render_prom_text(&hv, &buf, &len);
+	host_view_free(&hv);
+	if (err) {
+		log_errno(err, "HTTP: cannot render metrics");
+		return respond_error(srv, conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				     "cannot render metrics");
+	}
+	return respond(srv, conn, MHD_HTTP_OK, CONTENT_TYPE_PROM, buf, len, MHD_RESPMEM_MUST_FREE);
+}
+
+static enum MHD_Result handler_vms(struct http_server *srv, struct MHD_Connection *conn)
+{
+	enum MHD_Result ret;
+	struct host_view hv;
+	json_t *j;
+
+	if (!load_view(srv, conn, &hv, &ret))
+		return ret;
+	j = render_vms_json(&hv);
+	host_view_free(&hv);
+	return respond_json(srv, conn, MHD_HTTP_OK, j);
+}
+
+/* [A-Za-z0-9._-]{1,HTTP_MAX_ID_LEN} */
+static bool vm_id_valid(const char *id)
+{
+	static const char allowed[] = "abcdefghijklmnopqrstuvwxyz"
+				      "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				      "0123456789._-";
+	size_t n = strspn(id, allowed);
+
+	return n > 0 && n <= HTTP_MAX_ID_LEN && id[n] == '\0';
+}
+
+static enum MHD_Result handler_vm(struct http_server *srv, struct MHD_Connection *conn,
+				  const char *id)
+{
+	const struct vm_view *vm;
+	enum MHD_Result ret;
+	struct host_view hv;
+
+	if (!vm_id_valid(id))
+		return respond_error(srv, conn, MHD_HTTP_BAD_REQUEST, "invalid VM id");
+	if (!load_view(srv, conn, &hv, &ret))
+		return ret;
+	vm = host_view_find_vm(&hv, id);
+	if (!vm) {
+		host_view_free(&hv);
+		return respond_error(srv, conn, MHD_HTTP_NOT_FOUND, "no such VM");
+	}
+	ret = respond_json(srv, conn, MHD_HTTP_OK, render_vm_json(vm));
+	host_view_free(&hv);
+	return ret;
+}
+
+static enum MHD_Result handler_healthz(struct http_server *srv, struct MHD_Connection *conn)
+{
+	static const char ok[] = "ok\n";
+
+	return respond(srv, conn, MHD_HTTP_OK, CONTENT_TYPE_TEXT, (void *)ok, sizeof(ok) - 1,
+		       MHD_RESPMEM_PERSISTENT);
+}
+
+static enum MHD_Result route(struct http_server *srv, struct MHD_Connection *conn,
+			     const char *url)
+{
+	if (strcmp(url, "/metrics") == 0)
+		return handler_metrics(srv, conn);
+	if (strcmp(url, "/v1/vms") == 0)
+		return handler_vms(srv, conn);
+	if (strncmp(url, VMS_PREFIX, strlen(VMS_PREFIX)) == 0)
+		return handler_vm(srv, conn, url + strlen(VMS_PREFIX));
+	if (strcmp(url, "/healthz") == 0)
+		return handler_healthz(srv, conn);
+	return respond_error(srv, conn, MHD_HTTP_NOT_FOUND, "not found");
+}
+
+/* --- the access handler ----------------------------------------------------- */
+
+static bool has_body(struct MHD_Connection *conn)
+{
+	const char *len = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						      MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return (len && strspn(len, "0") != strlen(len)) ||
+	       MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+					   MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
+/*
+ * MHD calls this first when the headers are in, then for each piece of a
+ * body, then once more at its end. Errors are answered on the first call:
+ * an answer queued that early makes MHD skip the body and close the
+ * connection. Good requests are answered on the last call, which keeps the
+ * connection open for the next one (Prometheus reuses its connections).
+ */
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, const char *url,
+				      const char *method, const char *version,
+				      const char *upload_data, size_t *upload_data_size,
+				      void **req_cls)
+{
+	static int headers_seen;
+	struct http_server *srv = cls;
+
+	if (!*req_cls) {
+		*req_cls = &headers_seen;
+		atomic_fetch_add_explicit(&srv->requests, 1, memory_order_relaxed);
+		if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+			return respond_error(srv, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+					     "method not allowed");
+		if (has_body(conn))
+			return respond_error(srv, conn, MHD_HTTP_BAD_REQUEST,
+					     "request body not allowed");
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		*upload_data_size = 0; /* not announced, still not wanted */
+		return MHD_YES;
+	}
+	return route(srv, conn, url);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	if (n && buf[n - 1] == '\n')
+		buf[n - 1] = '\0';
+	log_warning("HTTP: %s", buf);
+}
+
+/* --- life cycle ------------------------------------------------------------- */
+
+static struct MHD_Daemon *start_mhd(struct http_server *srv, struct sockaddr_storage *ss,
+				    int listen_fd)
+{
+	unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	struct MHD_OptionItem opts[] = {
+		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL },
+		{ MHD_OPTION_CONNECTION_LIMIT, HTTP_MAX_CONNECTIONS, NULL },
+		{ MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S, NULL },
+		{ MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL }, /* or SOCK_ADDR, below */
+		{ MHD_OPTION_END, 0, NULL },
+	};
+
+	if (listen_fd < 0) {
+		opts[3] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, ss };
+		if (ss->ss_family == AF_INET6)
+			flags |= is_ipv6_any(ss) ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+	}
+	return MHD_start_daemon(flags, 0, NULL, NULL, handle_request, srv, MHD_OPTION_ARRAY, opts,
+				MHD_OPTION_END);
+}
+
+int http_server_start(struct http_server **out, const char *listen, int listen_fd,
+		      host_view_fn view, void *view_ctx)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct http_server *srv;
+	int err;
+
+	if (listen_fd < 0) {
+		err = resolve_listen(listen ? listen : "", &ss);
+		if (err)
+			return err;
+	}
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return log_errno(-ENOMEM, "HTTP server");
+	srv->view = view;
+	srv->view_ctx = view_ctx;
+	errno = 0;
+	srv->mhd = start_mhd(srv, &ss, listen_fd);
+	if (!srv->mhd) {
+		err = errno ? -errno : -EADDRNOTAVAIL;
+		free(srv);
+		return log_errno(err, "cannot serve HTTP on %s",
+				 listen_fd >= 0 ? "the socket passed in" : listen);
+	}
+	*out = srv;
+	return 0;
+}
+
+int http_server_port(const struct http_server *srv)
+{
+	const union MHD_DaemonInfo *info;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_LISTEN_FD);
+	if (!info || getsockname(info->listen_fd, (struct sockaddr *)&ss, &len))
+		return -EBADF;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return -EAFNOSUPPORT;
+}
+
+void http_server_counters(const struct http_server *srv, uint64_t *requests, uint64_t *errors)
+{
+	*requests = atomic_load_explicit(&srv->requests, memory_order_relaxed);
+	*errors = atomic_load_explicit(&srv->errors, memory_order_relaxed);
+}
+
+void http_server_stop(struct http_server *srv)
+{
+	if (!srv)
+		return;
+	MHD_stop_daemon(srv->mhd);
+	free(srv);
+}

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * JSON documents of the HTTP API. Each builder returns a new reference or
+ * NULL; json_object_set_new()/json_array_append_new() take the value even
+ * when it is NULL or they fail, so a builder collects failures in one int
+ * and drops its object once at the end.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "render_json.h"
+#include "vm_naming.h"
+
+/* jansson's integers are signed: clamp at INT64_MAX. */
+static json_t *json_u64(uint64_t v)
+{
+	return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+/* A JSON string of s; bytes that are not valid UTF-8 become '?'. */
+static json_t *json_text(const char *s)
+{
+	json_t *j = json_string(s);
+	char *copy;
+
+	if (j)
+		return j;
+	copy = strdup(s);
+	if (!copy)
+		return NULL;
+	vm_naming_sanitize(copy);
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
+static json_t *finish(json_t *obj, int err)
+{
+	if (err) {
+		json_decref(obj);
+		return NULL;
+	}
+	return obj;
+}
+
+static json_t *render_commit_json(const struct vcpu_view *v)
+{
+	json_t *obj;
+	int err = 0;
+
+	if (!v->commit_enabled)
+		return json_null();
+	obj = json_object();
+	err |= json_object_set_new(obj, "record_ipa", json_u64(v->record_ipa));
+	err |= json_object_set_new(obj, "committed_ns", json_u64(v->committed_ns));
+	err |= json_object_set_new(obj, "commits", json_u64(v->commits));
+	return finish(obj, err);
+}
+
+static json_t *render_hist_json(const struct vcpu_view *v)
+{
+	json_t *arr = json_array();
+	int err = 0;
+
+	for (size_t i = 0; i < ST_HIST_SLOTS; i++)
+		err |= json_array_append_new(arr, json_u64(v->hist[i]));
+	return finish(arr, err);
+}
+
+static json_t *render_vcpu_json(const struct vcpu_view *v)
+{
+	json_t *obj = json_object();
+	int err = 0;
+
+	err |= json_object_set_new(obj, "index", json_integer(v->index));
+	err |= json_object_set_new(obj, "tid", json_integer(v->tid));
+	err |= json_object_set_new(obj, "steal_ns", json_u64(v->steal_ns));
+	err |= json_object_set_new(obj, "run_ns", json_u64(v->run_ns));
+	err |= json_object_set_new(obj, "waits", json_u64(v->waits));
+	err |= json_object_set_new(obj, "preemptions", json_u64(v->preemptions));
+	err |= json_object_set_new(obj, "wait_hist", render_hist_json(v));
+	err |= json_object_set_new(obj, "commit", render_commit_json(v));
+	return finish(obj, err);
+}
+
+static json_t *render_vcpus_json(const struct vm_view *vm)
+{
+	json_t *arr = json_array();
+	int err = 0;
+
+	for (size_t i = 0; i < vm->nvcpus; i++)
+		err |= json_array_append_new(arr, render_vcpu_json(&vm->vcpus[i]));
+	return finish(arr, err);
+}
+
+json_t *render_vm_json(const struct vm_view *vm)
+{
+	json_t *obj = json_object();
+	int err = 0;
+
+	err |= json_object_set_new(obj, "id", json_text(vm->id));
+	err |= json_object_set_new(obj, "name", json_text(vm->name));
+	err |= json_object_set_new(obj, "pid", json_integer(vm->pid));
+	err |= json_object_set_new(obj, "uuid", vm->uuid[0] ? json_text(vm->uuid) : json_null());
+	err |= json_object_set_new(obj, "comm", json_text(vm->comm));
+	err |= json_object_set_new(obj, "registered", json_boolean(vm->registered));
+	if (vm->registered)
+		err |= json_object_set_new(obj, "region_ipa", json_u64(vm->region_ipa));
+	err |= json_object_set_new(obj, "vcpus", render_vcpus_json(vm));
+	return finish(obj, err);
+}
+
+json_t *render_vms_json(const struct host_view *hv)
+{
+	json_t *obj = json_object(), *arr = json_array();
+	int err = 0;
+
+	for (size_t i = 0; i < hv->nvms; i++)
+		err |= json_array_append_new(arr, render_vm_json(&hv->vms[i]));
+	err |= json_object_set_new(obj, "vms", arr);
+	return finish(obj, err);
+}

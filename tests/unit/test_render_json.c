@@ -1,0 +1,224 @@
+// link: daemon/render_json.c daemon/vm_naming.c daemon/host_view.c daemon/log.c
+// SPDX-License-Identifier: GPL-2.0
+/* JSON documents of the HTTP API: shape, values, clamping, text hygiene. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "render_json.h"
+
+static struct vcpu_view vcpus[2];
+static struct vm_view vms[2];
+static struct host_view hv;
+
+static int setup(void **state)
+{
+	memset(vcpus, 0, sizeof(vcpus));
+	memset(vms, 0, sizeof(vms));
+	vcpus[0] = (struct vcpu_view){
+		.index = 0, .tid = 4030, .steal_ns = 1500000000, .run_ns = 7000000000,
+		.waits = 12, .preemptions = 4, .commit_enabled = true,
+		.record_ipa = 0x90000040, .committed_ns = 1400000000, .commits = 9,
+	};
+	vcpus[0].hist[0] = 2;
+	vcpus[0].hist[13] = 10;
+	vcpus[0].hist[ST_HIST_SLOTS - 1] = 1;
+	vcpus[1] = (struct vcpu_view){ .index = 3, .tid = 0, .steal_ns = UINT64_MAX,
+				       .run_ns = (uint64_t)INT64_MAX + 1, .waits = INT64_MAX };
+
+	strcpy(vms[0].id, "4021");
+	strcpy(vms[0].name, "web01");
+	strcpy(vms[0].uuid, "c7a5fdbd-cdaf-9455-926a-d65c16db1809");
+	strcpy(vms[0].comm, "qemu-system-x86");
+	vms[0].pid = 4021;
+	vms[0].registered = true;
+	vms[0].region_ipa = 0x90000000;
+	vms[0].nvcpus = 2;
+	vms[0].vcpus = vcpus;
+
+	strcpy(vms[1].id, "4100");
+	strcpy(vms[1].comm, "qemu-kvm");
+	vms[1].pid = 4100;
+
+	hv = (struct host_view){ .nvms = 2, .vms = vms };
+	return 0;
+}
+
+static json_int_t int_at(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!json_is_integer(v))
+		fail_msg("\"%s\" is not an integer", key);
+	return json_integer_value(v);
+}
+
+static const char *str_at(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!json_is_string(v))
+		fail_msg("\"%s\" is not a string", key);
+	return json_string_value(v);
+}
+
+static void vms__two_vms__array_in_view_order(void **state)
+{
+	json_t *doc = render_vms_json(&hv);
+	json_t *arr = json_object_get(doc, "vms");
+
+	assert_true(json_is_array(arr));
+	assert_int_equal(json_object_size(doc), 1);
+	assert_int_equal(json_array_size(arr), 2);
+	assert_string_equal(str_at(json_array_get(arr, 0), "id"), "4021");
+	assert_string_equal(str_at(json_array_get(arr, 1), "id"), "4100");
+	json_decref(doc);
+}
+
+static void vms__empty_view__empty_array(void **state)
+{
+	struct host_view empty = { 0 };
+	json_t *doc = render_vms_json(&empty);
+	char *text = json_dumps(doc, JSON_COMPACT);
+
+	assert_string_equal(text, "{\"vms\":[]}");
+	free(text);
+	json_decref(doc);
+}
+
+static void vm__registered__identity_fields(void **state)
+{
+	json_t *vm = render_vm_json(&vms[0]);
+
+	assert_string_equal(str_at(vm, "id"), "4021");
+	assert_string_equal(str_at(vm, "name"), "web01");
+	assert_int_equal(int_at(vm, "pid"), 4021);
+	assert_string_equal(str_at(vm, "uuid"), "c7a5fdbd-cdaf-9455-926a-d65c16db1809");
+	assert_string_equal(str_at(vm, "comm"), "qemu-system-x86");
+	assert_true(json_is_true(json_object_get(vm, "registered")));
+	assert_int_equal(int_at(vm, "region_ipa"), 0x90000000);
+	assert_int_equal(json_array_size(json_object_get(vm, "vcpus")), 2);
+	assert_int_equal(json_object_size(vm), 8);
+	json_decref(vm);
+}
+
+static void vm__unregistered_without_uuid__uuid_null_and_no_region(void **state)
+{
+	json_t *vm = render_vm_json(&vms[1]);
+
+	assert_true(json_is_null(json_object_get(vm, "uuid")));
+	assert_true(json_is_false(json_object_get(vm, "registered")));
+	assert_null(json_object_get(vm, "region_ipa"));
+	assert_string_equal(str_at(vm, "name"), "");
+	assert_true(json_is_array(json_object_get(vm, "vcpus")));
+	assert_int_equal(json_array_size(json_object_get(vm, "vcpus")), 0);
+	json_decref(vm);
+}
+
+static void vcpu__counters__integer_nanoseconds(void **state)
+{
+	json_t *vm = render_vm_json(&vms[0]);
+	json_t *v = json_array_get(json_object_get(vm, "vcpus"), 0);
+	json_t *hist = json_object_get(v, "wait_hist");
+
+	assert_int_equal(int_at(v, "index"), 0);
+	assert_int_equal(int_at(v, "tid"), 4030);
+	assert_int_equal(int_at(v, "steal_ns"), 1500000000);
+	assert_int_equal(int_at(v, "run_ns"), 7000000000);
+	assert_int_equal(int_at(v, "waits"), 12);
+	assert_int_equal(int_at(v, "preemptions"), 4);
+	assert_int_equal(json_array_size(hist), ST_HIST_SLOTS);
+	for (size_t i = 0; i < ST_HIST_SLOTS; i++)
+		assert_int_equal(json_integer_value(json_array_get(hist, i)), vcpus[0].hist[i]);
+	assert_int_equal(json_object_size(v), 8);
+	json_decref(vm);
+}
+
+static void vcpu__commit_enabled__commit_object(void **state)
+{
+	json_t *vm = render_vm_json(&vms[0]);
+	json_t *c = json_object_get(json_array_get(json_object_get(vm, "vcpus"), 0), "commit");
+
+	assert_true(json_is_object(c));
+	assert_int_equal(int_at(c, "record_ipa"), 0x90000040);
+	assert_int_equal(int_at(c, "committed_ns"), 1400000000);
+	assert_int_equal(int_at(c, "commits"), 9);
+	assert_int_equal(json_object_size(c), 3);
+	json_decref(vm);
+}
+
+static void vcpu__commit_disabled__commit_null(void **state)
+{
+	json_t *vm = render_vm_json(&vms[0]);
+	json_t *v = json_array_get(json_object_get(vm, "vcpus"), 1);
+
+	assert_non_null(json_object_get(v, "commit"));
+	assert_true(json_is_null(json_object_get(v, "commit")));
+	json_decref(vm);
+}
+
+static void vcpu__above_int64_max__clamped(void **state)
+{
+	json_t *vm = render_vm_json(&vms[0]);
+	json_t *v = json_array_get(json_object_get(vm, "vcpus"), 1);
+
+	assert_int_equal(int_at(v, "index"), 3);
+	assert_true(int_at(v, "steal_ns") == INT64_MAX);
+	assert_true(int_at(v, "run_ns") == INT64_MAX);
+	assert_true(int_at(v, "waits") == INT64_MAX);
+	json_decref(vm);
+}
+
+static void vm__invalid_utf8_name__sanitized_not_dropped(void **state)
+{
+	struct vm_view vm = { .id = "7", .name = "bad\xff" "name", .comm = "q\xc3" };
+	json_t *j = render_vm_json(&vm);
+
+	assert_non_null(j);
+	assert_string_equal(str_at(j, "name"), "bad?name");
+	assert_string_equal(str_at(j, "comm"), "q?");
+	json_decref(j);
+}
+
+static void vm__minimal__exact_text(void **state)
+{
+	struct vcpu_view v = { .index = 1, .tid = 9, .steal_ns = 5, .run_ns = 6, .waits = 1 };
+	struct vm_view vm = { .id = "1", .name = "a\"b", .pid = 2, .comm = "q", .nvcpus = 1,
+			      .vcpus = &v };
+	json_t *j;
+	char *text;
+
+	v.hist[2] = 1;
+	j = render_vm_json(&vm);
+	text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	assert_string_equal(text,
+		"{\"id\":\"1\",\"name\":\"a\\\"b\",\"pid\":2,\"uuid\":null,\"comm\":\"q\","
+		"\"registered\":false,\"vcpus\":[{\"index\":1,\"tid\":9,\"steal_ns\":5,"
+		"\"run_ns\":6,\"waits\":1,\"preemptions\":0,\"wait_hist\":[0,0,1,0,0,0,0,0,"
+		"0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],\"commit\":null}]}");
+	free(text);
+	json_decref(j);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(vms__two_vms__array_in_view_order, setup),
+		cmocka_unit_test_setup(vms__empty_view__empty_array, setup),
+		cmocka_unit_test_setup(vm__registered__identity_fields, setup),
+		cmocka_unit_test_setup(vm__unregistered_without_uuid__uuid_null_and_no_region, setup),
+		cmocka_unit_test_setup(vcpu__counters__integer_nanoseconds, setup),
+		cmocka_unit_test_setup(vcpu__commit_enabled__commit_object, setup),
+		cmocka_unit_test_setup(vcpu__commit_disabled__commit_null, setup),
+		cmocka_unit_test_setup(vcpu__above_int64_max__clamped, setup),
+		cmocka_unit_test_setup(vm__invalid_utf8_name__sanitized_not_dropped, setup),
+		cmocka_unit_test_setup(vm__minimal__exact_text, setup),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,465 @@
+// link: daemon/render_prom.c daemon/vm_naming.c daemon/host_view.c daemon/log.c
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Prometheus text of small host views, checked line by line.
+ * "test_render_prom --dump-sample" prints the sample view's text instead
+ * (tests/integration/prom_format.sh feeds it to promtool).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "render_prom.h"
+
+#define S(ns) ((uint64_t)(ns) * 1000000000ull)
+
+/* --- helpers ------------------------------------------------------------- */
+
+static char *render(const struct host_view *hv)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	assert_int_equal(render_prom(hv, f), 0);
+	assert_int_equal(fclose(f), 0);
+	return buf;
+}
+
+static char *seconds(uint64_t ns)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	prom_write_seconds(f, ns);
+	assert_int_equal(fclose(f), 0);
+	return buf;
+}
+
+static char *label_value(const char *s)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	prom_write_label_value(f, s);
+	assert_int_equal(fclose(f), 0);
+	return buf;
+}
+
+/* Lines of text equal to line. */
+static int count_lines(const char *text, const char *line)
+{
+	size_t n = strlen(line);
+	int count = 0;
+
+	for (const char *p = text; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+
+		if (len == n && memcmp(p, line, n) == 0)
+			count++;
+		p += len + (nl != NULL);
+	}
+	return count;
+}
+
+/* Lines of text starting with prefix. */
+static int count_prefixed(const char *text, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	int count = 0;
+
+	for (const char *p = text; *p;) {
+		const char *nl = strchr(p, '\n');
+
+		if (strncmp(p, prefix, n) == 0)
+			count++;
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	return count;
+}
+
+static void assert_line(const char *text, const char *line)
+{
+	if (count_lines(text, line) != 1)
+		fail_msg("expected the line once:\n%s\nin:\n%s", line, text);
+}
+
+static void assert_before(const char *text, const char *first, const char *second)
+{
+	const char *a = strstr(text, first), *b = strstr(text, second);
+
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_true(a < b);
+}
+
+/* --- the sample view ------------------------------------------------------------- */
+
+static struct vcpu_view web_vcpus[2];
+static struct vcpu_view anon_vcpus[1];
+static struct vm_view sample_vms[2];
+static struct host_view sample;
+
+static void fill_sample(void)
+{
+	memset(web_vcpus, 0, sizeof(web_vcpus));
+	memset(anon_vcpus, 0, sizeof(anon_vcpus));
+	memset(sample_vms, 0, sizeof(sample_vms));
+
+	web_vcpus[0] = (struct vcpu_view){
+		.index = 0, .tid = 4030, .steal_ns = S(1) + 1, .run_ns = S(1),
+		.waits = 10, .preemptions = 3, .commit_enabled = true,
+		.record_ipa = 0x90000000, .committed_ns = S(1), .commits = 5,
+	};
+	/* slots 0, 9 | 10, 11 | 12 | 20 | 30 | 31 */
+	web_vcpus[0].hist[0] = 1;
+	web_vcpus[0].hist[9] = 1;
+	web_vcpus[0].hist[10] = 1;
+	web_vcpus[0].hist[11] = 1;
+	web_vcpus[0].hist[12] = 1;
+	web_vcpus[0].hist[20] = 2;
+	web_vcpus[0].hist[30] = 1;
+	web_vcpus[0].hist[31] = 2;
+	web_vcpus[1] = (struct vcpu_view){
+		.index = 1, .tid = 4031, .steal_ns = UINT64_MAX, .run_ns = 0, .waits = 0,
+	};
+	anon_vcpus[0] = (struct vcpu_view){ .index = 7, .tid = 4101, .steal_ns = 1, .waits = 1 };
+	anon_vcpus[0].hist[0] = 1;
+
+	strcpy(sample_vms[0].id, "4021");
+	strcpy(sample_vms[0].name, "web01");
+	strcpy(sample_vms[0].uuid, "c7a5fdbd-cdaf-9455-926a-d65c16db1809");
+	strcpy(sample_vms[0].comm, "qemu-system-x86");
+	sample_vms[0].pid = 4021;
+	sample_vms[0].registered = true;
+	sample_vms[0].region_ipa = 0x90000000;
+	sample_vms[0].nvcpus = 2;
+	sample_vms[0].vcpus = web_vcpus;
+
+	strcpy(sample_vms[1].id, "4100");
+	strcpy(sample_vms[1].comm, "qemu-kvm");
+	sample_vms[1].pid = 4100;
+	sample_vms[1].nvcpus = 1;
+	sample_vms[1].vcpus = anon_vcpus;
+
+	sample = (struct host_view){
+		.nvms = 2,
+		.vms = sample_vms,
+		.stats = { .rescans = 11, .rescan_requests = 12, .ringbuf_drops = 13,
+			   .bad_slot = 14, .region_missing = 15, .discovery_errors = 16,
+			   .slots_exhausted = 17, .http_requests = 18, .http_errors = 19,
+			   .control_requests = 20, .control_errors = 21 },
+	};
+}
+
+static const char *const families[] = {
+	"stealtime_vcpu_steal_seconds_total",
+	"stealtime_vcpu_run_seconds_total",
+	"stealtime_vcpu_waits_total",
+	"stealtime_vcpu_preemptions_total",
+	"stealtime_vcpu_wait_seconds",
+	"stealtime_vcpu_committed_seconds_total",
+	"stealtime_vcpu_commits_total",
+	"stealtime_vm_info",
+	"stealtime_vms",
+	"stealtime_vcpus",
+	"stealtime_daemon_rescans_total",
+	"stealtime_daemon_rescan_requests_total",
+	"stealtime_daemon_discovery_errors_total",
+	"stealtime_daemon_slots_exhausted_total",
+	"stealtime_daemon_http_requests_total",
+	"stealtime_daemon_http_errors_total",
+	"stealtime_daemon_control_requests_total",
+	"stealtime_daemon_control_errors_total",
+	"stealtime_bpf_ringbuf_drops_total",
+	"stealtime_bpf_bad_slot_total",
+	"stealtime_bpf_region_missing_total",
+};
+
+/* --- seconds and label values ----------------------------------------------------- */
+
+static void seconds__one_ns__nine_decimals(void **state)
+{
+	char *s = seconds(1);
+
+	assert_string_equal(s, "0.000000001");
+	free(s);
+}
+
+static void seconds__one_s__no_fraction(void **state)
+{
+	char *s = seconds(S(1));
+
+	assert_string_equal(s, "1");
+	free(s);
+}
+
+static void seconds__uint64_max__exact_digits(void **state)
+{
+	char *s = seconds(UINT64_MAX);
+
+	assert_string_equal(s, "18446744073.709551615");
+	free(s);
+}
+
+static void seconds__trailing_zeros__trimmed(void **state)
+{
+	char *a = seconds(S(1) + 500000000), *b = seconds(0), *c = seconds(1024);
+
+	assert_string_equal(a, "1.5");
+	assert_string_equal(b, "0");
+	assert_string_equal(c, "0.000001024");
+	free(a);
+	free(b);
+	free(c);
+}
+
+static void label_value__quote_backslash_newline__escaped(void **state)
+{
+	char *s = label_value("a\"b\\c\nd");
+
+	assert_string_equal(s, "a\\\"b\\\\c\\nd");
+	free(s);
+}
+
+static void label_value__utf8__kept(void **state)
+{
+	char *s = label_value("caf\xc3\xa9 \xe2\x82\xac");
+
+	assert_string_equal(s, "caf\xc3\xa9 \xe2\x82\xac");
+	free(s);
+}
+
+static void label_value__invalid_utf8__replacement_char(void **state)
+{
+	char *s = label_value("a\xff" "b\xc3");
+
+	assert_string_equal(s, "a\xef\xbf\xbd" "b\xef\xbf\xbd");
+	free(s);
+}
+
+/* --- families ---------------------------------------------------------------------- */
+
+static void render__sample__each_family_has_one_help_and_type(void **state)
+{
+	char *out = render(&sample);
+	char prefix[128];
+
+	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+		snprintf(prefix, sizeof(prefix), "# HELP %s ", families[i]);
+		assert_int_equal(count_prefixed(out, prefix), 1);
+		snprintf(prefix, sizeof(prefix), "# TYPE %s ", families[i]);
+		assert_int_equal(count_prefixed(out, prefix), 1);
+	}
+	assert_int_equal(count_prefixed(out, "# TYPE "), sizeof(families) / sizeof(families[0]));
+	free(out);
+}
+
+static void render__empty_view__families_and_zero_gauges(void **state)
+{
+	struct host_view empty = { 0 };
+	char *out = render(&empty);
+
+	assert_int_equal(count_prefixed(out, "# TYPE "), sizeof(families) / sizeof(families[0]));
+	assert_line(out, "# TYPE stealtime_vcpu_steal_seconds_total counter");
+	assert_line(out, "# TYPE stealtime_vcpu_wait_seconds histogram");
+	assert_line(out, "stealtime_vms 0");
+	assert_line(out, "stealtime_vcpus 0");
+	assert_int_equal(count_prefixed(out, "stealtime_vcpu_"), 0);
+	free(out);
+}
+
+static void render__vcpu_counters__exact_lines(void **state)
+{
+	char *out = render(&sample);
+
+	assert_line(out, "stealtime_vcpu_steal_seconds_total{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\"} 1.000000001");
+	assert_line(out, "stealtime_vcpu_steal_seconds_total{vm=\"web01\",vm_id=\"4021\",vcpu=\"1\"} 18446744073.709551615");
+	assert_line(out, "stealtime_vcpu_run_seconds_total{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\"} 1");
+	assert_line(out, "stealtime_vcpu_run_seconds_total{vm=\"web01\",vm_id=\"4021\",vcpu=\"1\"} 0");
+	assert_line(out, "stealtime_vcpu_waits_total{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\"} 10");
+	assert_line(out, "stealtime_vcpu_preemptions_total{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\"} 3");
+	assert_int_equal(count_prefixed(out, "stealtime_vcpu_steal_seconds_total{"), 3);
+	free(out);
+}
+
+static void render__vm_without_name__vm_label_is_comm(void **state)
+{
+	char *out = render(&sample);
+
+	assert_line(out, "stealtime_vcpu_steal_seconds_total{vm=\"qemu-kvm\",vm_id=\"4100\",vcpu=\"7\"} 0.000000001");
+	free(out);
+}
+
+static void render__name_with_quotes_backslash_newline__escaped_in_every_series(void **state)
+{
+	struct vcpu_view v = { .index = 0, .steal_ns = 2 };
+	struct vm_view vm = { .id = "x1", .name = "a \"b\"\\c\nd", .nvcpus = 1, .vcpus = &v };
+	struct host_view hv = { .nvms = 1, .vms = &vm };
+	char *out = render(&hv);
+
+	assert_line(out, "stealtime_vcpu_steal_seconds_total{vm=\"a \\\"b\\\"\\\\c\\nd\",vm_id=\"x1\",vcpu=\"0\"} 0.000000002");
+	assert_line(out, "stealtime_vm_info{vm=\"a \\\"b\\\"\\\\c\\nd\",vm_id=\"x1\",uuid=\"\",pid=\"0\",registered=\"false\"} 1");
+	/* no raw newline inside a series */
+	assert_int_equal(count_prefixed(out, "d\""), 0);
+	free(out);
+}
+
+static void render__histogram__cumulative_buckets(void **state)
+{
+	char *out = render(&sample);
+
+#define BUCKET(le, n) "stealtime_vcpu_wait_seconds_bucket{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\",le=\"" le "\"} " #n
+	assert_line(out, BUCKET("0.000001024", 2)); /* slots 0, 9 */
+	assert_line(out, BUCKET("0.000004096", 4)); /* + 10, 11 */
+	assert_line(out, BUCKET("0.000016384", 5)); /* + 12 */
+	assert_line(out, BUCKET("0.000065536", 5));
+	assert_line(out, BUCKET("0.000262144", 5));
+	assert_line(out, BUCKET("0.001048576", 5));
+	assert_line(out, BUCKET("0.004194304", 7)); /* + 20 (2) */
+	assert_line(out, BUCKET("0.016777216", 7));
+	assert_line(out, BUCKET("0.067108864", 7));
+	assert_line(out, BUCKET("0.268435456", 7));
+	assert_line(out, BUCKET("1.073741824", 7));
+	assert_line(out, BUCKET("2.147483648", 8)); /* + 30 */
+	assert_line(out, BUCKET("+Inf", 10));       /* + 31 (2), = waits */
+#undef BUCKET
+	assert_line(out, "stealtime_vcpu_wait_seconds_sum{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\"} 1.000000001");
+	assert_line(out, "stealtime_vcpu_wait_seconds_count{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\"} 10");
+	assert_int_equal(count_prefixed(out, "stealtime_vcpu_wait_seconds_bucket{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\","), 13);
+	assert_before(out, "le=\"0.000001024\"", "le=\"0.000004096\"");
+	assert_before(out, "le=\"2.147483648\"", "le=\"+Inf\"");
+	free(out);
+}
+
+static void render__histogram_ahead_of_waits__buckets_capped_at_count(void **state)
+{
+	struct vcpu_view v = { .index = 0, .waits = 2 };
+	struct vm_view vm = { .id = "r", .name = "race", .nvcpus = 1, .vcpus = &v };
+	struct host_view hv = { .nvms = 1, .vms = &vm };
+	char *out;
+
+	v.hist[0] = 3; /* BPF counted the slot, not yet the wait */
+	out = render(&hv);
+	assert_line(out, "stealtime_vcpu_wait_seconds_bucket{vm=\"race\",vm_id=\"r\",vcpu=\"0\",le=\"0.000001024\"} 2");
+	assert_line(out, "stealtime_vcpu_wait_seconds_bucket{vm=\"race\",vm_id=\"r\",vcpu=\"0\",le=\"+Inf\"} 2");
+	assert_line(out, "stealtime_vcpu_wait_seconds_count{vm=\"race\",vm_id=\"r\",vcpu=\"0\"} 2");
+	free(out);
+}
+
+static void render__commit_series__only_vcpus_with_a_record(void **state)
+{
+	char *out = render(&sample);
+
+	assert_line(out, "stealtime_vcpu_committed_seconds_total{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\"} 1");
+	assert_line(out, "stealtime_vcpu_commits_total{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\"} 5");
+	assert_int_equal(count_prefixed(out, "stealtime_vcpu_committed_seconds_total{"), 1);
+	assert_int_equal(count_prefixed(out, "stealtime_vcpu_commits_total{"), 1);
+	free(out);
+}
+
+static void render__vm_info__one_series_per_vm(void **state)
+{
+	char *out = render(&sample);
+
+	assert_line(out, "stealtime_vm_info{vm=\"web01\",vm_id=\"4021\",uuid=\"c7a5fdbd-cdaf-9455-926a-d65c16db1809\",pid=\"4021\",registered=\"true\"} 1");
+	assert_line(out, "stealtime_vm_info{vm=\"qemu-kvm\",vm_id=\"4100\",uuid=\"\",pid=\"4100\",registered=\"false\"} 1");
+	assert_line(out, "stealtime_vms 2");
+	assert_line(out, "stealtime_vcpus 3");
+	free(out);
+}
+
+static void render__daemon_stats__one_counter_each(void **state)
+{
+	char *out = render(&sample);
+
+	assert_line(out, "stealtime_daemon_rescans_total 11");
+	assert_line(out, "stealtime_daemon_rescan_requests_total 12");
+	assert_line(out, "stealtime_bpf_ringbuf_drops_total 13");
+	assert_line(out, "stealtime_bpf_bad_slot_total 14");
+	assert_line(out, "stealtime_bpf_region_missing_total 15");
+	assert_line(out, "stealtime_daemon_discovery_errors_total 16");
+	assert_line(out, "stealtime_daemon_slots_exhausted_total 17");
+	assert_line(out, "stealtime_daemon_http_requests_total 18");
+	assert_line(out, "stealtime_daemon_http_errors_total 19");
+	assert_line(out, "stealtime_daemon_control_requests_total 20");
+	assert_line(out, "stealtime_daemon_control_errors_total 21");
+	assert_line(out, "# TYPE stealtime_bpf_ringbuf_drops_total counter");
+	free(out);
+}
+
+static void render__series__grouped_under_their_family(void **state)
+{
+	char *out = render(&sample);
+
+	assert_before(out, "# TYPE stealtime_vcpu_steal_seconds_total counter",
+		      "stealtime_vcpu_steal_seconds_total{");
+	assert_before(out, "stealtime_vcpu_steal_seconds_total{vm=\"qemu-kvm\"",
+		      "# TYPE stealtime_vcpu_run_seconds_total counter");
+	assert_before(out, "stealtime_vcpu_wait_seconds_count{vm=\"qemu-kvm\"",
+		      "# TYPE stealtime_vcpu_committed_seconds_total counter");
+	free(out);
+}
+
+static void render__stream_fails__eio(void **state)
+{
+	FILE *f = fopen("/dev/full", "w");
+
+	if (!f)
+		skip();
+	setvbuf(f, NULL, _IONBF, 0);
+	assert_int_equal(render_prom(&sample, f), -EIO);
+	fclose(f);
+}
+
+static int setup(void **state)
+{
+	fill_sample();
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(seconds__one_ns__nine_decimals),
+		cmocka_unit_test(seconds__one_s__no_fraction),
+		cmocka_unit_test(seconds__uint64_max__exact_digits),
+		cmocka_unit_test(seconds__trailing_zeros__trimmed),
+		cmocka_unit_test(label_value__quote_backslash_newline__escaped),
+		cmocka_unit_test(label_value__utf8__kept),
+		cmocka_unit_test(label_value__invalid_utf8__replacement_char),
+		cmocka_unit_test(render__sample__each_family_has_one_help_and_type),
+		cmocka_unit_test(render__empty_view__families_and_zero_gauges),
+		cmocka_unit_test(render__vcpu_counters__exact_lines),
+		cmocka_unit_test(render__vm_without_name__vm_label_is_comm),
+		cmocka_unit_test(render__name_with_quotes_backslash_newline__escaped_in_every_series),
+		cmocka_unit_test(render__histogram__cumulative_buckets),
+		cmocka_unit_test(render__histogram_ahead_of_waits__buckets_capped_at_count),
+		cmocka_unit_test(render__commit_series__only_vcpus_with_a_record),
+		cmocka_unit_test(render__vm_info__one_series_per_vm),
+		cmocka_unit_test(render__daemon_stats__one_counter_each),
+		cmocka_unit_test(render__series__grouped_under_their_family),
+		cmocka_unit_test(render__stream_fails__eio),
+	};
+
+	if (argc == 2 && strcmp(argv[1], "--dump-sample") == 0) {
+		fill_sample();
+		return render_prom(&sample, stdout) ? 1 : 0;
+	}
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
