@@ -353,6 +353,23 @@ static int get_vm(const struct options *o, const char *arg, json_t **vm)
 	return rc;
 }
 
+/* "Cgroup      /machine.slice/..., throttled 1.234 s" */
+static void print_cgroup(const json_t *vm)
+{
+	const json_t *throttled = json_object_get(vm, "throttled_ns");
+	char cgroup[80], secs[32];
+
+	fit_text(cgroup, sizeof(cgroup), str_at(vm, "cgroup"), 50);
+	if (!cgroup[0])
+		return;
+	printf("Cgroup      %s", cgroup);
+	if (json_is_integer(throttled)) {
+		fmt_seconds_ms(secs, sizeof(secs), u64_at(vm, "throttled_ns"));
+		printf(", throttled %s s", secs);
+	}
+	putchar('\n');
+}
+
 static void print_vm_details(const json_t *vm)
 {
 	const char *uuid = str_at(vm, "uuid");
@@ -365,6 +382,7 @@ static void print_vm_details(const json_t *vm)
 	printf("PID         %" JSON_INTEGER_FORMAT " (%s)\n",
 	       json_integer_value(json_object_get(vm, "pid")), comm);
 	printf("UUID        %s\n", uuid[0] ? uuid : "-");
+	print_cgroup(vm);
 	if (json_is_true(json_object_get(vm, "registered")))
 		printf("Records     registered, region at IPA 0x%" PRIx64 "\n",
 		       u64_at(vm, "region_ipa"));
@@ -443,6 +461,44 @@ static void print_wait_hist(const json_t *vm)
 	}
 }
 
+static uint64_t vm_steal_ns(const json_t *vm)
+{
+	const json_t *v;
+	uint64_t sum = 0;
+	size_t i;
+
+	json_array_foreach(json_object_get(vm, "vcpus"), i, v)
+		sum += u64_at(v, "steal_ns");
+	return sum;
+}
+
+/* Who ran while the vCPUs waited, with the share of the VM's stolen time. */
+static void print_culprits(const json_t *vm)
+{
+	const json_t *culprits = json_object_get(vm, "culprits"), *c;
+	uint64_t steal = vm_steal_ns(vm);
+	size_t i;
+
+	if (!json_array_size(culprits))
+		return;
+	printf("\n  %-24s %-8s %8s %13s %7s\n", "WHO RAN INSTEAD", "KIND", "PID", "TIME s",
+	       "SHARE%");
+	json_array_foreach(culprits, i, c) {
+		char secs[32], share[16] = "-";
+
+		fmt_seconds_ms(secs, sizeof(secs), u64_at(c, "ns"));
+		if (steal)
+			snprintf(share, sizeof(share), "%.1f",
+				 100.0 * (double)u64_at(c, "ns") / (double)steal);
+		printf("  ");
+		print_cell(stdout, str_at(c, "name"), 24);
+		printf(" ");
+		print_cell(stdout, str_at(c, "kind"), 8);
+		printf(" %8" JSON_INTEGER_FORMAT " %13s %7s\n",
+		       json_integer_value(json_object_get(c, "pid")), secs, share);
+	}
+}
+
 static int cmd_show(const struct options *o, const char *arg)
 {
 	json_t *vm;
@@ -455,6 +511,7 @@ static int cmd_show(const struct options *o, const char *arg)
 		print_vm_details(vm);
 		print_vm_table(vm);
 		print_commits(vm);
+		print_culprits(vm);
 		print_wait_hist(vm);
 	}
 	json_decref(vm);
@@ -472,7 +529,8 @@ static void usage(FILE *f)
 		"\n"
 		"Commands:\n"
 		"  list      every VM and the steal, run time and waits of its vCPUs\n"
-		"  show VM   one VM (by id, name or VMM pid): vCPUs, guest records, waits\n"
+		"  show VM   one VM (by id, name or VMM pid): vCPUs, guest records,\n"
+		"            who ran instead, single waits\n"
 		"  top       the %d vCPUs with the most stolen time\n"
 		"\n"
 		"Options:\n"

@@ -44,6 +44,12 @@ static json_t *finish(json_t *obj, int err)
 	return obj;
 }
 
+/* s, or null when it is empty */
+static json_t *json_text_or_null(const char *s)
+{
+	return s[0] ? json_text(s) : json_null();
+}
+
 static json_t *render_commit_json(const struct vcpu_view *v)
 {
 	json_t *obj;
@@ -55,6 +61,7 @@ static json_t *render_commit_json(const struct vcpu_view *v)
 	err |= json_object_set_new(obj, "record_ipa", json_u64(v->record_ipa));
 	err |= json_object_set_new(obj, "committed_ns", json_u64(v->committed_ns));
 	err |= json_object_set_new(obj, "commits", json_u64(v->commits));
+	err |= json_object_set_new(obj, "seeded_ns", json_u64(v->seeded_ns));
 	return finish(obj, err);
 }
 
@@ -79,6 +86,8 @@ static json_t *render_vcpu_json(const struct vcpu_view *v)
 	err |= json_object_set_new(obj, "run_ns", json_u64(v->run_ns));
 	err |= json_object_set_new(obj, "waits", json_u64(v->waits));
 	err |= json_object_set_new(obj, "preemptions", json_u64(v->preemptions));
+	err |= json_object_set_new(obj, "wakeups", json_u64(v->wakeups));
+	err |= json_object_set_new(obj, "max_wait_ns", json_u64(v->max_wait_ns));
 	err |= json_object_set_new(obj, "wait_hist", render_hist_json(v));
 	err |= json_object_set_new(obj, "commit", render_commit_json(v));
 	return finish(obj, err);
@@ -94,6 +103,46 @@ static json_t *render_vcpus_json(const struct vm_view *vm)
 	return finish(arr, err);
 }
 
+static const char *culprit_kind(enum culprit_kind kind)
+{
+	switch (kind) {
+	case CULPRIT_VM:
+		return "vm";
+	case CULPRIT_PROCESS:
+		return "process";
+	case CULPRIT_KERNEL:
+		return "kernel";
+	default:
+		return "other";
+	}
+}
+
+static json_t *render_culprit_json(const struct culprit_view *c)
+{
+	json_t *obj = json_object();
+	int err = 0;
+
+	err |= json_object_set_new(obj, "kind", json_string(culprit_kind(c->kind)));
+	err |= json_object_set_new(obj, "name", json_text(c->name));
+	err |= json_object_set_new(obj, "pid", json_integer(c->pid));
+	if (c->kind == CULPRIT_VM)
+		err |= json_object_set_new(obj, "vm_id", json_text_or_null(c->vm_id));
+	if (c->kind == CULPRIT_PROCESS)
+		err |= json_object_set_new(obj, "cgroup", json_text_or_null(c->cgroup));
+	err |= json_object_set_new(obj, "ns", json_u64(c->ns));
+	return finish(obj, err);
+}
+
+static json_t *render_culprits_json(const struct vm_view *vm)
+{
+	json_t *arr = json_array();
+	int err = 0;
+
+	for (size_t i = 0; i < vm->nculprits; i++)
+		err |= json_array_append_new(arr, render_culprit_json(&vm->culprits[i]));
+	return finish(arr, err);
+}
+
 json_t *render_vm_json(const struct vm_view *vm)
 {
 	json_t *obj = json_object();
@@ -102,11 +151,16 @@ json_t *render_vm_json(const struct vm_view *vm)
 	err |= json_object_set_new(obj, "id", json_text(vm->id));
 	err |= json_object_set_new(obj, "name", json_text(vm->name));
 	err |= json_object_set_new(obj, "pid", json_integer(vm->pid));
-	err |= json_object_set_new(obj, "uuid", vm->uuid[0] ? json_text(vm->uuid) : json_null());
+	err |= json_object_set_new(obj, "uuid", json_text_or_null(vm->uuid));
 	err |= json_object_set_new(obj, "comm", json_text(vm->comm));
 	err |= json_object_set_new(obj, "registered", json_boolean(vm->registered));
 	if (vm->registered)
 		err |= json_object_set_new(obj, "region_ipa", json_u64(vm->region_ipa));
+	err |= json_object_set_new(obj, "cgroup", json_text_or_null(vm->cgroup));
+	err |= json_object_set_new(obj, "throttled_ns", vm->throttled_known ?
+						json_u64(vm->throttled_ns) : json_null());
+	err |= json_object_set_new(obj, "max_wait_ns", json_u64(vm->max_wait_ns));
+	err |= json_object_set_new(obj, "culprits", render_culprits_json(vm));
 	err |= json_object_set_new(obj, "vcpus", render_vcpus_json(vm));
 	return finish(obj, err);
 }

@@ -18,9 +18,17 @@ json_t *render_vms_json(const struct host_view *hv);
 /*
  * {"id","name","pid","uuid" (null when unknown),"comm","registered",
  *  "region_ipa" (only when registered),
+ *  "cgroup" (the VMM's, null when unknown),
+ *  "throttled_ns" (CPU quota throttling of that cgroup, null when unknown),
+ *  "max_wait_ns" (longest single wait of any vCPU),
+ *  "culprits":[{"kind":"vm"|"process"|"kernel"|"other","name","pid",
+ *               "vm_id" (kind vm only, null when that VM is gone),
+ *               "cgroup" (kind process only, null when unknown),
+ *               "ns"}] (who ran while the vCPUs waited, biggest first),
  *  "vcpus":[{"index","tid","steal_ns","run_ns","waits","preemptions",
- *            "wait_hist":[ST_HIST_SLOTS counts],
- *            "commit":null | {"record_ipa","committed_ns","commits"}}]}
+ *            "wakeups","max_wait_ns","wait_hist":[ST_HIST_SLOTS counts],
+ *            "commit":null | {"record_ipa","committed_ns","commits",
+ *                             "seeded_ns"}}]}
  */
 json_t *render_vm_json(const struct vm_view *vm);
 

@@ -12,6 +12,8 @@
  *   stealtime_vcpu_run_seconds_total        counter    on a CPU
  *   stealtime_vcpu_waits_total              counter    runqueue waits that ended
  *   stealtime_vcpu_preemptions_total        counter    switched out while runnable
+ *   stealtime_vcpu_wakeups_total            counter    wakeups of the thread
+ *   stealtime_vcpu_max_wait_seconds         gauge      longest single wait
  *   stealtime_vcpu_wait_seconds             histogram  single waits (+ label le)
  *   stealtime_vcpu_committed_seconds_total  counter    last value written to the
  *                                                      guest record (only vCPUs
@@ -20,6 +22,13 @@
  *
  * Per VM:
  *   stealtime_vm_info  gauge, always 1  {vm, vm_id, uuid, pid, registered}
+ *   stealtime_vm_stolen_by_seconds_total  counter  {vm, vm_id, kind, culprit,
+ *       culprit_pid}: time the VM's vCPUs waited while this culprit ran on
+ *       their CPU; kind is "vm", "process", "kernel" or "other" (idle,
+ *       interrupts, not seen), culprit its name; every culprit of the
+ *       view (the view is where their number is bounded)
+ *   stealtime_vm_cpu_throttled_seconds_total  counter  {vm, vm_id}: CPU
+ *       quota throttling of the VMM's cgroup (cpu.stat), when readable
  *
  * Host and daemon:
  *   stealtime_vms                               gauge    VMs seen
@@ -41,6 +50,9 @@
  *                                                        invalid vCPU slot
  *   stealtime_bpf_region_missing_total          counter  guest record writes
  *                                                        skipped: no region map
+ *   stealtime_bpf_attribution_drops_total       counter  who-ran-instead updates
+ *                                                        that did not fit (their
+ *                                                        time counts as "other")
  *
  * The histogram comes from the BPF log2 slots: hist[i] counts waits with
  * 2^i <= ns < 2^(i+1) (slot 0 also 0 ns, the last slot everything above).
@@ -66,9 +78,10 @@ enum prom_unit {
 	PROM_SECONDS, /* the field holds nanoseconds */
 };
 
-/* A per-vCPU counter: one uint64_t field of struct vcpu_view. */
-struct vcpu_counter {
+/* A per-vCPU counter or gauge: one uint64_t field of struct vcpu_view. */
+struct vcpu_metric {
 	const char *name;
+	const char *type;
 	const char *help;
 	size_t offset;
 	enum prom_unit unit;
@@ -85,24 +98,30 @@ struct daemon_counter {
 #define VCPU_FIELD(f) offsetof(struct vcpu_view, f)
 #define STATS_FIELD(f) offsetof(struct daemon_stats_view, f)
 
-static const struct vcpu_counter vcpu_counters[] = {
-	{ "stealtime_vcpu_steal_seconds_total",
+static const struct vcpu_metric vcpu_metrics[] = {
+	{ "stealtime_vcpu_steal_seconds_total", "counter",
 	  "Time the vCPU thread was runnable but waiting for a CPU (its kernel run_delay).",
 	  VCPU_FIELD(steal_ns), PROM_SECONDS, false },
-	{ "stealtime_vcpu_run_seconds_total", "Time the vCPU thread ran on a CPU.",
+	{ "stealtime_vcpu_run_seconds_total", "counter", "Time the vCPU thread ran on a CPU.",
 	  VCPU_FIELD(run_ns), PROM_SECONDS, false },
-	{ "stealtime_vcpu_waits_total", "Runqueue waits of the vCPU thread that ended on a CPU.",
+	{ "stealtime_vcpu_waits_total", "counter",
+	  "Runqueue waits of the vCPU thread that ended on a CPU.",
 	  VCPU_FIELD(waits), PROM_COUNT, false },
-	{ "stealtime_vcpu_preemptions_total",
+	{ "stealtime_vcpu_preemptions_total", "counter",
 	  "Times the vCPU thread was switched out while still runnable.",
 	  VCPU_FIELD(preemptions), PROM_COUNT, false },
+	{ "stealtime_vcpu_wakeups_total", "counter", "Wakeups of the vCPU thread.",
+	  VCPU_FIELD(wakeups), PROM_COUNT, false },
+	{ "stealtime_vcpu_max_wait_seconds", "gauge",
+	  "Longest single runqueue wait of the vCPU thread so far.",
+	  VCPU_FIELD(max_wait_ns), PROM_SECONDS, false },
 };
 
-static const struct vcpu_counter commit_counters[] = {
-	{ "stealtime_vcpu_committed_seconds_total",
+static const struct vcpu_metric commit_counters[] = {
+	{ "stealtime_vcpu_committed_seconds_total", "counter",
 	  "Stolen time last written to the guest's stolen-time record (vCPUs with a record).",
 	  VCPU_FIELD(committed_ns), PROM_SECONDS, true },
-	{ "stealtime_vcpu_commits_total",
+	{ "stealtime_vcpu_commits_total", "counter",
 	  "Writes to the guest's stolen-time record (vCPUs with a record).",
 	  VCPU_FIELD(commits), PROM_COUNT, true },
 };
@@ -134,6 +153,16 @@ static const struct daemon_counter daemon_counters[] = {
 	{ "stealtime_bpf_region_missing_total",
 	  "Guest record writes BPF skipped because the VM's region map was missing.",
 	  STATS_FIELD(region_missing) },
+	{ "stealtime_bpf_attribution_drops_total",
+	  "Who-ran-instead updates BPF could not store; their time counts as kind other.",
+	  STATS_FIELD(attribution_drops) },
+};
+
+static const char *const culprit_kinds[] = {
+	[CULPRIT_OTHER] = "other",
+	[CULPRIT_VM] = "vm",
+	[CULPRIT_PROCESS] = "process",
+	[CULPRIT_KERNEL] = "kernel",
 };
 
 /* log2(ns) of the finite histogram bounds; each must leave the open-ended last slot out. */
@@ -238,9 +267,9 @@ static uint64_t vcpu_field(const struct vcpu_view *v, size_t offset)
 	return *(const uint64_t *)((const char *)v + offset);
 }
 
-static void write_vcpu_counter(FILE *f, const struct host_view *hv, const struct vcpu_counter *c)
+static void write_vcpu_metric(FILE *f, const struct host_view *hv, const struct vcpu_metric *c)
 {
-	write_header(f, c->name, "counter", c->help);
+	write_header(f, c->name, c->type, c->help);
 	for (size_t i = 0; i < hv->nvms; i++) {
 		const struct vm_view *vm = &hv->vms[i];
 
@@ -256,11 +285,11 @@ static void write_vcpu_counter(FILE *f, const struct host_view *hv, const struct
 	}
 }
 
-static void write_vcpu_counters(FILE *f, const struct host_view *hv,
-				const struct vcpu_counter *c, size_t n)
+static void write_vcpu_metrics(FILE *f, const struct host_view *hv,
+				const struct vcpu_metric *c, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		write_vcpu_counter(f, hv, &c[i]);
+		write_vcpu_metric(f, hv, &c[i]);
 }
 
 static void write_bucket(FILE *f, const struct vm_view *vm, const struct vcpu_view *v,
@@ -323,6 +352,49 @@ static void write_vm_info(FILE *f, const struct host_view *hv)
 	}
 }
 
+static const char *culprit_kind(enum culprit_kind kind)
+{
+	if ((size_t)kind < ARRAY_SIZE(culprit_kinds) && culprit_kinds[kind])
+		return culprit_kinds[kind];
+	return "other";
+}
+
+static void write_culprit(FILE *f, const struct vm_view *vm, const struct culprit_view *c)
+{
+	fputs("stealtime_vm_stolen_by_seconds_total{", f);
+	write_vm_labels(f, vm);
+	fprintf(f, ",kind=\"%s\",culprit=\"", culprit_kind(c->kind));
+	prom_write_label_value(f, c->name);
+	fprintf(f, "\",culprit_pid=\"%" PRId32 "\"} ", c->pid);
+	write_value(f, c->ns, PROM_SECONDS);
+}
+
+static void write_culprits(FILE *f, const struct host_view *hv)
+{
+	write_header(f, "stealtime_vm_stolen_by_seconds_total", "counter",
+		     "Time the VM's vCPUs waited while this culprit ran on their CPU "
+		     "(kind vm, process, kernel, or other: idle, interrupts, not seen).");
+	for (size_t i = 0; i < hv->nvms; i++)
+		for (size_t j = 0; j < hv->vms[i].nculprits; j++)
+			write_culprit(f, &hv->vms[i], &hv->vms[i].culprits[j]);
+}
+
+static void write_throttled(FILE *f, const struct host_view *hv)
+{
+	write_header(f, "stealtime_vm_cpu_throttled_seconds_total", "counter",
+		     "CPU quota throttling of the VMM's cgroup (cpu.stat throttled_usec).");
+	for (size_t i = 0; i < hv->nvms; i++) {
+		const struct vm_view *vm = &hv->vms[i];
+
+		if (!vm->throttled_known)
+			continue;
+		fputs("stealtime_vm_cpu_throttled_seconds_total{", f);
+		write_vm_labels(f, vm);
+		fputs("} ", f);
+		write_value(f, vm->throttled_ns, PROM_SECONDS);
+	}
+}
+
 static void write_host_gauges(FILE *f, const struct host_view *hv)
 {
 	size_t nvcpus = 0;
@@ -348,10 +420,12 @@ static void write_daemon_counters(FILE *f, const struct daemon_stats_view *stats
 
 int render_prom(const struct host_view *hv, FILE *f)
 {
-	write_vcpu_counters(f, hv, vcpu_counters, ARRAY_SIZE(vcpu_counters));
+	write_vcpu_metrics(f, hv, vcpu_metrics, ARRAY_SIZE(vcpu_metrics));
 	write_hist_family(f, hv);
-	write_vcpu_counters(f, hv, commit_counters, ARRAY_SIZE(commit_counters));
+	write_vcpu_metrics(f, hv, commit_counters, ARRAY_SIZE(commit_counters));
 	write_vm_info(f, hv);
+	write_culprits(f, hv);
+	write_throttled(f, hv);
 	write_host_gauges(f, hv);
 	write_daemon_counters(f, &hv->stats);
 	return ferror(f) ? -EIO : 0;

@@ -13,6 +13,7 @@
 #include "render_json.h"
 
 static struct vcpu_view vcpus[2];
+static struct culprit_view culprits[3];
 static struct vm_view vms[2];
 static struct host_view hv;
 
@@ -20,10 +21,12 @@ static int setup(void **state)
 {
 	memset(vcpus, 0, sizeof(vcpus));
 	memset(vms, 0, sizeof(vms));
+	memset(culprits, 0, sizeof(culprits));
 	vcpus[0] = (struct vcpu_view){
 		.index = 0, .tid = 4030, .steal_ns = 1500000000, .run_ns = 7000000000,
 		.waits = 12, .preemptions = 4, .commit_enabled = true,
 		.record_ipa = 0x90000040, .committed_ns = 1400000000, .commits = 9,
+		.seeded_ns = 100, .wakeups = 13, .max_wait_ns = 2000000,
 	};
 	vcpus[0].hist[0] = 2;
 	vcpus[0].hist[13] = 10;
@@ -40,6 +43,17 @@ static int setup(void **state)
 	vms[0].region_ipa = 0x90000000;
 	vms[0].nvcpus = 2;
 	vms[0].vcpus = vcpus;
+	strcpy(vms[0].cgroup, "/machine.slice/machine-qemu\\x2d1\\x2dweb01.scope");
+	vms[0].throttled_known = true;
+	vms[0].throttled_ns = 5000;
+	vms[0].max_wait_ns = 2000000;
+	culprits[0] = (struct culprit_view){ .kind = CULPRIT_VM, .name = "db02", .vm_id = "5000",
+					     .pid = 5000, .ns = 900 };
+	culprits[1] = (struct culprit_view){ .kind = CULPRIT_PROCESS, .name = "gzip", .pid = 777,
+					     .ns = 80 };
+	culprits[2] = (struct culprit_view){ .kind = CULPRIT_OTHER, .name = "other", .ns = 7 };
+	vms[0].nculprits = 3;
+	vms[0].culprits = culprits;
 
 	strcpy(vms[1].id, "4100");
 	strcpy(vms[1].comm, "qemu-kvm");
@@ -102,8 +116,11 @@ static void vm__registered__identity_fields(void **state)
 	assert_string_equal(str_at(vm, "comm"), "qemu-system-x86");
 	assert_true(json_is_true(json_object_get(vm, "registered")));
 	assert_int_equal(int_at(vm, "region_ipa"), 0x90000000);
+	assert_string_equal(str_at(vm, "cgroup"), "/machine.slice/machine-qemu\\x2d1\\x2dweb01.scope");
+	assert_int_equal(int_at(vm, "throttled_ns"), 5000);
+	assert_int_equal(int_at(vm, "max_wait_ns"), 2000000);
 	assert_int_equal(json_array_size(json_object_get(vm, "vcpus")), 2);
-	assert_int_equal(json_object_size(vm), 8);
+	assert_int_equal(json_object_size(vm), 12);
 	json_decref(vm);
 }
 
@@ -114,6 +131,9 @@ static void vm__unregistered_without_uuid__uuid_null_and_no_region(void **state)
 	assert_true(json_is_null(json_object_get(vm, "uuid")));
 	assert_true(json_is_false(json_object_get(vm, "registered")));
 	assert_null(json_object_get(vm, "region_ipa"));
+	assert_true(json_is_null(json_object_get(vm, "cgroup")));
+	assert_true(json_is_null(json_object_get(vm, "throttled_ns")));
+	assert_int_equal(json_array_size(json_object_get(vm, "culprits")), 0);
 	assert_string_equal(str_at(vm, "name"), "");
 	assert_true(json_is_array(json_object_get(vm, "vcpus")));
 	assert_int_equal(json_array_size(json_object_get(vm, "vcpus")), 0);
@@ -132,10 +152,12 @@ static void vcpu__counters__integer_nanoseconds(void **state)
 	assert_int_equal(int_at(v, "run_ns"), 7000000000);
 	assert_int_equal(int_at(v, "waits"), 12);
 	assert_int_equal(int_at(v, "preemptions"), 4);
+	assert_int_equal(int_at(v, "wakeups"), 13);
+	assert_int_equal(int_at(v, "max_wait_ns"), 2000000);
 	assert_int_equal(json_array_size(hist), ST_HIST_SLOTS);
 	for (size_t i = 0; i < ST_HIST_SLOTS; i++)
 		assert_int_equal(json_integer_value(json_array_get(hist, i)), vcpus[0].hist[i]);
-	assert_int_equal(json_object_size(v), 8);
+	assert_int_equal(json_object_size(v), 10);
 	json_decref(vm);
 }
 
@@ -148,7 +170,8 @@ static void vcpu__commit_enabled__commit_object(void **state)
 	assert_int_equal(int_at(c, "record_ipa"), 0x90000040);
 	assert_int_equal(int_at(c, "committed_ns"), 1400000000);
 	assert_int_equal(int_at(c, "commits"), 9);
-	assert_int_equal(json_object_size(c), 3);
+	assert_int_equal(int_at(c, "seeded_ns"), 100);
+	assert_int_equal(json_object_size(c), 4);
 	json_decref(vm);
 }
 
@@ -159,6 +182,27 @@ static void vcpu__commit_disabled__commit_null(void **state)
 
 	assert_non_null(json_object_get(v, "commit"));
 	assert_true(json_is_null(json_object_get(v, "commit")));
+	json_decref(vm);
+}
+
+static void vm__culprits__kinds_and_kind_specific_members(void **state)
+{
+	json_t *vm = render_vm_json(&vms[0]);
+	json_t *arr = json_object_get(vm, "culprits");
+	json_t *a = json_array_get(arr, 0), *b = json_array_get(arr, 1), *c = json_array_get(arr, 2);
+
+	assert_int_equal(json_array_size(arr), 3);
+	assert_string_equal(str_at(a, "kind"), "vm");
+	assert_string_equal(str_at(a, "name"), "db02");
+	assert_string_equal(str_at(a, "vm_id"), "5000");
+	assert_int_equal(int_at(a, "pid"), 5000);
+	assert_int_equal(int_at(a, "ns"), 900);
+	assert_null(json_object_get(a, "cgroup"));
+	assert_string_equal(str_at(b, "kind"), "process");
+	assert_true(json_is_null(json_object_get(b, "cgroup"))); /* unknown */
+	assert_null(json_object_get(b, "vm_id"));
+	assert_string_equal(str_at(c, "kind"), "other");
+	assert_int_equal(json_object_size(c), 4);
 	json_decref(vm);
 }
 
@@ -198,8 +242,10 @@ static void vm__minimal__exact_text(void **state)
 	text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	assert_string_equal(text,
 		"{\"id\":\"1\",\"name\":\"a\\\"b\",\"pid\":2,\"uuid\":null,\"comm\":\"q\","
-		"\"registered\":false,\"vcpus\":[{\"index\":1,\"tid\":9,\"steal_ns\":5,"
-		"\"run_ns\":6,\"waits\":1,\"preemptions\":0,\"wait_hist\":[0,0,1,0,0,0,0,0,"
+		"\"registered\":false,\"cgroup\":null,\"throttled_ns\":null,\"max_wait_ns\":0,"
+		"\"culprits\":[],\"vcpus\":[{\"index\":1,\"tid\":9,\"steal_ns\":5,"
+		"\"run_ns\":6,\"waits\":1,\"preemptions\":0,\"wakeups\":0,\"max_wait_ns\":0,"
+		"\"wait_hist\":[0,0,1,0,0,0,0,0,"
 		"0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],\"commit\":null}]}");
 	free(text);
 	json_decref(j);
@@ -215,6 +261,7 @@ int main(void)
 		cmocka_unit_test_setup(vcpu__counters__integer_nanoseconds, setup),
 		cmocka_unit_test_setup(vcpu__commit_enabled__commit_object, setup),
 		cmocka_unit_test_setup(vcpu__commit_disabled__commit_null, setup),
+		cmocka_unit_test_setup(vm__culprits__kinds_and_kind_specific_members, setup),
 		cmocka_unit_test_setup(vcpu__above_int64_max__clamped, setup),
 		cmocka_unit_test_setup(vm__invalid_utf8_name__sanitized_not_dropped, setup),
 		cmocka_unit_test_setup(vm__minimal__exact_text, setup),

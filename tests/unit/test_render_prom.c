@@ -112,6 +112,7 @@ static void assert_before(const char *text, const char *first, const char *secon
 
 static struct vcpu_view web_vcpus[2];
 static struct vcpu_view anon_vcpus[1];
+static struct culprit_view web_culprits[4];
 static struct vm_view sample_vms[2];
 static struct host_view sample;
 
@@ -120,11 +121,13 @@ static void fill_sample(void)
 	memset(web_vcpus, 0, sizeof(web_vcpus));
 	memset(anon_vcpus, 0, sizeof(anon_vcpus));
 	memset(sample_vms, 0, sizeof(sample_vms));
+	memset(web_culprits, 0, sizeof(web_culprits));
 
 	web_vcpus[0] = (struct vcpu_view){
 		.index = 0, .tid = 4030, .steal_ns = S(1) + 1, .run_ns = S(1),
 		.waits = 10, .preemptions = 3, .commit_enabled = true,
 		.record_ipa = 0x90000000, .committed_ns = S(1), .commits = 5,
+		.wakeups = 8, .max_wait_ns = S(2) + 5,
 	};
 	/* slots 0, 9 | 10, 11 | 12 | 20 | 30 | 31 */
 	web_vcpus[0].hist[0] = 1;
@@ -150,6 +153,17 @@ static void fill_sample(void)
 	sample_vms[0].region_ipa = 0x90000000;
 	sample_vms[0].nvcpus = 2;
 	sample_vms[0].vcpus = web_vcpus;
+	sample_vms[0].throttled_known = true;
+	sample_vms[0].throttled_ns = 250000000;
+	web_culprits[0] = (struct culprit_view){ .kind = CULPRIT_VM, .name = "db \"02\"",
+						 .vm_id = "5000", .pid = 5000, .ns = S(3) };
+	web_culprits[1] = (struct culprit_view){ .kind = CULPRIT_PROCESS, .name = "gzip",
+						 .pid = 777, .cgroup = "/user.slice", .ns = S(1) };
+	web_culprits[2] = (struct culprit_view){ .kind = CULPRIT_KERNEL, .name = "kworker/3:1",
+						 .pid = 99, .ns = 1000 };
+	web_culprits[3] = (struct culprit_view){ .kind = CULPRIT_OTHER, .name = "other", .ns = 1 };
+	sample_vms[0].nculprits = 4;
+	sample_vms[0].culprits = web_culprits;
 
 	strcpy(sample_vms[1].id, "4100");
 	strcpy(sample_vms[1].comm, "qemu-kvm");
@@ -163,7 +177,7 @@ static void fill_sample(void)
 		.stats = { .rescans = 11, .rescan_requests = 12, .ringbuf_drops = 13,
 			   .bad_slot = 14, .region_missing = 15, .discovery_errors = 16,
 			   .slots_exhausted = 17, .http_requests = 18, .http_errors = 19,
-			   .control_requests = 20, .control_errors = 21 },
+			   .control_requests = 20, .control_errors = 21, .attribution_drops = 22 },
 	};
 }
 
@@ -172,10 +186,14 @@ static const char *const families[] = {
 	"stealtime_vcpu_run_seconds_total",
 	"stealtime_vcpu_waits_total",
 	"stealtime_vcpu_preemptions_total",
+	"stealtime_vcpu_wakeups_total",
+	"stealtime_vcpu_max_wait_seconds",
 	"stealtime_vcpu_wait_seconds",
 	"stealtime_vcpu_committed_seconds_total",
 	"stealtime_vcpu_commits_total",
 	"stealtime_vm_info",
+	"stealtime_vm_stolen_by_seconds_total",
+	"stealtime_vm_cpu_throttled_seconds_total",
 	"stealtime_vms",
 	"stealtime_vcpus",
 	"stealtime_daemon_rescans_total",
@@ -189,6 +207,7 @@ static const char *const families[] = {
 	"stealtime_bpf_ringbuf_drops_total",
 	"stealtime_bpf_bad_slot_total",
 	"stealtime_bpf_region_missing_total",
+	"stealtime_bpf_attribution_drops_total",
 };
 
 /* --- seconds and label values ----------------------------------------------------- */
@@ -294,6 +313,9 @@ static void render__vcpu_counters__exact_lines(void **state)
 	assert_line(out, "stealtime_vcpu_run_seconds_total{vm=\"web01\",vm_id=\"4021\",vcpu=\"1\"} 0");
 	assert_line(out, "stealtime_vcpu_waits_total{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\"} 10");
 	assert_line(out, "stealtime_vcpu_preemptions_total{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\"} 3");
+	assert_line(out, "stealtime_vcpu_wakeups_total{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\"} 8");
+	assert_line(out, "stealtime_vcpu_max_wait_seconds{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\"} 2.000000005");
+	assert_line(out, "# TYPE stealtime_vcpu_max_wait_seconds gauge");
 	assert_int_equal(count_prefixed(out, "stealtime_vcpu_steal_seconds_total{"), 3);
 	free(out);
 }
@@ -384,6 +406,27 @@ static void render__vm_info__one_series_per_vm(void **state)
 	free(out);
 }
 
+static void render__culprits__one_series_each_with_kind(void **state)
+{
+	char *out = render(&sample);
+
+	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"web01\",vm_id=\"4021\",kind=\"vm\",culprit=\"db \\\"02\\\"\",culprit_pid=\"5000\"} 3");
+	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"web01\",vm_id=\"4021\",kind=\"process\",culprit=\"gzip\",culprit_pid=\"777\"} 1");
+	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"web01\",vm_id=\"4021\",kind=\"kernel\",culprit=\"kworker/3:1\",culprit_pid=\"99\"} 0.000001");
+	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"web01\",vm_id=\"4021\",kind=\"other\",culprit=\"other\",culprit_pid=\"0\"} 0.000000001");
+	assert_int_equal(count_prefixed(out, "stealtime_vm_stolen_by_seconds_total{"), 4);
+	free(out);
+}
+
+static void render__throttling__only_when_known(void **state)
+{
+	char *out = render(&sample);
+
+	assert_line(out, "stealtime_vm_cpu_throttled_seconds_total{vm=\"web01\",vm_id=\"4021\"} 0.25");
+	assert_int_equal(count_prefixed(out, "stealtime_vm_cpu_throttled_seconds_total{"), 1);
+	free(out);
+}
+
 static void render__daemon_stats__one_counter_each(void **state)
 {
 	char *out = render(&sample);
@@ -399,6 +442,7 @@ static void render__daemon_stats__one_counter_each(void **state)
 	assert_line(out, "stealtime_daemon_http_errors_total 19");
 	assert_line(out, "stealtime_daemon_control_requests_total 20");
 	assert_line(out, "stealtime_daemon_control_errors_total 21");
+	assert_line(out, "stealtime_bpf_attribution_drops_total 22");
 	assert_line(out, "# TYPE stealtime_bpf_ringbuf_drops_total counter");
 	free(out);
 }
@@ -470,6 +514,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(render__histogram_ahead_of_waits__buckets_capped_at_count),
 		cmocka_unit_test(render__commit_series__only_vcpus_with_a_record),
 		cmocka_unit_test(render__vm_info__one_series_per_vm),
+		cmocka_unit_test(render__culprits__one_series_each_with_kind),
+		cmocka_unit_test(render__throttling__only_when_known),
 		cmocka_unit_test(render__daemon_stats__one_counter_each),
 		cmocka_unit_test(render__series__grouped_under_their_family),
 		cmocka_unit_test(render__stream_fails__eio),
