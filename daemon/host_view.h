@@ -81,6 +81,7 @@ struct daemon_stats_view {
 };
 
 struct host_view {
+	unsigned top_culprits; /* culprits per VM in /metrics before "other" (configuration) */
 	size_t nvms;
 	struct vm_view *vms;  /* sorted by id */
 	struct daemon_stats_view stats;

@@ -231,6 +231,7 @@ static int view(void *ctx, struct host_view *out)
 
 	if (err)
 		return err;
+	out->top_culprits = d->cfg.top_culprits;
 	if (d->http)
 		http_server_counters(d->http, &out->stats.http_requests, &out->stats.http_errors);
 	if (d->control)
