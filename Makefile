@@ -62,7 +62,7 @@ TOOL_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TOOL_SRCS))
 
 PROGS := $(BUILD)/stealtimed $(BUILD)/stealtimectl
 
-.PHONY: all deps mounts run check bench clean install tests
+.PHONY: all deps mounts run check bench clean install tests fuzz
 all: $(PROGS) tests
 
 tests: $(UNIT_BINS) $(TOOL_BINS)
@@ -157,6 +157,9 @@ bench: all mounts
 
 UNITDIR     ?= /etc/systemd/system
 TMPFILESDIR ?= /usr/lib/tmpfiles.d
+
+fuzz: $(DEPS_STAMP)
+	$(Q)bash tests/fuzz/run.sh
 
 install: all
 	install -D -m 0755 $(BUILD)/stealtimed $(DESTDIR)$(PREFIX)/sbin/stealtimed

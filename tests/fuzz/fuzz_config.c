@@ -6,6 +6,8 @@
  *
  * clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Idaemon tests/fuzz/fuzz_config.c daemon/config.c daemon/log.c -ljansson -lsystemd
  * ./a.out -max_total_time=30 -dict=tests/fuzz/config.dict tests/fuzz/corpus/config
+ * fuzz-sources: daemon/config.c daemon/log.c
+ * fuzz-corpus: tests/fuzz/corpus/config
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -9,6 +9,8 @@
  *   build/fuzz_control_proto -max_total_time=30 tests/fuzz/corpus/control
  *
  * Seeds and every input that once crashed live in tests/fuzz/corpus/control/.
+ * fuzz-sources: daemon/control_proto.c daemon/log.c
+ * fuzz-corpus: tests/fuzz/corpus/control
  */
 #include <errno.h>
 #include <stddef.h>
