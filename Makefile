@@ -6,6 +6,9 @@
 #   make bench      benchmarks (hook cost, context-switch throughput)
 #   make clean
 #
+# OPTFLAGS (default -O2 -g) and EXTRA_CFLAGS add to the C flags, e.g. an
+# ASan build: make BUILD=build/asan CC=clang OPTFLAGS="-O1 -g -fsanitize=address,undefined"
+#
 # Outputs go to build/. Quiet unless V=1. VMLINUX_H=path overrides the
 # vmlinux.h generated from the running kernel's BTF.
 
@@ -30,8 +33,8 @@ endif
 .SECONDARY:
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
-CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -I$(BUILD) -Idaemon
+OPTFLAGS ?= -O2 -g
+CFLAGS   := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -I$(BUILD) -Idaemon $(OPTFLAGS) $(EXTRA_CFLAGS)
 LIBS     := -lbpf -lelf -lz -lsystemd -ljansson -lmicrohttpd -lpthread
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -Wall -Werror \
 	-Wno-unused-function -I$(BUILD) -Iinclude
@@ -89,18 +92,18 @@ $(BUILD)/vmlinux.h: $(VMLINUX_H)
 	$(Q)cp $< $@
 endif
 
-$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h) include/stealtime.h $(BUILD)/vmlinux.h | $(DEPS_STAMP)
+$(BPF_OBJS): $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h) include/stealtime.h $(BUILD)/vmlinux.h | $(DEPS_STAMP)
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
-$(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
+$(BPF_SKELS): $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
 
 # --- user space ------------------------------------------------------------
 HDRS := $(wildcard include/*.h daemon/*.h ctl/*.h vmmlib/*.h tests/*/*.h)
-$(BUILD)/obj/daemon/%.o: daemon/%.c $(HDRS) $(BPF_SKELS) | $(DEPS_STAMP)
+$(DAEMON_OBJS) $(BUILD)/obj/daemon/main.o: $(BUILD)/obj/daemon/%.o: daemon/%.c $(HDRS) $(BPF_SKELS) | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
