@@ -475,7 +475,7 @@ static uint64_t vm_steal_ns(const json_t *vm)
 /* Who ran while the vCPUs waited, with the share of the VM's stolen time. */
 static void print_culprits(const json_t *vm)
 {
-	const json_t *culprits = json_object_get(vm, "culprits"), *c;
+	const json_t *culprits = json_object_get(vm, "stolen_by"), *c;
 	uint64_t steal = vm_steal_ns(vm);
 	size_t i;
 

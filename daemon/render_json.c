@@ -124,16 +124,16 @@ static json_t *render_culprit_json(const struct culprit_view *c)
 
 	err |= json_object_set_new(obj, "kind", json_string(culprit_kind(c->kind)));
 	err |= json_object_set_new(obj, "name", json_text(c->name));
-	err |= json_object_set_new(obj, "pid", json_integer(c->pid));
+	err |= json_object_set_new(obj, "ns", json_u64(c->ns));
+	err |= json_object_set_new(obj, "pid", json_integer(c->kind == CULPRIT_OTHER ? 0 : c->pid));
 	if (c->kind == CULPRIT_VM)
 		err |= json_object_set_new(obj, "vm_id", json_text_or_null(c->vm_id));
 	if (c->kind == CULPRIT_PROCESS)
 		err |= json_object_set_new(obj, "cgroup", json_text_or_null(c->cgroup));
-	err |= json_object_set_new(obj, "ns", json_u64(c->ns));
 	return finish(obj, err);
 }
 
-static json_t *render_culprits_json(const struct vm_view *vm)
+static json_t *render_stolen_by_json(const struct vm_view *vm)
 {
 	json_t *arr = json_array();
 	int err = 0;
@@ -141,6 +141,64 @@ static json_t *render_culprits_json(const struct vm_view *vm)
 	for (size_t i = 0; i < vm->nculprits; i++)
 		err |= json_array_append_new(arr, render_culprit_json(&vm->culprits[i]));
 	return finish(arr, err);
+}
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* ceil(count * pct / 100) without overflow */
+static uint64_t rank_of(uint64_t count, unsigned int pct)
+{
+	return count / 100 * pct + (count % 100 * pct + 99) / 100;
+}
+
+uint64_t render_wait_percentile(const uint64_t *hist, size_t nslots, unsigned int pct,
+				uint64_t max_ns)
+{
+	uint64_t count = 0, cum = 0, rank;
+
+	for (size_t i = 0; i < nslots; i++)
+		count = add_sat(count, hist[i]);
+	if (!count || !nslots)
+		return 0;
+	rank = rank_of(count, pct ? pct : 1);
+	for (size_t i = 0; i + 1 < nslots && i < 63; i++) {
+		cum = add_sat(cum, hist[i]);
+		if (cum >= rank)
+			return UINT64_C(1) << (i + 1);
+	}
+	if (nslots - 1 >= 64)
+		return UINT64_MAX;
+	return max_ns > UINT64_C(1) << (nslots - 1) ? max_ns : UINT64_C(1) << (nslots - 1);
+}
+
+static json_t *json_percentile(const uint64_t *hist, uint64_t count, unsigned int pct,
+			       uint64_t max_ns)
+{
+	if (!count)
+		return json_null();
+	return json_u64(render_wait_percentile(hist, ST_HIST_SLOTS, pct, max_ns));
+}
+
+/* {"p50_ns","p99_ns","max_ns","count"} over the sum of the vCPUs' histograms */
+static json_t *render_wait_json(const struct vm_view *vm)
+{
+	uint64_t hist[ST_HIST_SLOTS] = { 0 }, count = 0;
+	json_t *obj = json_object();
+	int err = 0;
+
+	for (size_t i = 0; i < vm->nvcpus; i++)
+		for (size_t j = 0; j < ST_HIST_SLOTS; j++)
+			hist[j] = add_sat(hist[j], vm->vcpus[i].hist[j]);
+	for (size_t j = 0; j < ST_HIST_SLOTS; j++)
+		count = add_sat(count, hist[j]);
+	err |= json_object_set_new(obj, "p50_ns", json_percentile(hist, count, 50, vm->max_wait_ns));
+	err |= json_object_set_new(obj, "p99_ns", json_percentile(hist, count, 99, vm->max_wait_ns));
+	err |= json_object_set_new(obj, "max_ns", json_u64(vm->max_wait_ns));
+	err |= json_object_set_new(obj, "count", json_u64(count));
+	return finish(obj, err);
 }
 
 json_t *render_vm_json(const struct vm_view *vm)
@@ -160,7 +218,8 @@ json_t *render_vm_json(const struct vm_view *vm)
 	err |= json_object_set_new(obj, "throttled_ns", vm->throttled_known ?
 						json_u64(vm->throttled_ns) : json_null());
 	err |= json_object_set_new(obj, "max_wait_ns", json_u64(vm->max_wait_ns));
-	err |= json_object_set_new(obj, "culprits", render_culprits_json(vm));
+	err |= json_object_set_new(obj, "wait", render_wait_json(vm));
+	err |= json_object_set_new(obj, "stolen_by", render_stolen_by_json(vm));
 	err |= json_object_set_new(obj, "vcpus", render_vcpus_json(vm));
 	return finish(obj, err);
 }

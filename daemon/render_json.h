@@ -9,6 +9,9 @@
 #ifndef STEALTIMED_RENDER_JSON_H
 #define STEALTIMED_RENDER_JSON_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <jansson.h>
 
 #include "host_view.h"
@@ -21,15 +24,32 @@ json_t *render_vms_json(const struct host_view *hv);
  *  "cgroup" (the VMM's, null when unknown),
  *  "throttled_ns" (CPU quota throttling of that cgroup, null when unknown),
  *  "max_wait_ns" (longest single wait of any vCPU),
- *  "culprits":[{"kind":"vm"|"process"|"kernel"|"other","name","pid",
- *               "vm_id" (kind vm only, null when that VM is gone),
- *               "cgroup" (kind process only, null when unknown),
- *               "ns"}] (who ran while the vCPUs waited, biggest first),
+ *  "wait":{"p50_ns","p99_ns","max_ns","count"} (single waits of all its
+ *          vCPUs: the sum of their wait_hist; percentiles as
+ *          render_wait_percentile gives them, null when count is 0;
+ *          max_ns is max_wait_ns),
+ *  "stolen_by":[{"kind":"vm"|"process"|"kernel"|"other","name","ns","pid",
+ *                "vm_id" (kind vm only, null when that VM is gone),
+ *                "cgroup" (kind process only, null when unknown)}]
+ *              (who ran while the vCPUs waited, largest first; pid is 0
+ *              for kind other),
  *  "vcpus":[{"index","tid","steal_ns","run_ns","waits","preemptions",
  *            "wakeups","max_wait_ns","wait_hist":[ST_HIST_SLOTS counts],
  *            "commit":null | {"record_ipa","committed_ns","commits",
  *                             "seeded_ns"}}]}
  */
 json_t *render_vm_json(const struct vm_view *vm);
+
+/*
+ * The pct-th percentile (1..100) of the waits counted in a log2 histogram
+ * (hist[i]: waits of 2^i to 2^(i+1) ns, the last of nslots slots open
+ * ended), as an upper bound: 2^(i+1) ns for the slot i where the
+ * cumulative count first reaches the rank ceil(count * pct / 100). The
+ * true percentile is at most that and more than half of it (within a
+ * factor 2). In the open-ended last slot the bound is max_ns (the longest
+ * wait seen), or 2^i when that is smaller. 0 when hist counts nothing.
+ */
+uint64_t render_wait_percentile(const uint64_t *hist, size_t nslots, unsigned int pct,
+				uint64_t max_ns);
 
 #endif

@@ -1,6 +1,6 @@
 // link: daemon/render_json.c daemon/vm_naming.c daemon/host_view.c daemon/log.c
 // SPDX-License-Identifier: GPL-2.0
-/* JSON documents of the HTTP API: shape, values, clamping, text hygiene. */
+/* JSON documents of the HTTP API: shape, values, clamping, text hygiene, wait percentiles. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -120,7 +120,8 @@ static void vm__registered__identity_fields(void **state)
 	assert_int_equal(int_at(vm, "throttled_ns"), 5000);
 	assert_int_equal(int_at(vm, "max_wait_ns"), 2000000);
 	assert_int_equal(json_array_size(json_object_get(vm, "vcpus")), 2);
-	assert_int_equal(json_object_size(vm), 12);
+	assert_null(json_object_get(vm, "culprits"));
+	assert_int_equal(json_object_size(vm), 13);
 	json_decref(vm);
 }
 
@@ -133,7 +134,8 @@ static void vm__unregistered_without_uuid__uuid_null_and_no_region(void **state)
 	assert_null(json_object_get(vm, "region_ipa"));
 	assert_true(json_is_null(json_object_get(vm, "cgroup")));
 	assert_true(json_is_null(json_object_get(vm, "throttled_ns")));
-	assert_int_equal(json_array_size(json_object_get(vm, "culprits")), 0);
+	assert_true(json_is_array(json_object_get(vm, "stolen_by")));
+	assert_int_equal(json_array_size(json_object_get(vm, "stolen_by")), 0);
 	assert_string_equal(str_at(vm, "name"), "");
 	assert_true(json_is_array(json_object_get(vm, "vcpus")));
 	assert_int_equal(json_array_size(json_object_get(vm, "vcpus")), 0);
@@ -185,10 +187,10 @@ static void vcpu__commit_disabled__commit_null(void **state)
 	json_decref(vm);
 }
 
-static void vm__culprits__kinds_and_kind_specific_members(void **state)
+static void vm__stolen_by__kinds_and_kind_specific_members(void **state)
 {
 	json_t *vm = render_vm_json(&vms[0]);
-	json_t *arr = json_object_get(vm, "culprits");
+	json_t *arr = json_object_get(vm, "stolen_by");
 	json_t *a = json_array_get(arr, 0), *b = json_array_get(arr, 1), *c = json_array_get(arr, 2);
 
 	assert_int_equal(json_array_size(arr), 3);
@@ -202,8 +204,128 @@ static void vm__culprits__kinds_and_kind_specific_members(void **state)
 	assert_true(json_is_null(json_object_get(b, "cgroup"))); /* unknown */
 	assert_null(json_object_get(b, "vm_id"));
 	assert_string_equal(str_at(c, "kind"), "other");
+	assert_string_equal(str_at(c, "name"), "other");
+	assert_int_equal(int_at(c, "pid"), 0);
+	assert_int_equal(int_at(c, "ns"), 7);
 	assert_int_equal(json_object_size(c), 4);
 	json_decref(vm);
+}
+
+static void vm__stolen_by__exact_text_in_view_order(void **state)
+{
+	json_t *vm = render_vm_json(&vms[0]);
+	char *text = json_dumps(json_object_get(vm, "stolen_by"), JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	assert_string_equal(text,
+		"[{\"kind\":\"vm\",\"name\":\"db02\",\"ns\":900,\"pid\":5000,\"vm_id\":\"5000\"},"
+		"{\"kind\":\"process\",\"name\":\"gzip\",\"ns\":80,\"pid\":777,\"cgroup\":null},"
+		"{\"kind\":\"other\",\"name\":\"other\",\"ns\":7,\"pid\":0}]");
+	free(text);
+	json_decref(vm);
+}
+
+static void vm__stolen_by_gone_vm_and_known_cgroup__null_and_path(void **state)
+{
+	struct culprit_view c[2] = {
+		{ .kind = CULPRIT_VM, .name = "old", .pid = 12, .ns = 5 },
+		{ .kind = CULPRIT_PROCESS, .name = "tar", .pid = 13, .cgroup = "/user.slice", .ns = 4 },
+	};
+	struct vm_view v = { .id = "9", .name = "x", .nculprits = 2, .culprits = c };
+	json_t *vm = render_vm_json(&v);
+	json_t *arr = json_object_get(vm, "stolen_by");
+
+	assert_true(json_is_null(json_object_get(json_array_get(arr, 0), "vm_id")));
+	assert_string_equal(str_at(json_array_get(arr, 1), "cgroup"), "/user.slice");
+	json_decref(vm);
+}
+
+/* --- wait distribution ----------------------------------------------------------- */
+
+static void vm__wait__percentiles_from_summed_histograms(void **state)
+{
+	json_t *vm = render_vm_json(&vms[0]);
+	json_t *w = json_object_get(vm, "wait");
+
+	/* 13 waits: 2 in slot 0, 10 in slot 13, 1 in the open-ended last slot */
+	assert_int_equal(int_at(w, "count"), 13);
+	assert_int_equal(int_at(w, "p50_ns"), 16384);      /* rank 7 in slot 13: 2^14 */
+	assert_int_equal(int_at(w, "p99_ns"), 2147483648); /* rank 13: last slot, 2^31 > max */
+	assert_int_equal(int_at(w, "max_ns"), 2000000);
+	assert_int_equal(json_object_size(w), 4);
+	json_decref(vm);
+}
+
+static void vm__wait__vcpus_summed(void **state)
+{
+	struct vcpu_view v[2] = { { .index = 0 }, { .index = 1 } };
+	struct vm_view vm = { .id = "s", .nvcpus = 2, .vcpus = v, .max_wait_ns = 3000 };
+	json_t *j, *w;
+
+	v[0].hist[10] = 60; /* 1024..2048 ns */
+	v[1].hist[10] = 38;
+	v[1].hist[11] = 2;  /* 2048..4096 ns */
+	j = render_vm_json(&vm);
+	w = json_object_get(j, "wait");
+	assert_int_equal(int_at(w, "count"), 100);
+	assert_int_equal(int_at(w, "p50_ns"), 2048);
+	assert_int_equal(int_at(w, "p99_ns"), 4096); /* rank 99 > 98 in slot 10 */
+	assert_int_equal(int_at(w, "max_ns"), 3000);
+	json_decref(j);
+}
+
+static void vm__wait__no_waits__null_percentiles(void **state)
+{
+	json_t *vm = render_vm_json(&vms[1]);
+	json_t *w = json_object_get(vm, "wait");
+
+	assert_true(json_is_null(json_object_get(w, "p50_ns")));
+	assert_true(json_is_null(json_object_get(w, "p99_ns")));
+	assert_int_equal(int_at(w, "max_ns"), 0);
+	assert_int_equal(int_at(w, "count"), 0);
+	json_decref(vm);
+}
+
+static void percentile__rank_reached_exactly__that_slot(void **state)
+{
+	uint64_t h[ST_HIST_SLOTS] = { 0 };
+
+	h[10] = 99;
+	h[20] = 1;
+	assert_int_equal(render_wait_percentile(h, ST_HIST_SLOTS, 99, 0), 2048);
+	assert_int_equal(render_wait_percentile(h, ST_HIST_SLOTS, 100, 0), 2097152);
+	h[10] = 98;
+	h[20] = 2;
+	assert_int_equal(render_wait_percentile(h, ST_HIST_SLOTS, 99, 0), 2097152);
+	assert_int_equal(render_wait_percentile(h, ST_HIST_SLOTS, 50, 0), 2048);
+}
+
+static void percentile__slot_zero_and_empty__bounds(void **state)
+{
+	uint64_t h[ST_HIST_SLOTS] = { 0 };
+
+	assert_int_equal(render_wait_percentile(h, ST_HIST_SLOTS, 50, 77), 0);
+	h[0] = 1; /* 0..1 ns */
+	assert_int_equal(render_wait_percentile(h, ST_HIST_SLOTS, 50, 77), 2);
+}
+
+static void percentile__open_ended_last_slot__max_wait(void **state)
+{
+	uint64_t h[ST_HIST_SLOTS] = { 0 };
+
+	h[ST_HIST_SLOTS - 1] = 1;
+	assert_true(render_wait_percentile(h, ST_HIST_SLOTS, 99, 5000000000ull) == 5000000000ull);
+	assert_true(render_wait_percentile(h, ST_HIST_SLOTS, 99, 1) == 1ull << (ST_HIST_SLOTS - 1));
+}
+
+static void percentile__huge_counts__no_overflow(void **state)
+{
+	uint64_t h[ST_HIST_SLOTS] = { 0 };
+
+	h[3] = UINT64_MAX / 4 * 3;
+	h[4] = UINT64_MAX / 4;
+	h[5] = 10; /* the count saturates */
+	assert_int_equal(render_wait_percentile(h, ST_HIST_SLOTS, 50, 0), 16);
+	assert_int_equal(render_wait_percentile(h, ST_HIST_SLOTS, 99, 0), 32);
 }
 
 static void vcpu__above_int64_max__clamped(void **state)
@@ -243,7 +365,8 @@ static void vm__minimal__exact_text(void **state)
 	assert_string_equal(text,
 		"{\"id\":\"1\",\"name\":\"a\\\"b\",\"pid\":2,\"uuid\":null,\"comm\":\"q\","
 		"\"registered\":false,\"cgroup\":null,\"throttled_ns\":null,\"max_wait_ns\":0,"
-		"\"culprits\":[],\"vcpus\":[{\"index\":1,\"tid\":9,\"steal_ns\":5,"
+		"\"wait\":{\"p50_ns\":8,\"p99_ns\":8,\"max_ns\":0,\"count\":1},"
+		"\"stolen_by\":[],\"vcpus\":[{\"index\":1,\"tid\":9,\"steal_ns\":5,"
 		"\"run_ns\":6,\"waits\":1,\"preemptions\":0,\"wakeups\":0,\"max_wait_ns\":0,"
 		"\"wait_hist\":[0,0,1,0,0,0,0,0,"
 		"0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],\"commit\":null}]}");
@@ -261,7 +384,16 @@ int main(void)
 		cmocka_unit_test_setup(vcpu__counters__integer_nanoseconds, setup),
 		cmocka_unit_test_setup(vcpu__commit_enabled__commit_object, setup),
 		cmocka_unit_test_setup(vcpu__commit_disabled__commit_null, setup),
-		cmocka_unit_test_setup(vm__culprits__kinds_and_kind_specific_members, setup),
+		cmocka_unit_test_setup(vm__stolen_by__kinds_and_kind_specific_members, setup),
+		cmocka_unit_test_setup(vm__stolen_by__exact_text_in_view_order, setup),
+		cmocka_unit_test_setup(vm__stolen_by_gone_vm_and_known_cgroup__null_and_path, setup),
+		cmocka_unit_test_setup(vm__wait__percentiles_from_summed_histograms, setup),
+		cmocka_unit_test_setup(vm__wait__vcpus_summed, setup),
+		cmocka_unit_test_setup(vm__wait__no_waits__null_percentiles, setup),
+		cmocka_unit_test(percentile__rank_reached_exactly__that_slot),
+		cmocka_unit_test(percentile__slot_zero_and_empty__bounds),
+		cmocka_unit_test(percentile__open_ended_last_slot__max_wait),
+		cmocka_unit_test(percentile__huge_counts__no_overflow),
 		cmocka_unit_test_setup(vcpu__above_int64_max__clamped, setup),
 		cmocka_unit_test_setup(vm__invalid_utf8_name__sanitized_not_dropped, setup),
 		cmocka_unit_test_setup(vm__minimal__exact_text, setup),
