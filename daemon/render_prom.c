@@ -20,15 +20,23 @@
  *                                                      with a record)
  *   stealtime_vcpu_commits_total            counter    guest record writes (same)
  *
- * Per VM:
- *   stealtime_vm_info  gauge, always 1  {vm, vm_id, uuid, pid, registered}
- *   stealtime_vm_stolen_by_seconds_total  counter  {vm, vm_id, kind, culprit,
- *       culprit_pid}: time the VM's vCPUs waited while this culprit ran on
- *       their CPU; kind is "vm", "process", "kernel" or "other" (idle,
- *       interrupts, not seen), culprit its name; every culprit of the
- *       view (the view is where their number is bounded)
- *   stealtime_vm_cpu_throttled_seconds_total  counter  {vm, vm_id}: CPU
- *       quota throttling of the VMM's cgroup (cpu.stat), when readable
+ * Per VM, labels {vm, vm_id}:
+ *   stealtime_vm_info  gauge, always 1  (+ uuid, pid, registered)
+ *   stealtime_vm_stolen_by_seconds_total  counter  (+ culprit_kind, culprit):
+ *       time the VM's vCPUs waited while this culprit ran on their CPU;
+ *       culprit_kind is "vm", "process", "kernel" or "other", culprit its
+ *       name. Culprits of one kind and name are merged (all "bash"
+ *       processes are one series); the largest hv->top_culprits (5 when
+ *       0) get a series each, and one series {culprit_kind="other",
+ *       culprit="other"}, always written, holds the rest together with
+ *       the time of kind other (idle, interrupts, not seen). At most
+ *       top_culprits + 1 series per VM. A culprit that enters or leaves
+ *       the top moves its time out of or into "other", which can then go
+ *       down: that is the price of the bound.
+ *   stealtime_vm_throttled_seconds_total  counter: time the VM lost to
+ *       its own CPU quota (cpu.stat of the VMM's cgroup), when readable
+ *   stealtime_vm_wait_seconds  histogram (+ le): single waits of all its
+ *       vCPUs, the sum of their stealtime_vcpu_wait_seconds series
  *
  * Host and daemon:
  *   stealtime_vms                               gauge    VMs seen
@@ -54,7 +62,7 @@
  *                                                        that did not fit (their
  *                                                        time counts as "other")
  *
- * The histogram comes from the BPF log2 slots: hist[i] counts waits with
+ * The histograms come from the BPF log2 slots: hist[i] counts waits with
  * 2^i <= ns < 2^(i+1) (slot 0 also 0 ns, the last slot everything above).
  * Bucket le=2^k ns counts slots i < k, for k = 10, 12, ..., 30 and 31; a
  * bound past 2^31 ns would need the open-ended last slot, so the next
@@ -67,11 +75,14 @@
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "render_prom.h"
 #include "vm_naming.h"
 
 #define NSEC_PER_SEC UINT64_C(1000000000)
+#define DEFAULT_TOP_CULPRITS 5
 
 enum prom_unit {
 	PROM_COUNT,
@@ -171,9 +182,27 @@ _Static_assert(HIST_TOP_LOG2 <= ST_HIST_SLOTS - 1, "histogram bound beyond the l
 static const unsigned int hist_bounds_log2[] = { 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30,
 						 HIST_TOP_LOG2 };
 
-#define HIST_NAME "stealtime_vcpu_wait_seconds"
-
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define HIST_BUCKETS (ARRAY_SIZE(hist_bounds_log2) + 1) /* the finite ones and +Inf */
+
+#define VCPU_HIST_NAME "stealtime_vcpu_wait_seconds"
+#define VM_HIST_NAME "stealtime_vm_wait_seconds"
+#define STOLEN_BY_NAME "stealtime_vm_stolen_by_seconds_total"
+#define THROTTLED_NAME "stealtime_vm_throttled_seconds_total"
+
+/* One histogram's series: cumulative buckets (the last is +Inf), _sum, _count. */
+struct hist_series {
+	uint64_t buckets[HIST_BUCKETS];
+	uint64_t sum_ns;
+	uint64_t count;
+};
+
+/* Culprits of one kind and name, merged. */
+struct culprit_sum {
+	enum culprit_kind kind;
+	const char *name;
+	uint64_t ns;
+};
 
 void prom_write_seconds(FILE *f, uint64_t ns)
 {
@@ -244,6 +273,11 @@ static void write_vm_labels(FILE *f, const struct vm_view *vm)
 	fputc('"', f);
 }
 
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
 /* NAME{vm="...",vm_id="...",vcpu="N" without the closing brace */
 static void write_vcpu_series(FILE *f, const char *name, const struct vm_view *vm,
 			      const struct vcpu_view *v)
@@ -251,6 +285,18 @@ static void write_vcpu_series(FILE *f, const char *name, const struct vm_view *v
 	fprintf(f, "%s{", name);
 	write_vm_labels(f, vm);
 	fprintf(f, ",vcpu=\"%" PRIu32 "\"", v->index);
+}
+
+/* NAME{vm="...",vm_id="..." and, when v is not NULL, ,vcpu="N"; no closing brace */
+static void write_series(FILE *f, const char *name, const struct vm_view *vm,
+			 const struct vcpu_view *v)
+{
+	if (v) {
+		write_vcpu_series(f, name, vm, v);
+		return;
+	}
+	fprintf(f, "%s{", name);
+	write_vm_labels(f, vm);
 }
 
 static void write_value(FILE *f, uint64_t val, enum prom_unit unit)
@@ -292,47 +338,88 @@ static void write_vcpu_metrics(FILE *f, const struct host_view *hv,
 		write_vcpu_metric(f, hv, &c[i]);
 }
 
-static void write_bucket(FILE *f, const struct vm_view *vm, const struct vcpu_view *v,
-			 unsigned int k, uint64_t count)
-{
-	write_vcpu_series(f, HIST_NAME "_bucket", vm, v);
-	fputs(",le=\"", f);
-	if (k < 64)
-		prom_write_seconds(f, UINT64_C(1) << k);
-	else
-		fputs("+Inf", f);
-	fprintf(f, "\"} %" PRIu64 "\n", count);
-}
-
-static void write_vcpu_hist(FILE *f, const struct vm_view *vm, const struct vcpu_view *v)
+/* The vCPU's histogram; buckets are capped at its waits, so a read racing BPF stays monotonic. */
+static void vcpu_hist(const struct vcpu_view *v, struct hist_series *h)
 {
 	uint64_t cum = 0;
 	unsigned int slot = 0;
 
 	for (size_t b = 0; b < ARRAY_SIZE(hist_bounds_log2); b++) {
-		unsigned int k = hist_bounds_log2[b];
-
-		while (slot < k)
+		while (slot < hist_bounds_log2[b])
 			cum += v->hist[slot++];
-		write_bucket(f, vm, v, k, cum < v->waits ? cum : v->waits);
+		h->buckets[b] = cum < v->waits ? cum : v->waits;
 	}
-	write_bucket(f, vm, v, 64, v->waits);
-	write_vcpu_series(f, HIST_NAME "_sum", vm, v);
-	fputs("} ", f);
-	write_value(f, v->steal_ns, PROM_SECONDS);
-	write_vcpu_series(f, HIST_NAME "_count", vm, v);
-	fputs("} ", f);
-	write_value(f, v->waits, PROM_COUNT);
+	h->buckets[HIST_BUCKETS - 1] = v->waits;
+	h->sum_ns = v->steal_ns;
+	h->count = v->waits;
 }
 
-static void write_hist_family(FILE *f, const struct host_view *hv)
+/* The sum of the VM's vCPU histograms. */
+static void vm_hist(const struct vm_view *vm, struct hist_series *h)
 {
-	write_header(f, HIST_NAME, "histogram",
+	memset(h, 0, sizeof(*h));
+	for (size_t i = 0; i < vm->nvcpus; i++) {
+		struct hist_series v;
+
+		vcpu_hist(&vm->vcpus[i], &v);
+		for (size_t b = 0; b < HIST_BUCKETS; b++)
+			h->buckets[b] = add_sat(h->buckets[b], v.buckets[b]);
+		h->sum_ns = add_sat(h->sum_ns, v.sum_ns);
+		h->count = add_sat(h->count, v.count);
+	}
+}
+
+static void write_hist(FILE *f, const char *name, const struct vm_view *vm,
+		       const struct vcpu_view *v, const struct hist_series *h)
+{
+	char series[64];
+
+	snprintf(series, sizeof(series), "%s_bucket", name);
+	for (size_t b = 0; b < HIST_BUCKETS; b++) {
+		write_series(f, series, vm, v);
+		fputs(",le=\"", f);
+		if (b < ARRAY_SIZE(hist_bounds_log2))
+			prom_write_seconds(f, UINT64_C(1) << hist_bounds_log2[b]);
+		else
+			fputs("+Inf", f);
+		fprintf(f, "\"} %" PRIu64 "\n", h->buckets[b]);
+	}
+	snprintf(series, sizeof(series), "%s_sum", name);
+	write_series(f, series, vm, v);
+	fputs("} ", f);
+	write_value(f, h->sum_ns, PROM_SECONDS);
+	snprintf(series, sizeof(series), "%s_count", name);
+	write_series(f, series, vm, v);
+	fputs("} ", f);
+	write_value(f, h->count, PROM_COUNT);
+}
+
+static void write_vcpu_hist_family(FILE *f, const struct host_view *hv)
+{
+	write_header(f, VCPU_HIST_NAME, "histogram",
 		     "Single runqueue waits of the vCPU thread; _sum is the stolen time, "
 		     "which is the sum of the waits.");
-	for (size_t i = 0; i < hv->nvms; i++)
-		for (size_t j = 0; j < hv->vms[i].nvcpus; j++)
-			write_vcpu_hist(f, &hv->vms[i], &hv->vms[i].vcpus[j]);
+	for (size_t i = 0; i < hv->nvms; i++) {
+		for (size_t j = 0; j < hv->vms[i].nvcpus; j++) {
+			struct hist_series h;
+
+			vcpu_hist(&hv->vms[i].vcpus[j], &h);
+			write_hist(f, VCPU_HIST_NAME, &hv->vms[i], &hv->vms[i].vcpus[j], &h);
+		}
+	}
+}
+
+static void write_vm_hist_family(FILE *f, const struct host_view *hv)
+{
+	write_header(f, VM_HIST_NAME, "histogram",
+		     "Single runqueue waits of all the VM's vCPU threads (the sum of their "
+		     VCPU_HIST_NAME "); _sum is the VM's stolen time.");
+	for (size_t i = 0; i < hv->nvms; i++) {
+		struct hist_series h;
+
+		vm_hist(&hv->vms[i], &h);
+		write_hist(f, VM_HIST_NAME, &hv->vms[i], NULL, &h);
+	}
 }
 
 static void write_vm_info(FILE *f, const struct host_view *hv)
@@ -352,43 +439,121 @@ static void write_vm_info(FILE *f, const struct host_view *hv)
 	}
 }
 
-static const char *culprit_kind(enum culprit_kind kind)
+static bool known_kind(enum culprit_kind kind)
 {
-	if ((size_t)kind < ARRAY_SIZE(culprit_kinds) && culprit_kinds[kind])
-		return culprit_kinds[kind];
-	return "other";
+	return kind != CULPRIT_OTHER && (size_t)kind < ARRAY_SIZE(culprit_kinds) &&
+	       culprit_kinds[kind];
 }
 
-static void write_culprit(FILE *f, const struct vm_view *vm, const struct culprit_view *c)
+static int cmp_kind_name(const void *a, const void *b)
 {
-	fputs("stealtime_vm_stolen_by_seconds_total{", f);
+	const struct culprit_sum *x = a, *y = b;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* Largest first; ties by kind and name, so that the output is stable. */
+static int cmp_largest(const void *a, const void *b)
+{
+	const struct culprit_sum *x = a, *y = b;
+
+	if (x->ns != y->ns)
+		return x->ns < y->ns ? 1 : -1;
+	return cmp_kind_name(a, b);
+}
+
+/*
+ * The VM's culprits of a known kind merged by (kind, name), largest first,
+ * into *out (malloc'd, *n entries); the time of kind other into *other_ns.
+ * Returns 0 or -ENOMEM.
+ */
+static int merge_culprits(const struct vm_view *vm, struct culprit_sum **out, size_t *n,
+			  uint64_t *other_ns)
+{
+	struct culprit_sum *s = calloc(vm->nculprits ? vm->nculprits : 1, sizeof(*s));
+	size_t m = 0;
+
+	*other_ns = 0;
+	if (!s)
+		return -ENOMEM;
+	for (size_t i = 0; i < vm->nculprits; i++) {
+		const struct culprit_view *c = &vm->culprits[i];
+
+		if (known_kind(c->kind))
+			s[m++] = (struct culprit_sum){ c->kind, c->name, c->ns };
+		else
+			*other_ns = add_sat(*other_ns, c->ns);
+	}
+	qsort(s, m, sizeof(*s), cmp_kind_name);
+	*n = 0;
+	for (size_t i = 0; i < m; i++) {
+		if (*n && !cmp_kind_name(&s[*n - 1], &s[i]))
+			s[*n - 1].ns = add_sat(s[*n - 1].ns, s[i].ns);
+		else
+			s[(*n)++] = s[i];
+	}
+	qsort(s, *n, sizeof(*s), cmp_largest);
+	*out = s;
+	return 0;
+}
+
+static void write_stolen_by(FILE *f, const struct vm_view *vm, const char *kind,
+			    const char *culprit, uint64_t ns)
+{
+	fputs(STOLEN_BY_NAME "{", f);
 	write_vm_labels(f, vm);
-	fprintf(f, ",kind=\"%s\",culprit=\"", culprit_kind(c->kind));
-	prom_write_label_value(f, c->name);
-	fprintf(f, "\",culprit_pid=\"%" PRId32 "\"} ", c->pid);
-	write_value(f, c->ns, PROM_SECONDS);
+	fprintf(f, ",culprit_kind=\"%s\",culprit=\"", kind);
+	prom_write_label_value(f, culprit);
+	fputs("\"} ", f);
+	write_value(f, ns, PROM_SECONDS);
 }
 
-static void write_culprits(FILE *f, const struct host_view *hv)
+static int write_vm_culprits(FILE *f, const struct vm_view *vm, unsigned int top)
 {
-	write_header(f, "stealtime_vm_stolen_by_seconds_total", "counter",
-		     "Time the VM's vCPUs waited while this culprit ran on their CPU "
-		     "(kind vm, process, kernel, or other: idle, interrupts, not seen).");
-	for (size_t i = 0; i < hv->nvms; i++)
-		for (size_t j = 0; j < hv->vms[i].nculprits; j++)
-			write_culprit(f, &hv->vms[i], &hv->vms[i].culprits[j]);
+	struct culprit_sum *s;
+	uint64_t other_ns;
+	size_t n;
+	int err = merge_culprits(vm, &s, &n, &other_ns);
+
+	if (err)
+		return err;
+	for (size_t i = 0; i < n; i++) {
+		if (i < top)
+			write_stolen_by(f, vm, culprit_kinds[s[i].kind], s[i].name, s[i].ns);
+		else
+			other_ns = add_sat(other_ns, s[i].ns);
+	}
+	write_stolen_by(f, vm, culprit_kinds[CULPRIT_OTHER], "other", other_ns);
+	free(s);
+	return 0;
+}
+
+static int write_culprits(FILE *f, const struct host_view *hv)
+{
+	unsigned int top = hv->top_culprits ? hv->top_culprits : DEFAULT_TOP_CULPRITS;
+	int err = 0;
+
+	write_header(f, STOLEN_BY_NAME, "counter",
+		     "Time the VM's vCPUs waited while this culprit ran on their CPU; the "
+		     "largest culprits by kind and name, the rest under kind and name other.");
+	for (size_t i = 0; i < hv->nvms && !err; i++)
+		err = write_vm_culprits(f, &hv->vms[i], top);
+	return err;
 }
 
 static void write_throttled(FILE *f, const struct host_view *hv)
 {
-	write_header(f, "stealtime_vm_cpu_throttled_seconds_total", "counter",
-		     "CPU quota throttling of the VMM's cgroup (cpu.stat throttled_usec).");
+	write_header(f, THROTTLED_NAME, "counter",
+		     "Time the VM lost to its own CPU quota: throttling of the VMM's cgroup "
+		     "(cpu.stat).");
 	for (size_t i = 0; i < hv->nvms; i++) {
 		const struct vm_view *vm = &hv->vms[i];
 
 		if (!vm->throttled_known)
 			continue;
-		fputs("stealtime_vm_cpu_throttled_seconds_total{", f);
+		fputs(THROTTLED_NAME "{", f);
 		write_vm_labels(f, vm);
 		fputs("} ", f);
 		write_value(f, vm->throttled_ns, PROM_SECONDS);
@@ -420,12 +585,17 @@ static void write_daemon_counters(FILE *f, const struct daemon_stats_view *stats
 
 int render_prom(const struct host_view *hv, FILE *f)
 {
+	int err;
+
 	write_vcpu_metrics(f, hv, vcpu_metrics, ARRAY_SIZE(vcpu_metrics));
-	write_hist_family(f, hv);
+	write_vcpu_hist_family(f, hv);
 	write_vcpu_metrics(f, hv, commit_counters, ARRAY_SIZE(commit_counters));
 	write_vm_info(f, hv);
-	write_culprits(f, hv);
+	err = write_culprits(f, hv);
+	if (err)
+		return err;
 	write_throttled(f, hv);
+	write_vm_hist_family(f, hv);
 	write_host_gauges(f, hv);
 	write_daemon_counters(f, &hv->stats);
 	return ferror(f) ? -EIO : 0;

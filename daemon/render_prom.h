@@ -11,7 +11,10 @@
 
 #include "host_view.h"
 
-/* Writes every metric family to f; returns 0 or a negative errno (-EIO when f failed). */
+/*
+ * Writes every metric family to f; returns 0 or a negative errno (-EIO when
+ * f failed, -ENOMEM), after which what f holds is incomplete.
+ */
 int render_prom(const struct host_view *hv, FILE *f);
 /*
  * Writes s as a label value, escaping \\, " and newline; bytes that are not

@@ -112,7 +112,7 @@ static void assert_before(const char *text, const char *first, const char *secon
 
 static struct vcpu_view web_vcpus[2];
 static struct vcpu_view anon_vcpus[1];
-static struct culprit_view web_culprits[4];
+static struct culprit_view web_culprits[6];
 static struct vm_view sample_vms[2];
 static struct host_view sample;
 
@@ -161,8 +161,12 @@ static void fill_sample(void)
 						 .pid = 777, .cgroup = "/user.slice", .ns = S(1) };
 	web_culprits[2] = (struct culprit_view){ .kind = CULPRIT_KERNEL, .name = "kworker/3:1",
 						 .pid = 99, .ns = 1000 };
-	web_culprits[3] = (struct culprit_view){ .kind = CULPRIT_OTHER, .name = "other", .ns = 1 };
-	sample_vms[0].nculprits = 4;
+	web_culprits[3] = (struct culprit_view){ .kind = CULPRIT_PROCESS, .name = "gzip",
+						 .pid = 778, .ns = 500000000 };
+	web_culprits[4] = (struct culprit_view){ .kind = CULPRIT_OTHER, .name = "other", .ns = 1 };
+	web_culprits[5] = (struct culprit_view){ .kind = CULPRIT_KERNEL, .name = "gzip",
+						 .pid = 98, .ns = 2 };
+	sample_vms[0].nculprits = 6;
 	sample_vms[0].culprits = web_culprits;
 
 	strcpy(sample_vms[1].id, "4100");
@@ -193,7 +197,8 @@ static const char *const families[] = {
 	"stealtime_vcpu_commits_total",
 	"stealtime_vm_info",
 	"stealtime_vm_stolen_by_seconds_total",
-	"stealtime_vm_cpu_throttled_seconds_total",
+	"stealtime_vm_throttled_seconds_total",
+	"stealtime_vm_wait_seconds",
 	"stealtime_vms",
 	"stealtime_vcpus",
 	"stealtime_daemon_rescans_total",
@@ -406,24 +411,163 @@ static void render__vm_info__one_series_per_vm(void **state)
 	free(out);
 }
 
-static void render__culprits__one_series_each_with_kind(void **state)
+#define STOLEN_BY(kind, culprit) \
+	"stealtime_vm_stolen_by_seconds_total{vm=\"web01\",vm_id=\"4021\",culprit_kind=\"" kind \
+	"\",culprit=\"" culprit "\"} "
+
+static void render__culprits__merged_by_kind_and_name(void **state)
 {
 	char *out = render(&sample);
 
-	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"web01\",vm_id=\"4021\",kind=\"vm\",culprit=\"db \\\"02\\\"\",culprit_pid=\"5000\"} 3");
-	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"web01\",vm_id=\"4021\",kind=\"process\",culprit=\"gzip\",culprit_pid=\"777\"} 1");
-	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"web01\",vm_id=\"4021\",kind=\"kernel\",culprit=\"kworker/3:1\",culprit_pid=\"99\"} 0.000001");
-	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"web01\",vm_id=\"4021\",kind=\"other\",culprit=\"other\",culprit_pid=\"0\"} 0.000000001");
-	assert_int_equal(count_prefixed(out, "stealtime_vm_stolen_by_seconds_total{"), 4);
+	assert_line(out, STOLEN_BY("vm", "db \\\"02\\\"") "3");
+	assert_line(out, STOLEN_BY("process", "gzip") "1.5"); /* pids 777 and 778 */
+	assert_line(out, STOLEN_BY("kernel", "kworker/3:1") "0.000001");
+	assert_line(out, STOLEN_BY("kernel", "gzip") "0.000000002"); /* same name, other kind */
+	assert_line(out, STOLEN_BY("other", "other") "0.000000001");
+	assert_int_equal(count_prefixed(out, "stealtime_vm_stolen_by_seconds_total{vm=\"web01\""), 5);
+	assert_int_equal(count_prefixed(out, "stealtime_vm_stolen_by_seconds_total{"), 6);
+	assert_int_equal(count_prefixed(out, "stealtime_vm_stolen_by_seconds_total{vm=\"web01\",vm_id=\"4021\",culprit_kind=\""), 5);
+	/* largest first */
+	assert_before(out, STOLEN_BY("vm", "db \\\"02\\\""), STOLEN_BY("process", "gzip"));
+	assert_before(out, STOLEN_BY("process", "gzip"), STOLEN_BY("kernel", "kworker/3:1"));
+	assert_before(out, STOLEN_BY("kernel", "gzip"), STOLEN_BY("other", "other"));
+	assert_null(strstr(out, "culprit_pid"));
 	free(out);
 }
+
+static void render__culprits_beyond_top__summed_into_other(void **state)
+{
+	struct host_view hv = sample;
+	char *out;
+
+	hv.top_culprits = 2;
+	out = render(&hv);
+	assert_line(out, STOLEN_BY("vm", "db \\\"02\\\"") "3");
+	assert_line(out, STOLEN_BY("process", "gzip") "1.5");
+	/* kworker 1000 ns + kernel gzip 2 ns + kind other 1 ns */
+	assert_line(out, STOLEN_BY("other", "other") "0.000001003");
+	assert_int_equal(count_prefixed(out, "stealtime_vm_stolen_by_seconds_total{vm=\"web01\""), 3);
+	free(out);
+}
+
+static void render__culprits_top_zero__five_and_other(void **state)
+{
+	struct culprit_view c[8];
+	struct vm_view vm = { .id = "t", .name = "t", .nculprits = 8, .culprits = c };
+	struct host_view hv = { .nvms = 1, .vms = &vm, .top_culprits = 0 };
+	char *out;
+
+	memset(c, 0, sizeof(c));
+	for (int i = 0; i < 8; i++) {
+		c[i].kind = CULPRIT_PROCESS;
+		c[i].pid = 100 + i;
+		c[i].ns = (uint64_t)(i + 1) * 10;
+		snprintf(c[i].name, sizeof(c[i].name), "p%d", i);
+	}
+	c[7].kind = (enum culprit_kind)42; /* unknown kind: counted as other */
+	out = render(&hv);
+	assert_int_equal(count_prefixed(out, "stealtime_vm_stolen_by_seconds_total{"), 6);
+	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"t\",vm_id=\"t\",culprit_kind=\"process\",culprit=\"p6\"} 0.00000007");
+	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"t\",vm_id=\"t\",culprit_kind=\"process\",culprit=\"p2\"} 0.00000003");
+	assert_int_equal(count_prefixed(out, "stealtime_vm_stolen_by_seconds_total{vm=\"t\",vm_id=\"t\",culprit_kind=\"process\",culprit=\"p1\"}"), 0);
+	/* p0 10 + p1 20 + the unknown kind's 80 */
+	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"t\",vm_id=\"t\",culprit_kind=\"other\",culprit=\"other\"} 0.00000011");
+	free(out);
+}
+
+static void render__culprits_equal_time__stable_order(void **state)
+{
+	struct culprit_view c[3] = {
+		{ .kind = CULPRIT_PROCESS, .name = "b", .pid = 1, .ns = 5 },
+		{ .kind = CULPRIT_PROCESS, .name = "a", .pid = 2, .ns = 5 },
+		{ .kind = CULPRIT_VM, .name = "z", .pid = 3, .ns = 5 },
+	};
+	struct vm_view vm = { .id = "e", .name = "e", .nculprits = 3, .culprits = c };
+	struct host_view hv = { .nvms = 1, .vms = &vm, .top_culprits = 2 };
+	char *out = render(&hv);
+
+	/* ties by kind (vm before process), then name */
+	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"e\",vm_id=\"e\",culprit_kind=\"vm\",culprit=\"z\"} 0.000000005");
+	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"e\",vm_id=\"e\",culprit_kind=\"process\",culprit=\"a\"} 0.000000005");
+	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"e\",vm_id=\"e\",culprit_kind=\"other\",culprit=\"other\"} 0.000000005");
+	free(out);
+}
+
+static void render__vm_without_culprits__other_at_zero(void **state)
+{
+	char *out = render(&sample);
+
+	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"qemu-kvm\",vm_id=\"4100\",culprit_kind=\"other\",culprit=\"other\"} 0");
+	free(out);
+}
+#undef STOLEN_BY
 
 static void render__throttling__only_when_known(void **state)
 {
 	char *out = render(&sample);
 
-	assert_line(out, "stealtime_vm_cpu_throttled_seconds_total{vm=\"web01\",vm_id=\"4021\"} 0.25");
-	assert_int_equal(count_prefixed(out, "stealtime_vm_cpu_throttled_seconds_total{"), 1);
+	assert_line(out, "# TYPE stealtime_vm_throttled_seconds_total counter");
+	assert_line(out, "stealtime_vm_throttled_seconds_total{vm=\"web01\",vm_id=\"4021\"} 0.25");
+	assert_int_equal(count_prefixed(out, "stealtime_vm_throttled_seconds_total{"), 1);
+	assert_null(strstr(out, "cpu_throttled"));
+	free(out);
+}
+
+static void render__vm_histogram__sum_of_its_vcpus(void **state)
+{
+	struct vcpu_view v[2] = {
+		{ .index = 0, .steal_ns = 1000, .waits = 1 },
+		{ .index = 1, .steal_ns = S(3), .waits = 3 },
+	};
+	struct vm_view vm = { .id = "h", .name = "hist", .nvcpus = 2, .vcpus = v };
+	struct host_view hv = { .nvms = 1, .vms = &vm };
+	char *out;
+
+	v[0].hist[9] = 1;  /* 512 ns */
+	v[1].hist[12] = 2; /* 4..8 us */
+	v[1].hist[31] = 1; /* beyond 2^31 ns */
+	out = render(&hv);
+	assert_line(out, "# TYPE stealtime_vm_wait_seconds histogram");
+#define VM_BUCKET(le, n) "stealtime_vm_wait_seconds_bucket{vm=\"hist\",vm_id=\"h\",le=\"" le "\"} " #n
+	assert_line(out, VM_BUCKET("0.000001024", 1));
+	assert_line(out, VM_BUCKET("0.000004096", 1));
+	assert_line(out, VM_BUCKET("0.000016384", 3));
+	assert_line(out, VM_BUCKET("0.000065536", 3));
+	assert_line(out, VM_BUCKET("1.073741824", 3));
+	assert_line(out, VM_BUCKET("2.147483648", 3));
+	assert_line(out, VM_BUCKET("+Inf", 4));
+#undef VM_BUCKET
+	assert_line(out, "stealtime_vm_wait_seconds_sum{vm=\"hist\",vm_id=\"h\"} 3.000001");
+	assert_line(out, "stealtime_vm_wait_seconds_count{vm=\"hist\",vm_id=\"h\"} 4");
+	assert_int_equal(count_prefixed(out, "stealtime_vm_wait_seconds_bucket{"), 13);
+	assert_before(out, "stealtime_vm_wait_seconds_bucket{vm=\"hist\",vm_id=\"h\",le=\"2.147483648\"}",
+		      "stealtime_vm_wait_seconds_bucket{vm=\"hist\",vm_id=\"h\",le=\"+Inf\"}");
+	free(out);
+}
+
+static void render__vm_histogram__capped_and_saturated_like_its_vcpus(void **state)
+{
+	char *out = render(&sample);
+
+	/* web01: vCPU 0 as in its own histogram, vCPU 1 has no waits */
+	assert_line(out, "stealtime_vm_wait_seconds_bucket{vm=\"web01\",vm_id=\"4021\",le=\"0.000001024\"} 2");
+	assert_line(out, "stealtime_vm_wait_seconds_bucket{vm=\"web01\",vm_id=\"4021\",le=\"+Inf\"} 10");
+	assert_line(out, "stealtime_vm_wait_seconds_count{vm=\"web01\",vm_id=\"4021\"} 10");
+	/* 1.000000001 s + UINT64_MAX ns saturates */
+	assert_line(out, "stealtime_vm_wait_seconds_sum{vm=\"web01\",vm_id=\"4021\"} 18446744073.709551615");
+	assert_line(out, "stealtime_vm_wait_seconds_bucket{vm=\"qemu-kvm\",vm_id=\"4100\",le=\"0.000001024\"} 1");
+	free(out);
+}
+
+static void render__empty_vm__zero_histogram(void **state)
+{
+	struct vm_view vm = { .id = "z", .name = "none" };
+	struct host_view hv = { .nvms = 1, .vms = &vm };
+	char *out = render(&hv);
+
+	assert_line(out, "stealtime_vm_wait_seconds_bucket{vm=\"none\",vm_id=\"z\",le=\"+Inf\"} 0");
+	assert_line(out, "stealtime_vm_wait_seconds_count{vm=\"none\",vm_id=\"z\"} 0");
+	assert_line(out, "stealtime_vm_wait_seconds_sum{vm=\"none\",vm_id=\"z\"} 0");
 	free(out);
 }
 
@@ -490,6 +634,7 @@ static int dump_sample(void)
 	vms[2] = (struct vm_view){ .id = "4200", .name = "a \"quoted\"\\ name\nwith caf\xc3\xa9",
 				   .pid = 4200, .nvcpus = 1, .vcpus = &v };
 	hv = sample;
+	hv.top_culprits = 2;
 	hv.nvms = 3;
 	hv.vms = vms;
 	return render_prom(&hv, stdout) ? 1 : 0;
@@ -514,8 +659,15 @@ int main(int argc, char **argv)
 		cmocka_unit_test(render__histogram_ahead_of_waits__buckets_capped_at_count),
 		cmocka_unit_test(render__commit_series__only_vcpus_with_a_record),
 		cmocka_unit_test(render__vm_info__one_series_per_vm),
-		cmocka_unit_test(render__culprits__one_series_each_with_kind),
+		cmocka_unit_test(render__culprits__merged_by_kind_and_name),
+		cmocka_unit_test(render__culprits_beyond_top__summed_into_other),
+		cmocka_unit_test(render__culprits_top_zero__five_and_other),
+		cmocka_unit_test(render__culprits_equal_time__stable_order),
+		cmocka_unit_test(render__vm_without_culprits__other_at_zero),
 		cmocka_unit_test(render__throttling__only_when_known),
+		cmocka_unit_test(render__vm_histogram__sum_of_its_vcpus),
+		cmocka_unit_test(render__vm_histogram__capped_and_saturated_like_its_vcpus),
+		cmocka_unit_test(render__empty_vm__zero_histogram),
 		cmocka_unit_test(render__daemon_stats__one_counter_each),
 		cmocka_unit_test(render__series__grouped_under_their_family),
 		cmocka_unit_test(render__stream_fails__eio),
