@@ -36,7 +36,7 @@ NOTIFY_SOCKET=$TMP/notify.sock WATCHDOG_USEC=1000000 \
 DAEMON_PID=$!; PIDS+=($DAEMON_PID)
 URL=http://127.0.0.1:$port
 # the first connection makes systemd-socket-activate start the daemon on that socket
-curl -fsS --max-time 20 --retry 50 --retry-delay 0 --retry-connrefused "$URL/healthz" >/dev/null || { cat "$TMP/daemon.log" >&2; fail "no answer through the activated socket"; }
+curl -fsS --max-time 20 --retry 20 --retry-delay 1 --retry-connrefused "$URL/healthz" >/dev/null || { cat "$TMP/daemon.log" >&2; fail "no answer through the activated socket"; }
 curl -fsS "$URL/metrics" | grep -q '^stealtime_vms ' || fail "/metrics through the activated socket"
 wait_for 5 grep -q '^READY=1' "$TMP/notify.out" || fail "no READY=1"
 grep -q '^STATUS=tracking [0-9]* VMs' "$TMP/notify.out" || fail "no STATUS="
