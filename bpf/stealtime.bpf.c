@@ -278,9 +278,12 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 
 static __always_inline int handle_wakeup(struct task_struct *t)
 {
-	struct st_task *b = bpf_task_storage_get(&vcpu_task, t, 0, 0);
+	struct st_task *b;
 	struct st_vcpu *v;
 
+	if (!has_storage(t))
+		return 0;
+	b = bpf_task_storage_get(&vcpu_task, t, 0, 0);
 	if (!b)
 		return 0;
 	v = bound_vcpu(b);

@@ -91,7 +91,8 @@ static void size_stolen_by(struct bpf_engine *e, const char *pin_dir, unsigned w
 	bpf_map__set_max_entries(e->skel->maps.stolen_by, want);
 }
 
-int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribution_entries)
+int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribution_entries,
+		    bool count_wakeups)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
 	int err;
@@ -105,6 +106,9 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 	if (!e->skel)
 		return log_errno(-errno, "open BPF object");
 	size_stolen_by(e, pin_dir, attribution_entries);
+	/* steal needs no wakeup hook; counting wakeups costs switch-heavy hosts ~3% */
+	bpf_program__set_autoload(e->skel->progs.on_wakeup, count_wakeups);
+	bpf_program__set_autoload(e->skel->progs.on_wakeup_new, count_wakeups);
 	err = stealtime_bpf__load(e->skel);
 	if (err)
 		return log_errno(err, "load BPF programs (pins under %s)", pin_dir);

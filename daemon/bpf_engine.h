@@ -30,7 +30,8 @@ struct bpf_engine {
 	void *event_ctx;
 };
 
-int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribution_entries);
+int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribution_entries,
+		    bool count_wakeups);
 void bpf_engine_close(struct bpf_engine *e);
 /* removes the pins under pin_dir (stealtimed --cleanup) */
 int bpf_engine_unpin(const char *pin_dir);

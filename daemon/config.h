@@ -24,6 +24,7 @@ struct config {
 	char pin_dir[256];                /* "/sys/fs/bpf/stealtimed" (absolute) */
 	unsigned rescan_interval_s;       /* 5, 1..3600 */
 	bool commit;                      /* true: offer stolen time to guests */
+	bool count_wakeups;               /* false: no sched_wakeup hooks (they cost switch-heavy hosts ~3%) */
 	unsigned max_vms;                 /* 1024, 1..1024 */
 	unsigned max_vcpus;               /* 4096, 1..4096 */
 	unsigned max_attribution_entries; /* 4096, 16..65536 */

@@ -304,8 +304,9 @@ static void warn_restart_only(const struct config *run, const struct config *wan
 	if (strcmp(run->listen, want->listen) || strcmp(run->control_socket, want->control_socket) ||
 	    strcmp(run->control_group, want->control_group) || strcmp(run->pin_dir, want->pin_dir) ||
 	    run->max_vms != want->max_vms || run->max_vcpus != want->max_vcpus ||
-	    run->max_attribution_entries != want->max_attribution_entries)
-		log_notice("reload: sockets, pin_dir and limits change at the next start");
+	    run->max_attribution_entries != want->max_attribution_entries ||
+	    run->count_wakeups != want->count_wakeups)
+		log_notice("reload: sockets, pin_dir, limits and count_wakeups change at the next start");
 }
 
 /* SIGHUP: reload; an invalid file keeps the running configuration */
@@ -399,7 +400,8 @@ static int run(struct daemon *d)
 	err = resolve_group(d->cfg.control_group, &gid);
 	if (err)
 		return err;
-	err = bpf_engine_open(&d->bpf, d->cfg.pin_dir, d->cfg.max_attribution_entries);
+	err = bpf_engine_open(&d->bpf, d->cfg.pin_dir, d->cfg.max_attribution_entries,
+			      d->cfg.count_wakeups);
 	if (err)
 		return err;
 	vm_table_init(&d->table, &d->bpf, d->cfg.max_vms, d->cfg.max_vcpus);

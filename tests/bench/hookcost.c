@@ -5,9 +5,12 @@
  * the same workload, from the kernel's own bpf_stats (run_time_ns/run_cnt).
  *
  *   hookcost PROG_NAME -- WORKLOAD...
+ *   hookcost --empty-only -- WORKLOAD...
  *
  * PROG_NAME is the name of an already attached program (on_switch when
- * stealtimed runs). Prints one line per program and the ratio.
+ * stealtimed runs). Prints one line per program and the ratio. With
+ * --empty-only it just keeps the empty program attached (no bpf_stats)
+ * while the workload runs: the throughput baseline of "any hook at all".
  */
 #include <errno.h>
 #include <stdio.h>
@@ -90,6 +93,16 @@ int main(int argc, char **argv)
 	if (argc < 4 || strcmp(argv[2], "--")) {
 		fprintf(stderr, "usage: hookcost PROG_NAME -- WORKLOAD...\n");
 		return 2;
+	}
+	if (strcmp(argv[1], "--empty-only") == 0) {
+		skel = bench_empty_bpf__open_and_load();
+		if (!skel || bench_empty_bpf__attach(skel)) {
+			fprintf(stderr, "hookcost: cannot load the empty program\n");
+			return 1;
+		}
+		err = run_workload(&argv[3]);
+		bench_empty_bpf__destroy(skel);
+		return err ? 1 : 0;
 	}
 	prog_fd = find_prog(argv[1]);
 	if (prog_fd < 0) {

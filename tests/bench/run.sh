@@ -13,7 +13,7 @@ LOOPS=${LOOPS:-200000}
 pipe_ops() { taskset -c 0 perf bench sched pipe -l "$LOOPS" 2>/dev/null | awk '/ops\/sec/ {print $1}'; }
 
 start_daemon
-start_testvmm --vcpus 2 --seconds 3600
+start_testvmm --vcpus 2 --cpu 1 --seconds 3600  # vCPU switches on CPU 1, the pipe on CPU 0
 sleep 1
 echo "== hook cost per event (bpf_stats), non-vCPU switches from perf bench sched pipe"
 "$BUILD/tests/bench/hookcost" on_switch -- taskset -c 0 perf bench sched pipe -l "$LOOPS" >"$TMP/hook.out" 2>&1 ||
@@ -21,16 +21,21 @@ echo "== hook cost per event (bpf_stats), non-vCPU switches from perf bench sche
 grep -E "ns/event|ratio" "$TMP/hook.out"
 
 echo "== perf bench sched pipe, $LOOPS loops on CPU 0, $ROUNDS interleaved rounds"
-on=() off=()
+echo "   (detached: no program; empty: only a one-add sched_switch program; daemon: stealtimed)"
+on=() off=() empty=()
+empty_ops() { "$BUILD/tests/bench/hookcost" --empty-only -- taskset -c 0 perf bench sched pipe -l "$LOOPS" 2>/dev/null | awk '/ops\/sec/ {print $1}'; }
 for r in $(seq 1 "$ROUNDS"); do
 	stop_daemon
 	off+=("$(pipe_ops)")
+	empty+=("$(empty_ops)")
 	start_daemon
 	on+=("$(pipe_ops)")
-	echo "round $r: detached ${off[-1]} ops/s, attached ${on[-1]} ops/s"
+	echo "round $r: detached ${off[-1]}, empty ${empty[-1]}, daemon ${on[-1]} ops/s"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-mo=$(median "${off[@]}"); mn=$(median "${on[@]}")
-echo "median detached $mo ops/s, attached $mn ops/s"
-awk -v a="$mn" -v b="$mo" 'BEGIN {printf "throughput with daemon: %.1f%% of without\n", 100 * a / b}'
+mo=$(median "${off[@]}"); me=$(median "${empty[@]}"); mn=$(median "${on[@]}")
+echo "median ops/s: detached $mo, empty program $me, daemon $mn"
+awk -v a="$mn" -v b="$mo" -v e="$me" 'BEGIN {
+	printf "throughput with the daemon: %.1f%% of detached, %.1f%% of an empty program\n", 100 * a / b, 100 * a / e
+	printf "an empty sched_switch program alone: %.1f%% of detached\n", 100 * e / b }'
 stop_daemon

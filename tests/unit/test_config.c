@@ -35,6 +35,7 @@ static void config_other(struct config *c)
 	strcpy(c->pin_dir, "/other/pins");
 	c->rescan_interval_s = 77;
 	c->commit = false;
+	c->count_wakeups = true;
 	c->max_vms = 7;
 	c->max_vcpus = 77;
 	c->max_attribution_entries = 777;
@@ -69,6 +70,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	assert_string_equal(a->pin_dir, b->pin_dir);
 	assert_int_equal(a->rescan_interval_s, b->rescan_interval_s);
 	assert_int_equal(a->commit, b->commit);
+	assert_int_equal(a->count_wakeups, b->count_wakeups);
 	assert_int_equal(a->max_vms, b->max_vms);
 	assert_int_equal(a->max_vcpus, b->max_vcpus);
 	assert_int_equal(a->max_attribution_entries, b->max_attribution_entries);
@@ -134,6 +136,7 @@ static void every_key__overridden__every_field_set(void **state)
 			       "  \"pin_dir\": \"/other/pins\",\n"
 			       "  \"rescan_interval_seconds\": 77,\n"
 			       "  \"commit\": false,\n"
+			       "  \"count_wakeups\": true,\n"
 			       "  \"limits\": { \"vms\": 7, \"vcpus\": 77, \"attribution_entries\": 777 },\n"
 			       "  \"top_culprits\": 17,\n"
 			       "  \"log_level\": \"debug\"\n"
