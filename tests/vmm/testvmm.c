@@ -209,6 +209,8 @@ struct options {
 	const char *requests[MAX_REQUESTS];
 	unsigned int nrequests;
 	unsigned int cycles;
+	uint64_t idle_us;        /* sleep after each heartbeat (idle vCPUs) */
+	double handoff_after;    /* vCPU 0 moves to a new thread after this many seconds */
 };
 
 /* What the guest last read from its record, as it reported it. */
@@ -245,6 +247,9 @@ struct vcpu {
 	uint64_t last_event_ns;
 	uint64_t reads;
 	uint64_t decreases;      /* reads lower than the one before */
+	pthread_t next_thread;   /* --handoff-after: the thread that took over */
+	bool next_started;
+	bool handed_off;
 };
 
 struct report {
@@ -446,6 +451,12 @@ static int heartbeat(struct vcpu *v, uint32_t val)
 	if (val != v->index)
 		return error_at(-EPROTO, "vCPU %u: heartbeat from guest index %u", v->index, val);
 	v->iterations++;
+	if (v->vm->opt->idle_us) {
+		struct timespec ts = { .tv_sec = v->vm->opt->idle_us / 1000000,
+				       .tv_nsec = (v->vm->opt->idle_us % 1000000) * 1000 };
+
+		nanosleep(&ts, NULL);
+	}
 	return 0;
 }
 
@@ -559,11 +570,26 @@ static void wait_while_paused(struct vcpu *v)
 	emit_pause(v, "resume");
 }
 
+#define HANDOFF 1
+
+/* --handoff-after: time for vCPU 0 to continue on a new thread? */
+static bool handoff_due(struct vcpu *v, uint64_t start_ns)
+{
+	double after = v->vm->opt->handoff_after;
+
+	return after > 0 && v->index == 0 && !v->handed_off &&
+	       now_ns() - start_ns >= (uint64_t)(after * 1e9);
+}
+
+/* 0 when stopped, HANDOFF when another thread must take over, or -errno */
 static int vcpu_loop(struct vcpu *v)
 {
+	uint64_t start = now_ns();
 	int err;
 
 	while (!stopping(v->vm)) {
+		if (handoff_due(v, start))
+			return HANDOFF;
 		wait_while_paused(v);
 		if (stopping(v->vm))
 			break;
@@ -625,6 +651,40 @@ static void gate_open(struct vm *vm, bool go)
 	pthread_mutex_unlock(&vm->gate_lock);
 }
 
+static void *vcpu_thread_next(void *arg);
+
+/* This thread leaves; a new one runs the same vCPU (KVM rebinds vcpu->pid). */
+static int hand_off(struct vcpu *v)
+{
+	pid_t old = v->tid;
+	int err;
+
+	v->handed_off = true;
+	err = -pthread_create(&v->next_thread, NULL, vcpu_thread_next, v);
+	if (err)
+		return error_at(err, "vCPU %u: hand-off thread", v->index);
+	v->next_started = true;
+	report_emit(&v->vm->report, json_pack("{s:s, s:i, s:i}", "event", "handoff", "vcpu", v->index,
+					      "old_tid", old));
+	return 0;
+}
+
+static void *vcpu_thread_next(void *arg)
+{
+	struct vcpu *v = arg;
+	int err = vcpu_thread_setup(v);
+
+	report_emit(&v->vm->report, json_pack("{s:s, s:i, s:i}", "event", "handoff_started",
+					      "vcpu", v->index, "tid", v->tid));
+	if (!err)
+		err = vcpu_loop(v);
+	if (err < 0) {
+		v->err = err;
+		pthread_kill(v->vm->main_thread, SIGUSR2);
+	}
+	return NULL;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -633,6 +693,8 @@ static void *vcpu_thread(void *arg)
 	err = vcpu_thread_setup(v);
 	if (gate_wait(v->vm) && !err)
 		err = vcpu_loop(v);
+	if (err == HANDOFF)
+		err = hand_off(v);
 	if (err) {
 		v->err = err;
 		pthread_kill(v->vm->main_thread, SIGUSR2);
@@ -653,6 +715,8 @@ static void kick_all(struct vm *vm)
 			continue;
 		__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 		pthread_kill(v->thread, SIGUSR1);
+		if (v->next_started)
+			pthread_kill(v->next_thread, SIGUSR1);
 	}
 }
 
@@ -664,6 +728,9 @@ static void join_all(struct vm *vm)
 		if (vm->vcpus[i].thread_started)
 			pthread_join(vm->vcpus[i].thread, NULL);
 		vm->vcpus[i].thread_started = false;
+		if (vm->vcpus[i].next_started)
+			pthread_join(vm->vcpus[i].next_thread, NULL);
+		vm->vcpus[i].next_started = false;
 	}
 }
 
@@ -1141,6 +1208,8 @@ static void usage(FILE *f)
 		"  --request JSON     after setting up, send JSON raw on the registered\n"
 		"                     connection and report the reply (repeatable)\n"
 		"  --cycles N         before registering for good, connect/register/close N times\n"
+		"  --idle-us N        sleep N us after each guest heartbeat (mostly idle vCPUs)\n"
+		"  --handoff-after S  after S seconds vCPU 0 continues on a new thread\n"
 		"exit: 0 ok, 1 error, 2 registration failed, %d bad usage\n",
 		MAX_VCPUS, REGION_IPA_DEFAULT, EXIT_USAGE);
 }
@@ -1208,6 +1277,11 @@ static int parse_option(struct options *o, int c, const char *arg)
 			return -EINVAL;
 		o->cycles = (unsigned int)v;
 		return 0;
+	case 'I':
+		return parse_u64(arg, &o->idle_us) || o->idle_us > 10000000 ? -EINVAL : 0;
+	case 'H':
+		o->handoff_after = strtod(arg, &end);
+		return *end || end == arg || !(o->handoff_after > 0 && o->handoff_after < 1e6) ? -EINVAL : 0;
 	}
 	return -EINVAL;
 }
@@ -1229,6 +1303,8 @@ static int parse_options(struct options *o, int argc, char **argv)
 		{ "snapshot-out", required_argument, NULL, 'o' },
 		{ "request", required_argument, NULL, 'R' },
 		{ "cycles", required_argument, NULL, 'Y' },
+		{ "idle-us", required_argument, NULL, 'I' },
+		{ "handoff-after", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};

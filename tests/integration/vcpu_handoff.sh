@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# KVM runs a vCPU on a new thread after its first thread exits: the daemon
+# binds the new thread, the vCPU's counters continue (never backwards), its
+# steal keeps tracking the new thread's run_delay, and the guest's record
+# never decreases.
+source "$(dirname "$0")/../lib.sh"
+need_root; need_kvm; need_btf
+[ "$(nproc)" -ge 2 ] || skip "needs 2 CPUs"
+
+start_daemon
+hog 1
+start_testvmm --vcpus 1 --cpu 1 --seconds 60 --control "$CONTROL_SOCK" --handoff-after 2
+old=${VMM_TIDS%% *}
+samples=()
+for i in $(seq 1 25); do
+	samples+=("$(vm_json "$VMM_PID" | jq -c '[.vcpus[0].tid, .vcpus[0].steal_ns, .vcpus[0].run_ns]')")
+	sleep 0.2
+done
+new=$(grep -m1 '"event":"handoff_started"' "$VMM_REPORT" | jq -r .tid)
+[ -n "$new" ] && [ "$new" != "$old" ] || fail "no hand-off to a new thread (old $old, new '$new')"
+note "vCPU 0 moved from thread $old to $new"
+printf '%s\n' "${samples[@]}" | jq -s -e --argjson new "$new" '
+	(map(.[1]) as $s | all(range(1; $s | length); $s[.] >= $s[. - 1])) and
+	(map(.[2]) as $r | all(range(1; $r | length); $r[.] >= $r[. - 1])) and
+	(.[-1][0] == $new)' >/dev/null || { printf '%s\n' "${samples[@]}"; fail "counters went backwards or the new thread is not bound"; }
+
+# after the hand-off, steal grows as the new thread's run_delay does
+s0=$(vm_json "$VMM_PID" | jq .vcpus[0].steal_ns); r0=$(run_delay "$new")
+sleep 2
+s1=$(vm_json "$VMM_PID" | jq .vcpus[0].steal_ns); r1=$(run_delay "$new")
+note "new thread: steal grew $((s1 - s0)) ns, its run_delay $((r1 - r0)) ns"
+[ $((s1 - s0)) -gt 500000000 ] || fail "steal stopped growing after the hand-off"
+d=$(( (s1 - s0) - (r1 - r0) )); [ ${d#-} -le 20000000 ] || fail "steal growth $((s1 - s0)) vs run_delay growth $((r1 - r0))"
+guest_lines "$VMM_REPORT" 0 | jq -s -e '[.[].stolen_ns] as $v | all(range(1; $v | length); $v[.] >= $v[. - 1])' >/dev/null ||
+	fail "the guest's record decreased across the hand-off"
+echo "hand-off to thread $new: counters continuous"
