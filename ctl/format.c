@@ -46,7 +46,7 @@ static size_t char_len(const char *s)
 	return n;
 }
 
-static size_t text_chars(const char *s)
+size_t text_width(const char *s)
 {
 	size_t n = 0;
 
@@ -79,7 +79,7 @@ static size_t copy_chars(char *buf, size_t len, const char *s, size_t chars)
 
 void fit_text(char *buf, size_t len, const char *s, size_t width)
 {
-	bool too_long = text_chars(s) > width;
+	bool too_long = text_width(s) > width;
 	size_t used;
 
 	if (!len)
@@ -98,6 +98,6 @@ void print_cell(FILE *f, const char *s, size_t width)
 
 	fit_text(buf, sizeof(buf), s, width);
 	fputs(buf, f);
-	for (n = text_chars(buf); n < width; n++)
+	for (n = text_width(buf); n < width; n++)
 		fputc(' ', f);
 }

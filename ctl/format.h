@@ -18,6 +18,8 @@ void fmt_duration(char *buf, size_t len, uint64_t ns);
  * control characters become '?', text too long ends in '~'.
  */
 void print_cell(FILE *f, const char *s, size_t width);
+/* Columns s takes: one per UTF-8 character. */
+size_t text_width(const char *s);
 /* s fitted as by print_cell, without padding, into buf */
 void fit_text(char *buf, size_t len, const char *s, size_t width);
 

@@ -10,6 +10,20 @@
 #define CONNECT_TIMEOUT_S 5L
 #define TIMEOUT_S 30L
 
+static const volatile sig_atomic_t *abort_flag;
+
+void http_get_abort_on(const volatile sig_atomic_t *flag)
+{
+	abort_flag = flag;
+}
+
+/* libcurl's progress callback: non-zero aborts the transfer. */
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	return abort_flag && *abort_flag;
+}
+
 static size_t on_data(char *data, size_t size, size_t nmemb, void *userdata)
 {
 	struct http_answer *ans = userdata;
@@ -39,6 +53,8 @@ static void set_options(CURL *curl, const char *url, struct http_answer *ans, ch
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, ans);
+	curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
 }
 
 int http_get(const char *url, struct http_answer *ans, char *err, size_t err_len)

@@ -3,6 +3,7 @@
 #ifndef STEALTIMECTL_HTTP_GET_H
 #define STEALTIMECTL_HTTP_GET_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #define HTTP_GET_MAX_BODY (256u << 20) /* larger answers are refused */
@@ -19,5 +20,10 @@ struct http_answer {
  */
 int http_get(const char *url, struct http_answer *ans, char *err, size_t err_len);
 void http_answer_free(struct http_answer *ans);
+/*
+ * From now on, a transfer in progress gives up soon after *flag becomes
+ * non-zero (set by a signal handler); NULL: never.
+ */
+void http_get_abort_on(const volatile sig_atomic_t *flag);
 
 #endif

@@ -2,11 +2,12 @@
 /*
  * stealtimectl: asks stealtimed's HTTP API (GET /v1/vms, /v1/vms/{id}) and
  * prints the stolen time of the host's vCPUs as tables of at most 80
- * columns, or the daemon's JSON as it came.
+ * columns, or the daemon's JSON as it came. top lives in top.c.
  *
  * Exit status: 0 success, 1 the daemon could not be reached, answered with
  * an error, or VM names no VM, 2 invalid command line.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -17,22 +18,21 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "api.h"
+#include "ctl.h"
 #include "format.h"
-#include "http_get.h"
+#include "top.h"
 
 #ifndef STEALTIME_VERSION
 #define STEALTIME_VERSION "0.1"
 #endif
 
 #define DEFAULT_SERVER "http://127.0.0.1:9477"
-#define TOP_ROWS 20
-#define EXIT_USAGE 2
+#define DEFAULT_INTERVAL_S 2.0
+#define MIN_INTERVAL_S 0.1
+#define MAX_INTERVAL_S 86400.0
+#define SHOW_CULPRITS 10
 #define ID_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
-
-struct options {
-	char *server; /* without a trailing '/' */
-	bool json;
-};
 
 /* One vCPU row of a table, read from the API's JSON. */
 struct vcpu_row {
@@ -47,60 +47,18 @@ struct vcpu_row {
 
 /* --- talking to the daemon ------------------------------------------------- */
 
-/* The "error" member of an error body, or "" */
-static const char *error_of(json_t *doc)
+static void print_error(const char *err)
 {
-	const char *msg = json_string_value(json_object_get(doc, "error"));
-
-	return msg ? msg : "";
-}
-
-/*
- * GETs server + path as JSON. Returns 0 with *doc, 1 after printing why
- * not. A 404 is returned as such (*status) when allow_404.
- */
-static int get_json(const struct options *o, const char *path, bool allow_404, long *status,
-		    json_t **doc)
-{
-	struct http_answer ans;
-	json_error_t jerr;
-	char url[1024], err[512];
-
-	snprintf(url, sizeof(url), "%s%s", o->server, path);
-	if (http_get(url, &ans, err, sizeof(err))) {
-		fprintf(stderr, "stealtimectl: cannot reach stealtimed at %s: %s\n", o->server, err);
-		return 1;
-	}
-	*status = ans.status;
-	*doc = json_loadb(ans.body, ans.len, 0, &jerr);
-	http_answer_free(&ans);
-	if (ans.status == 200 && *doc)
-		return 0;
-	if (ans.status == 404 && allow_404) {
-		json_decref(*doc);
-		*doc = NULL;
-		return 0;
-	}
-	if (ans.status != 200)
-		fprintf(stderr, "stealtimectl: %s: HTTP %ld%s%s\n", url, ans.status,
-			error_of(*doc)[0] ? ": " : "", error_of(*doc));
-	else
-		fprintf(stderr, "stealtimectl: %s: not a stealtimed answer: %s\n", url, jerr.text);
-	json_decref(*doc);
-	*doc = NULL;
-	return 1;
+	fprintf(stderr, "stealtimectl: %s\n", err);
 }
 
 static int get_vms(const struct options *o, json_t **doc)
 {
-	long status;
-	int rc = get_json(o, "/v1/vms", false, &status, doc);
+	char err[1024];
+	int rc = api_get_vms(o, doc, err, sizeof(err));
 
-	if (!rc && !json_is_array(json_object_get(*doc, "vms"))) {
-		fprintf(stderr, "stealtimectl: %s/v1/vms: no \"vms\" array\n", o->server);
-		json_decref(*doc);
-		return 1;
-	}
+	if (rc)
+		print_error(err);
 	return rc;
 }
 
@@ -112,38 +70,16 @@ static void print_json(const json_t *doc)
 
 /* --- reading the JSON -------------------------------------------------------- */
 
-static uint64_t u64_at(const json_t *obj, const char *key)
-{
-	json_int_t v = json_integer_value(json_object_get(obj, key));
-
-	return v > 0 ? (uint64_t)v : 0;
-}
-
-static const char *str_at(const json_t *obj, const char *key)
-{
-	const char *s = json_string_value(json_object_get(obj, key));
-
-	return s ? s : "";
-}
-
-/* The VM's name, or its VMM's command name when it has none. */
-static const char *vm_label(const json_t *vm)
-{
-	const char *name = str_at(vm, "name");
-
-	return name[0] ? name : str_at(vm, "comm");
-}
-
 static struct vcpu_row vcpu_row(const json_t *vm, const json_t *v)
 {
 	return (struct vcpu_row){
-		.vm = vm_label(vm),
+		.vm = json_vm_label(vm),
 		.index = json_integer_value(json_object_get(v, "index")),
 		.tid = json_integer_value(json_object_get(v, "tid")),
-		.steal_ns = u64_at(v, "steal_ns"),
-		.run_ns = u64_at(v, "run_ns"),
-		.waits = u64_at(v, "waits"),
-		.preemptions = u64_at(v, "preemptions"),
+		.steal_ns = json_u64_at(v, "steal_ns"),
+		.run_ns = json_u64_at(v, "run_ns"),
+		.waits = json_u64_at(v, "waits"),
+		.preemptions = json_u64_at(v, "preemptions"),
 	};
 }
 
@@ -181,10 +117,10 @@ static void print_vm_line(const json_t *vm)
 	int n;
 
 	n = snprintf(rest, sizeof(rest), "  id %s  pid %" JSON_INTEGER_FORMAT "  %zu vCPU%s%s",
-		     str_at(vm, "id"), json_integer_value(json_object_get(vm, "pid")), nvcpus,
+		     json_str_at(vm, "id"), json_integer_value(json_object_get(vm, "pid")), nvcpus,
 		     nvcpus == 1 ? "" : "s",
 		     json_is_true(json_object_get(vm, "registered")) ? "  registered" : "");
-	fit_text(name, sizeof(name), vm_label(vm), n < 60 ? 80 - (size_t)n : 20);
+	fit_text(name, sizeof(name), json_vm_label(vm), n < 60 ? 80 - (size_t)n : 20);
 	printf("%s%s\n", name, rest);
 }
 
@@ -233,66 +169,6 @@ static int cmd_list(const struct options *o)
 	return 0;
 }
 
-static int cmp_steal(const void *a, const void *b)
-{
-	const struct vcpu_row *x = a, *y = b;
-
-	return (y->steal_ns > x->steal_ns) - (y->steal_ns < x->steal_ns);
-}
-
-/* Every vCPU of doc, biggest steal first; *n rows, NULL when out of memory. */
-static struct vcpu_row *sorted_vcpus(json_t *doc, size_t *n)
-{
-	struct vcpu_row *rows = NULL;
-	json_t *vm, *v;
-	size_t i, j, cap = 0;
-
-	*n = 0;
-	json_array_foreach(json_object_get(doc, "vms"), i, vm)
-		cap += json_array_size(json_object_get(vm, "vcpus"));
-	rows = calloc(cap ? cap : 1, sizeof(*rows));
-	if (!rows)
-		return NULL;
-	json_array_foreach(json_object_get(doc, "vms"), i, vm)
-		json_array_foreach(json_object_get(vm, "vcpus"), j, v)
-			rows[(*n)++] = vcpu_row(vm, v);
-	qsort(rows, *n, sizeof(*rows), cmp_steal);
-	return rows;
-}
-
-static void print_top(const struct vcpu_row *rows, size_t n)
-{
-	printf("%-22s" VCPU_HEAD "\n", "VM", "VCPU", "TID", "STEAL s", "RUN s", "STEAL%", "WAITS");
-	for (size_t i = 0; i < n && i < TOP_ROWS; i++) {
-		print_cell(stdout, rows[i].vm, 22);
-		print_vcpu_row(&rows[i], false);
-		putchar('\n');
-	}
-}
-
-static int cmd_top(const struct options *o)
-{
-	struct vcpu_row *rows;
-	json_t *doc;
-	size_t n;
-
-	if (get_vms(o, &doc))
-		return 1;
-	if (o->json) {
-		print_json(doc);
-		json_decref(doc);
-		return 0;
-	}
-	rows = sorted_vcpus(doc, &n);
-	if (rows)
-		print_top(rows, n);
-	else
-		fprintf(stderr, "stealtimectl: out of memory\n");
-	free(rows);
-	json_decref(doc);
-	return rows ? 0 : 1;
-}
-
 /* The one VM of doc named by arg: its id, else its name, else its VMM's pid. */
 static int find_vm(json_t *doc, const char *arg, json_t **found)
 {
@@ -333,15 +209,16 @@ static int find_vm(json_t *doc, const char *arg, json_t **found)
 static int get_vm(const struct options *o, const char *arg, json_t **vm)
 {
 	json_t *doc, *found;
-	long status;
 	int rc;
 
 	if (arg[0] && strspn(arg, ID_CHARS) == strlen(arg) && strlen(arg) <= 64) {
-		char path[128];
+		char path[128], err[1024];
 
 		snprintf(path, sizeof(path), "/v1/vms/%s", arg);
-		if (get_json(o, path, true, &status, vm))
+		if (api_get_json(o, path, true, vm, err, sizeof(err))) {
+			print_error(err);
 			return 1;
+		}
 		if (*vm)
 			return 0;
 	}
@@ -353,39 +230,57 @@ static int get_vm(const struct options *o, const char *arg, json_t **vm)
 	return rc;
 }
 
-/* "Cgroup      /machine.slice/..., throttled 1.234 s" */
+/* "Cgroup      /machine.slice/...", "Throttled   1.234 s" */
 static void print_cgroup(const json_t *vm)
 {
 	const json_t *throttled = json_object_get(vm, "throttled_ns");
 	char cgroup[80], secs[32];
 
-	fit_text(cgroup, sizeof(cgroup), str_at(vm, "cgroup"), 50);
-	if (!cgroup[0])
-		return;
-	printf("Cgroup      %s", cgroup);
+	fit_text(cgroup, sizeof(cgroup), json_str_at(vm, "cgroup"), 66);
+	printf("Cgroup      %s\n", cgroup[0] ? cgroup : "-");
 	if (json_is_integer(throttled)) {
-		fmt_seconds_ms(secs, sizeof(secs), u64_at(vm, "throttled_ns"));
-		printf(", throttled %s s", secs);
+		fmt_seconds_ms(secs, sizeof(secs), json_u64_at(vm, "throttled_ns"));
+		printf("Throttled   %s s by its CPU quota\n", secs);
+	} else {
+		printf("Throttled   - (no readable cpu.stat)\n");
 	}
-	putchar('\n');
+}
+
+/* "Waits       p50 <= 16.4 us, p99 <= 2.1 ms, max 2.0 ms (13 waits)" */
+static void print_wait_summary(const json_t *vm)
+{
+	const json_t *w = json_object_get(vm, "wait");
+	char p50[32], p99[32], max[32];
+	uint64_t count = json_u64_at(w, "count");
+
+	if (!count) {
+		printf("Waits       none\n");
+		return;
+	}
+	fmt_duration(p50, sizeof(p50), json_u64_at(w, "p50_ns"));
+	fmt_duration(p99, sizeof(p99), json_u64_at(w, "p99_ns"));
+	fmt_duration(max, sizeof(max), json_u64_at(w, "max_ns"));
+	printf("Waits       p50 <= %s, p99 <= %s, max %s (%" PRIu64 " wait%s)\n", p50, p99, max,
+	       count, count == 1 ? "" : "s");
 }
 
 static void print_vm_details(const json_t *vm)
 {
-	const char *uuid = str_at(vm, "uuid");
+	const char *uuid = json_str_at(vm, "uuid");
 	char name[300], comm[64];
 
-	fit_text(name, sizeof(name), vm_label(vm), 68);
-	fit_text(comm, sizeof(comm), str_at(vm, "comm"), 40);
+	fit_text(name, sizeof(name), json_vm_label(vm), 68);
+	fit_text(comm, sizeof(comm), json_str_at(vm, "comm"), 40);
 	printf("VM          %s\n", name);
-	printf("ID          %s\n", str_at(vm, "id"));
+	printf("ID          %s\n", json_str_at(vm, "id"));
 	printf("PID         %" JSON_INTEGER_FORMAT " (%s)\n",
 	       json_integer_value(json_object_get(vm, "pid")), comm);
 	printf("UUID        %s\n", uuid[0] ? uuid : "-");
 	print_cgroup(vm);
+	print_wait_summary(vm);
 	if (json_is_true(json_object_get(vm, "registered")))
 		printf("Records     registered, region at IPA 0x%" PRIx64 "\n",
-		       u64_at(vm, "region_ipa"));
+		       json_u64_at(vm, "region_ipa"));
 	else
 		printf("Records     not registered\n");
 }
@@ -421,10 +316,10 @@ static void print_commits(const json_t *vm)
 			printf("\n  %-6s %18s %13s %12s\n", "VCPU", "RECORD IPA", "COMMITTED s",
 			       "COMMITS");
 		head = true;
-		fmt_seconds_ms(committed, sizeof(committed), u64_at(c, "committed_ns"));
+		fmt_seconds_ms(committed, sizeof(committed), json_u64_at(c, "committed_ns"));
 		printf("  %-6" JSON_INTEGER_FORMAT " %#18" PRIx64 " %13s %12" PRIu64 "\n",
-		       json_integer_value(json_object_get(v, "index")), u64_at(c, "record_ipa"),
-		       committed, u64_at(c, "commits"));
+		       json_integer_value(json_object_get(v, "index")), json_u64_at(c, "record_ipa"),
+		       committed, json_u64_at(c, "commits"));
 	}
 }
 
@@ -468,15 +363,28 @@ static uint64_t vm_steal_ns(const json_t *vm)
 	size_t i;
 
 	json_array_foreach(json_object_get(vm, "vcpus"), i, v)
-		sum += u64_at(v, "steal_ns");
+		sum += json_u64_at(v, "steal_ns");
 	return sum;
 }
 
-/* Who ran while the vCPUs waited, with the share of the VM's stolen time. */
+/* ns as a share of steal in percent, one decimal; "-" without steal */
+static void fmt_share(char *buf, size_t len, uint64_t ns, uint64_t steal)
+{
+	if (steal)
+		snprintf(buf, len, "%.1f", 100.0 * (double)ns / (double)steal);
+	else
+		snprintf(buf, len, "-");
+}
+
+/*
+ * Who ran while the vCPUs waited, largest first, with the share of the
+ * VM's stolen time: the first SHOW_CULPRITS, then the rest in one line.
+ */
 static void print_culprits(const json_t *vm)
 {
 	const json_t *culprits = json_object_get(vm, "stolen_by"), *c;
-	uint64_t steal = vm_steal_ns(vm);
+	uint64_t steal = vm_steal_ns(vm), rest = 0;
+	char secs[32], share[16];
 	size_t i;
 
 	if (!json_array_size(culprits))
@@ -484,19 +392,24 @@ static void print_culprits(const json_t *vm)
 	printf("\n  %-24s %-8s %8s %13s %7s\n", "WHO RAN INSTEAD", "KIND", "PID", "TIME s",
 	       "SHARE%");
 	json_array_foreach(culprits, i, c) {
-		char secs[32], share[16] = "-";
-
-		fmt_seconds_ms(secs, sizeof(secs), u64_at(c, "ns"));
-		if (steal)
-			snprintf(share, sizeof(share), "%.1f",
-				 100.0 * (double)u64_at(c, "ns") / (double)steal);
+		if (i >= SHOW_CULPRITS) {
+			rest += json_u64_at(c, "ns");
+			continue;
+		}
+		fmt_seconds_ms(secs, sizeof(secs), json_u64_at(c, "ns"));
+		fmt_share(share, sizeof(share), json_u64_at(c, "ns"), steal);
 		printf("  ");
-		print_cell(stdout, str_at(c, "name"), 24);
+		print_cell(stdout, json_str_at(c, "name"), 24);
 		printf(" ");
-		print_cell(stdout, str_at(c, "kind"), 8);
+		print_cell(stdout, json_str_at(c, "kind"), 8);
 		printf(" %8" JSON_INTEGER_FORMAT " %13s %7s\n",
 		       json_integer_value(json_object_get(c, "pid")), secs, share);
 	}
+	if (i <= SHOW_CULPRITS)
+		return;
+	fmt_seconds_ms(secs, sizeof(secs), rest);
+	fmt_share(share, sizeof(share), rest, steal);
+	printf("  %-24s %-8s %8s %13s %7s\n", "(the other ones)", "", "", secs, share);
 }
 
 static int cmd_show(const struct options *o, const char *arg)
@@ -523,27 +436,119 @@ static int cmd_show(const struct options *o, const char *arg)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: stealtimectl [--server URL] [--json] COMMAND\n"
+		"Usage: stealtimectl [OPTIONS] COMMAND\n"
 		"\n"
 		"Shows the stolen time of KVM vCPUs measured by stealtimed.\n"
 		"\n"
 		"Commands:\n"
 		"  list      every VM and the steal, run time and waits of its vCPUs\n"
-		"  show VM   one VM (by id, name or VMM pid): vCPUs, guest records,\n"
-		"            who ran instead, single waits\n"
-		"  top       the %d vCPUs with the most stolen time\n"
+		"  show VM   one VM (by id, name or VMM pid): vCPUs, throttling, waits,\n"
+		"            guest records, who ran instead\n"
+		"  top       the VMs by stolen time, refreshed every interval\n"
 		"\n"
 		"Options:\n"
-		"  -s, --server URL  stealtimed's HTTP API (default %s)\n"
-		"  -j, --json        print the daemon's JSON instead of a table\n"
-		"  -h, --help        print this help\n"
-		"  -V, --version     print the version\n"
+		"  -s, --server URL      stealtimed's HTTP API (default %s)\n"
+		"  -j, --json            print JSON instead of a table (top: one line a frame)\n"
+		"  -h, --help            print this help\n"
+		"  -V, --version         print the version\n"
+		"Options of top:\n"
+		"  -d, --delay SECONDS   interval between frames, fractions allowed\n"
+		"                        (default %.0f, at least %.1f)\n"
+		"  -n, --iterations N    stop after N frames (default: until q or a signal)\n"
+		"  -b, --batch           print frames one after the other, no screen or keys\n"
+		"  -o, --sort KEY        steal (default), name or p99\n"
 		"\n"
-		"Times are in seconds; STEAL%% is steal / (steal + run).\n",
-		TOP_ROWS, DEFAULT_SERVER);
+		"Times are in seconds; STEAL%% is steal / (steal + run). top's first frame\n"
+		"shows the figures since each VM started, the next ones the last interval.\n",
+		DEFAULT_SERVER, DEFAULT_INTERVAL_S, MIN_INTERVAL_S);
 }
 
-/* Parses options into *o; returns -1 to go on, else an exit status. */
+static int bad_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "stealtimectl: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'stealtimectl --help'.\n");
+	return EXIT_USAGE;
+}
+
+static int parse_interval(const char *arg, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || !(v >= MIN_INTERVAL_S && v <= MAX_INTERVAL_S))
+		return bad_usage("bad interval '%s' (seconds, at least 0.1)", arg);
+	*out = v;
+	return -1;
+}
+
+static int parse_iterations(const char *arg, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(arg, &end, 10);
+	if (errno || end == arg || *end || arg[0] == '-' || v == 0)
+		return bad_usage("bad number of frames '%s'", arg);
+	*out = v;
+	return -1;
+}
+
+static int parse_sort(const char *arg, enum top_sort *out)
+{
+	if (!strcmp(arg, "steal"))
+		*out = TOP_SORT_STEAL;
+	else if (!strcmp(arg, "name"))
+		*out = TOP_SORT_NAME;
+	else if (!strcmp(arg, "p99"))
+		*out = TOP_SORT_P99;
+	else
+		return bad_usage("bad sort key '%s' (steal, name or p99)", arg);
+	return -1;
+}
+
+/* One option; returns -1 to go on, else an exit status. *top_only: it is an option of top. */
+static int parse_option(int c, struct options *o, const char **server, bool *top_only)
+{
+	switch (c) {
+	case 's':
+		*server = optarg;
+		return -1;
+	case 'j':
+		o->json = true;
+		return -1;
+	case 'h':
+		usage(stdout);
+		return 0;
+	case 'V':
+		printf("stealtimectl %s\n", STEALTIME_VERSION);
+		return 0;
+	case 'd':
+		*top_only = true;
+		return parse_interval(optarg, &o->interval_s);
+	case 'n':
+		*top_only = true;
+		return parse_iterations(optarg, &o->iterations);
+	case 'b':
+		*top_only = true;
+		o->batch = true;
+		return -1;
+	case 'o':
+		*top_only = true;
+		return parse_sort(optarg, &o->sort);
+	default:
+		fprintf(stderr, "Try 'stealtimectl --help'.\n");
+		return EXIT_USAGE;
+	}
+}
+
+/*
+ * Parses options into *o, anywhere on the command line ("--" ends them);
+ * returns -1 to go on, else an exit status.
+ */
 static int parse_options(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
@@ -551,30 +556,24 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "delay", required_argument, NULL, 'd' },
+		{ "iterations", required_argument, NULL, 'n' },
+		{ "batch", no_argument, NULL, 'b' },
+		{ "sort", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *server = DEFAULT_SERVER;
-	int c;
+	bool top_only = false;
+	int c, rc;
 
-	while ((c = getopt_long(argc, argv, "s:jhV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			server = optarg;
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("stealtimectl %s\n", STEALTIME_VERSION);
-			return 0;
-		default:
-			fprintf(stderr, "Try 'stealtimectl --help'.\n");
-			return EXIT_USAGE;
-		}
+	o->interval_s = DEFAULT_INTERVAL_S;
+	while ((c = getopt_long(argc, argv, "s:jhVd:n:bo:", longopts, NULL)) != -1) {
+		rc = parse_option(c, o, &server, &top_only);
+		if (rc >= 0)
+			return rc;
 	}
+	if (top_only && (optind >= argc || strcmp(argv[optind], "top")))
+		return bad_usage("%s", "-d, -n, -b and -o are options of top");
 	o->server = strdup(server);
 	if (!o->server)
 		return 1;
