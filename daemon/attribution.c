@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -11,14 +12,27 @@
 #include "cgroup_stat.h"
 #include "stealtime.skel.h"
 
-/* Remembered names of culprit processes, so exited ones keep a name. */
+/*
+ * Remembered names of culprit processes, so exited ones keep a name; a live
+ * one's name is read again after NAME_TTL_NS (processes rename themselves).
+ */
 #define NAME_CACHE 1024
+#define NAME_TTL_NS (5 * 1000000000ULL)
 
 struct name_entry {
 	int32_t pid;
+	uint64_t read_ns;
 	char comm[32];
 	char cgroup[128];
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
 
 static struct name_entry names[NAME_CACHE];
 
@@ -41,11 +55,14 @@ static void read_comm(int32_t pid, char *comm, size_t len)
 static const struct name_entry *culprit_names(int32_t pid)
 {
 	struct name_entry *e = &names[(uint32_t)pid % NAME_CACHE];
+	uint64_t ns, now = mono_ns();
 	char comm[32];
-	uint64_t ns;
 
+	if (e->pid == pid && now - e->read_ns < NAME_TTL_NS)
+		return e;
 	read_comm(pid, comm, sizeof(comm));
 	if (comm[0]) {
+		e->read_ns = now;
 		if (e->pid != pid || strcmp(e->comm, comm)) {
 			e->pid = pid;
 			memcpy(e->comm, comm, sizeof(e->comm));
@@ -134,25 +151,61 @@ static int cmp_culprit(const void *a, const void *b)
 	return (x->ns < y->ns) - (x->ns > y->ns);
 }
 
+/* Every entry of stolen_by in a few batch syscalls: *n of them, in keys and vals */
+static int read_all(int fd, struct st_attrib_key **keys, uint64_t **vals, size_t *n)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info), count, batch = 0;
+	bool first = true;
+	size_t max;
+	int err;
+
+	*keys = NULL;
+	*vals = NULL;
+	*n = 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	max = info.max_entries;
+	*keys = calloc(max, sizeof(**keys));
+	*vals = calloc(max, sizeof(**vals));
+	if (!*keys || !*vals)
+		return -ENOMEM;
+	while (*n < max) {
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+
+		count = max - *n;
+		err = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, *keys + *n,
+					   *vals + *n, &count, &opts);
+		first = false;
+		*n += count;
+		if (err && errno == ENOENT)
+			return 0; /* the end of the map */
+		if (err)
+			return -errno;
+	}
+	return 0;
+}
+
 int attribution_fill(struct vm_table *t, struct host_view *hv, const int *slot_vm)
 {
 	int fd = bpf_map__fd(t->bpf->skel->maps.stolen_by);
-	struct st_attrib_key key, next, *prev = NULL;
 	size_t *caps = calloc(hv->nvms ? hv->nvms : 1, sizeof(*caps));
-	uint64_t ns;
-	int err = 0;
+	struct st_attrib_key *keys;
+	uint64_t *vals;
+	size_t n;
+	int err;
 
 	if (!caps)
 		return -ENOMEM;
-	while (!err && bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (key.slot >= ST_MAX_VCPUS || slot_vm[key.slot] < 0)
-			continue;
-		if (bpf_map_lookup_elem(fd, &key, &ns))
-			continue;
-		err = add_culprit(t, &hv->vms[slot_vm[key.slot]], &caps[slot_vm[key.slot]], &key, ns);
+	err = read_all(fd, &keys, &vals, &n);
+	for (size_t i = 0; i < n && !err; i++) {
+		int vm = keys[i].slot < ST_MAX_VCPUS ? slot_vm[keys[i].slot] : -1;
+
+		if (vm >= 0)
+			err = add_culprit(t, &hv->vms[vm], &caps[vm], &keys[i], vals[i]);
 	}
+	free(keys);
+	free(vals);
 	free(caps);
 	for (size_t i = 0; i < hv->nvms; i++) {
 		struct vm_view *vm = &hv->vms[i];

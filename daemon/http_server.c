@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -223,6 +224,7 @@ static int render_prom_text(const struct host_view *hv, char **buf, size_t *len)
 
 	if (!f)
 		return -errno;
+	__fsetlocking(f, FSETLOCKING_BYCALLER); /* only this thread writes it */
 	err = render_prom(hv, f);
 	if (fclose(f) && !err)
 		err = -ENOMEM;
@@ -382,11 +384,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 static struct MHD_Daemon *start_mhd(struct http_server *srv, struct sockaddr_storage *ss,
 				    int listen_fd)
 {
-	unsigned int flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 	struct MHD_OptionItem opts[] = {
 		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL },
 		{ MHD_OPTION_CONNECTION_LIMIT, HTTP_MAX_CONNECTIONS, NULL },
 		{ MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S, NULL },
+		/* two scrapes render at once (a view is built under the table lock, the text outside it) */
+		{ MHD_OPTION_THREAD_POOL_SIZE, HTTP_THREADS, NULL },
 		{ MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL }, /* or SOCK_ADDR, below */
 		{ MHD_OPTION_END, 0, NULL },
 	};

@@ -15,6 +15,7 @@
 
 #define HTTP_MAX_CONNECTIONS 64
 #define HTTP_CONNECTION_TIMEOUT_S 10
+#define HTTP_THREADS 2 /* requests rendered at once */
 #define HTTP_MAX_ID_LEN 64 /* longest VM id accepted in a path */
 
 struct http_server;

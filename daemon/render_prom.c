@@ -236,11 +236,25 @@ static void write_label_char(FILE *f, char c)
 	}
 }
 
+/* Bytes that go out as they are: printable ASCII but the two escaped ones */
+static bool plain_label_byte(unsigned char c)
+{
+	return c >= 0x20 && c < 0x80 && c != '\\' && c != '"';
+}
+
 void prom_write_label_value(FILE *f, const char *s)
 {
 	while (*s) {
-		size_t n = vm_naming_utf8_len(s);
+		size_t run = 0, n;
 
+		while (plain_label_byte((unsigned char)s[run]))
+			run++;
+		if (run) { /* the common case: one write for the whole run */
+			fwrite(s, 1, run, f);
+			s += run;
+			continue;
+		}
+		n = vm_naming_utf8_len(s);
 		if (n == 0) {
 			fputs("\xef\xbf\xbd", f); /* U+FFFD */
 			s++;
