@@ -116,14 +116,15 @@ static void vm_of_json(const json_t *j, struct top_vm *vm)
 	json_array_foreach(json_object_get(j, "vcpus"), i, v) {
 		vm->steal_ns += json_u64_at(v, "steal_ns");
 		vm->run_ns += json_u64_at(v, "run_ns");
-		json_array_foreach(json_object_get(v, "wait_hist"), k, count) {
-			if (k >= MAX_SLOTS)
-				break;
-			if (json_integer_value(count) > 0)
-				vm->hist[k] += (uint64_t)json_integer_value(count);
-			if (k + 1 > vm->nslots)
-				vm->nslots = k + 1;
-		}
+	}
+	/* the VM's own histogram: the sum of its vCPUs' */
+	json_array_foreach(json_object_get(json_object_get(j, "wait"), "hist"), k, count) {
+		if (k >= MAX_SLOTS)
+			break;
+		if (json_integer_value(count) > 0)
+			vm->hist[k] += (uint64_t)json_integer_value(count);
+		if (k + 1 > vm->nslots)
+			vm->nslots = k + 1;
 	}
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,21 +109,48 @@ static ssize_t read_small(const char *path, char *buf, size_t size)
 	return (ssize_t)n;
 }
 
-int cgroup_process_throttled(pid_t pid, const char *cgroup_root, char *path, size_t path_len,
-			     uint64_t *ns)
+int cgroup_process_path(pid_t pid, char *path, size_t path_len, bool *v2)
 {
-	char file[512], buf[4096];
+	char file[64], buf[4096];
 	ssize_t n;
-	bool v2;
-	int err;
 
 	snprintf(file, sizeof(file), "/proc/%d/cgroup", pid);
 	n = read_small(file, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
-	err = cgroup_cpu_path(buf, n, path, path_len, &v2);
-	if (err)
-		return err;
+	return cgroup_cpu_path(buf, n, path, path_len, v2);
+}
+
+int cgroup_open_cpu_stat(const char *cgroup_root, const char *path, bool v2)
+{
+	char file[512];
+	int fd;
+
+	/* v1: <root>/cpu/<path>; v2: <root>/unified/<path> or <root>/<path> */
+	snprintf(file, sizeof(file), "%s/%s%s/cpu.stat", cgroup_root, v2 ? "unified" : "cpu", path);
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && v2) {
+		snprintf(file, sizeof(file), "%s%s/cpu.stat", cgroup_root, path);
+		fd = open(file, O_RDONLY | O_CLOEXEC);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+int cgroup_read_throttled_fd(int fd, bool v2, uint64_t *ns)
+{
+	char buf[4096];
+	ssize_t n = pread(fd, buf, sizeof(buf), 0); /* cgroupfs regenerates it at offset 0 */
+
+	if (n < 0)
+		return -errno;
+	return cgroup_throttled_ns(buf, n, v2, ns);
+}
+
+int cgroup_read_throttled(const char *cgroup_root, const char *path, bool v2, uint64_t *ns)
+{
+	char file[512], buf[4096];
+	ssize_t n;
+
 	/* v1: <root>/cpu/<path>; v2: <root>/unified/<path> or <root>/<path> */
 	snprintf(file, sizeof(file), "%s/%s%s/cpu.stat", cgroup_root, v2 ? "unified" : "cpu", path);
 	n = read_small(file, buf, sizeof(buf));
@@ -133,4 +161,13 @@ int cgroup_process_throttled(pid_t pid, const char *cgroup_root, char *path, siz
 	if (n < 0)
 		return (int)n;
 	return cgroup_throttled_ns(buf, n, v2, ns);
+}
+
+int cgroup_process_throttled(pid_t pid, const char *cgroup_root, char *path, size_t path_len,
+			     uint64_t *ns)
+{
+	bool v2;
+	int err = cgroup_process_path(pid, path, path_len, &v2);
+
+	return err ? err : cgroup_read_throttled(cgroup_root, path, v2, ns);
 }

@@ -24,7 +24,14 @@ int cgroup_cpu_path(const char *text, size_t len, char *path, size_t path_len, b
  */
 int cgroup_throttled_ns(const char *text, size_t len, bool v2, uint64_t *ns);
 
-/* Both, for a live process; cgroup_root is normally "/sys/fs/cgroup". */
+/* The CPU cgroup of a live process (from /proc/PID/cgroup) */
+int cgroup_process_path(pid_t pid, char *path, size_t path_len, bool *v2);
+/* Throttled ns of the cgroup at path; cgroup_root is normally "/sys/fs/cgroup" */
+int cgroup_read_throttled(const char *cgroup_root, const char *path, bool v2, uint64_t *ns);
+/* An fd of the cgroup's cpu.stat to read again and again, or -errno */
+int cgroup_open_cpu_stat(const char *cgroup_root, const char *path, bool v2);
+int cgroup_read_throttled_fd(int fd, bool v2, uint64_t *ns);
+/* Both, for a live process */
 int cgroup_process_throttled(pid_t pid, const char *cgroup_root, char *path, size_t path_len,
 			     uint64_t *ns);
 

@@ -65,17 +65,17 @@ static json_t *render_commit_json(const struct vcpu_view *v)
 	return finish(obj, err);
 }
 
-static json_t *render_hist_json(const struct vcpu_view *v)
+static json_t *render_hist_json(const uint64_t *hist)
 {
 	json_t *arr = json_array();
 	int err = 0;
 
 	for (size_t i = 0; i < ST_HIST_SLOTS; i++)
-		err |= json_array_append_new(arr, json_u64(v->hist[i]));
+		err |= json_array_append_new(arr, json_u64(hist[i]));
 	return finish(arr, err);
 }
 
-static json_t *render_vcpu_json(const struct vcpu_view *v)
+static json_t *render_vcpu_json(const struct vcpu_view *v, bool hist)
 {
 	json_t *obj = json_object();
 	int err = 0;
@@ -88,18 +88,19 @@ static json_t *render_vcpu_json(const struct vcpu_view *v)
 	err |= json_object_set_new(obj, "preemptions", json_u64(v->preemptions));
 	err |= json_object_set_new(obj, "wakeups", json_u64(v->wakeups));
 	err |= json_object_set_new(obj, "max_wait_ns", json_u64(v->max_wait_ns));
-	err |= json_object_set_new(obj, "wait_hist", render_hist_json(v));
+	if (hist)
+		err |= json_object_set_new(obj, "wait_hist", render_hist_json(v->hist));
 	err |= json_object_set_new(obj, "commit", render_commit_json(v));
 	return finish(obj, err);
 }
 
-static json_t *render_vcpus_json(const struct vm_view *vm)
+static json_t *render_vcpus_json(const struct vm_view *vm, bool hist)
 {
 	json_t *arr = json_array();
 	int err = 0;
 
 	for (size_t i = 0; i < vm->nvcpus; i++)
-		err |= json_array_append_new(arr, render_vcpu_json(&vm->vcpus[i]));
+		err |= json_array_append_new(arr, render_vcpu_json(&vm->vcpus[i], hist));
 	return finish(arr, err);
 }
 
@@ -182,7 +183,7 @@ static json_t *json_percentile(const uint64_t *hist, uint64_t count, unsigned in
 	return json_u64(render_wait_percentile(hist, ST_HIST_SLOTS, pct, max_ns));
 }
 
-/* {"p50_ns","p99_ns","max_ns","count"} over the sum of the vCPUs' histograms */
+/* {"p50_ns","p99_ns","max_ns","count","hist"} over the sum of the vCPUs' histograms */
 static json_t *render_wait_json(const struct vm_view *vm)
 {
 	uint64_t hist[ST_HIST_SLOTS] = { 0 }, count = 0;
@@ -198,10 +199,11 @@ static json_t *render_wait_json(const struct vm_view *vm)
 	err |= json_object_set_new(obj, "p99_ns", json_percentile(hist, count, 99, vm->max_wait_ns));
 	err |= json_object_set_new(obj, "max_ns", json_u64(vm->max_wait_ns));
 	err |= json_object_set_new(obj, "count", json_u64(count));
+	err |= json_object_set_new(obj, "hist", render_hist_json(hist));
 	return finish(obj, err);
 }
 
-json_t *render_vm_json(const struct vm_view *vm)
+static json_t *vm_json(const struct vm_view *vm, bool vcpu_hists)
 {
 	json_t *obj = json_object();
 	int err = 0;
@@ -220,8 +222,13 @@ json_t *render_vm_json(const struct vm_view *vm)
 	err |= json_object_set_new(obj, "max_wait_ns", json_u64(vm->max_wait_ns));
 	err |= json_object_set_new(obj, "wait", render_wait_json(vm));
 	err |= json_object_set_new(obj, "stolen_by", render_stolen_by_json(vm));
-	err |= json_object_set_new(obj, "vcpus", render_vcpus_json(vm));
+	err |= json_object_set_new(obj, "vcpus", render_vcpus_json(vm, vcpu_hists));
 	return finish(obj, err);
+}
+
+json_t *render_vm_json(const struct vm_view *vm)
+{
+	return vm_json(vm, true);
 }
 
 json_t *render_vms_json(const struct host_view *hv)
@@ -230,7 +237,7 @@ json_t *render_vms_json(const struct host_view *hv)
 	int err = 0;
 
 	for (size_t i = 0; i < hv->nvms; i++)
-		err |= json_array_append_new(arr, render_vm_json(&hv->vms[i]));
+		err |= json_array_append_new(arr, vm_json(&hv->vms[i], false));
 	err |= json_object_set_new(obj, "vms", arr);
 	return finish(obj, err);
 }

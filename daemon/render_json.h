@@ -16,7 +16,7 @@
 
 #include "host_view.h"
 
-/* {"vms":[vm, ...]} */
+/* {"vms":[vm, ...]}: each VM as below but without the per-vCPU wait_hist */
 json_t *render_vms_json(const struct host_view *hv);
 /*
  * {"id","name","pid","uuid" (null when unknown),"comm","registered",
@@ -24,8 +24,8 @@ json_t *render_vms_json(const struct host_view *hv);
  *  "cgroup" (the VMM's, null when unknown),
  *  "throttled_ns" (CPU quota throttling of that cgroup, null when unknown),
  *  "max_wait_ns" (longest single wait of any vCPU),
- *  "wait":{"p50_ns","p99_ns","max_ns","count"} (single waits of all its
- *          vCPUs: the sum of their wait_hist; percentiles as
+ *  "wait":{"p50_ns","p99_ns","max_ns","count","hist":[ST_HIST_SLOTS]}
+ *         (single waits of all its vCPUs: the sum of their wait_hist; percentiles as
  *          render_wait_percentile gives them, null when count is 0;
  *          max_ns is max_wait_ns),
  *  "stolen_by":[{"kind":"vm"|"process"|"kernel"|"other","name","ns","pid",

@@ -14,7 +14,6 @@
  *   stealtime_vcpu_preemptions_total        counter    switched out while runnable
  *   stealtime_vcpu_wakeups_total            counter    wakeups of the thread
  *   stealtime_vcpu_max_wait_seconds         gauge      longest single wait
- *   stealtime_vcpu_wait_seconds             histogram  single waits (+ label le)
  *   stealtime_vcpu_committed_seconds_total  counter    last value written to the
  *                                                      guest record (only vCPUs
  *                                                      with a record)
@@ -36,7 +35,8 @@
  *   stealtime_vm_throttled_seconds_total  counter: time the VM lost to
  *       its own CPU quota (cpu.stat of the VMM's cgroup), when readable
  *   stealtime_vm_wait_seconds  histogram (+ le): single waits of all its
- *       vCPUs, the sum of their stealtime_vcpu_wait_seconds series
+ *       vCPUs (per-vCPU histograms only in the JSON API: 16 series per vCPU
+ *       would dominate a host's scrape)
  *
  * Host and daemon:
  *   stealtime_vms                               gauge    VMs seen
@@ -185,7 +185,6 @@ static const unsigned int hist_bounds_log2[] = { 10, 12, 14, 16, 18, 20, 22, 24,
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define HIST_BUCKETS (ARRAY_SIZE(hist_bounds_log2) + 1) /* the finite ones and +Inf */
 
-#define VCPU_HIST_NAME "stealtime_vcpu_wait_seconds"
 #define VM_HIST_NAME "stealtime_vm_wait_seconds"
 #define STOLEN_BY_NAME "stealtime_vm_stolen_by_seconds_total"
 #define THROTTLED_NAME "stealtime_vm_throttled_seconds_total"
@@ -408,26 +407,11 @@ static void write_hist(FILE *f, const char *name, const struct vm_view *vm,
 	write_value(f, h->count, PROM_COUNT);
 }
 
-static void write_vcpu_hist_family(FILE *f, const struct host_view *hv)
-{
-	write_header(f, VCPU_HIST_NAME, "histogram",
-		     "Single runqueue waits of the vCPU thread; _sum is the stolen time, "
-		     "which is the sum of the waits.");
-	for (size_t i = 0; i < hv->nvms; i++) {
-		for (size_t j = 0; j < hv->vms[i].nvcpus; j++) {
-			struct hist_series h;
-
-			vcpu_hist(&hv->vms[i].vcpus[j], &h);
-			write_hist(f, VCPU_HIST_NAME, &hv->vms[i], &hv->vms[i].vcpus[j], &h);
-		}
-	}
-}
-
 static void write_vm_hist_family(FILE *f, const struct host_view *hv)
 {
 	write_header(f, VM_HIST_NAME, "histogram",
-		     "Single runqueue waits of all the VM's vCPU threads (the sum of their "
-		     VCPU_HIST_NAME "); _sum is the VM's stolen time.");
+		     "Single runqueue waits of the VM's vCPU threads (per vCPU in the JSON "
+		     "API's wait_hist); _sum is the VM's stolen time.");
 	for (size_t i = 0; i < hv->nvms; i++) {
 		struct hist_series h;
 
@@ -602,7 +586,6 @@ int render_prom(const struct host_view *hv, FILE *f)
 	int err;
 
 	write_vcpu_metrics(f, hv, vcpu_metrics, ARRAY_SIZE(vcpu_metrics));
-	write_vcpu_hist_family(f, hv);
 	write_vcpu_metrics(f, hv, commit_counters, ARRAY_SIZE(commit_counters));
 	write_vm_info(f, hv);
 	err = write_culprits(f, hv);

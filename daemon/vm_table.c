@@ -105,6 +105,27 @@ static void slot_free(struct vm_table *t, uint32_t slot)
 
 /* ---- VMs ---------------------------------------------------------------- */
 
+/* The VMM's CPU cgroup, and its cpu.stat opened once for every later read */
+static void refresh_cgroup(struct vm_entry *vm)
+{
+	char path[sizeof(vm->cgroup)];
+	bool v2;
+
+	if (cgroup_process_path(vm->pid, path, sizeof(path), &v2)) {
+		vm->cgroup_known = false;
+		return;
+	}
+	if (vm->cgroup_known && vm->cgroup_v2 == v2 && strcmp(path, vm->cgroup) == 0 &&
+	    vm->cpu_stat_fd >= 0)
+		return;
+	memcpy(vm->cgroup, path, sizeof(path));
+	vm->cgroup_v2 = v2;
+	vm->cgroup_known = true;
+	if (vm->cpu_stat_fd >= 0)
+		close(vm->cpu_stat_fd);
+	vm->cpu_stat_fd = cgroup_open_cpu_stat("/sys/fs/cgroup", vm->cgroup, v2);
+}
+
 static void read_proc_names(struct vm_entry *vm)
 {
 	char path[64], *buf = malloc(65536);
@@ -128,6 +149,9 @@ static void read_proc_names(struct vm_entry *vm)
 				       sizeof(vm->uuid));
 	}
 	free(buf);
+	refresh_cgroup(vm);
+	if (!vm->name[0] && vm->cgroup_known)
+		vm_naming_from_cgroup(vm->cgroup, vm->name, sizeof(vm->name));
 	if (!vm->name[0])
 		snprintf(vm->name, sizeof(vm->name), "%s-%d", vm->comm[0] ? vm->comm : "vm",
 			 vm->pid);
@@ -185,6 +209,7 @@ static struct vm_entry *add_vm(struct vm_table *t, uint64_t cookie, pid_t pid)
 	vm->cookie = cookie;
 	vm->pid = pid;
 	vm->region_fd = -1;
+	vm->cpu_stat_fd = -1;
 	make_vm_id(vm);
 	read_proc_names(vm);
 	t->vms[t->nvms++] = vm;
@@ -241,6 +266,8 @@ static void retire_vm(struct vm_table *t, size_t idx)
 	guest_records_release(t, vm);
 	for (size_t i = 0; i < vm->nvcpus; i++)
 		retire_vcpu(t, &vm->vcpus[i]);
+	if (vm->cpu_stat_fd >= 0)
+		close(vm->cpu_stat_fd);
 	free(vm->vcpus);
 	free(vm);
 	t->vms[idx] = t->vms[--t->nvms];
@@ -259,6 +286,8 @@ static void apply_disc(struct vm_table *t, const struct st_disc *d)
 		t->discovery_errors++;
 		return;
 	}
+	if (!vm->seen) /* once per rescan: the VMM may have been moved (libvirt does) */
+		refresh_cgroup(vm);
 	vm->seen = true;
 	if (d->vcpu_id == ST_DISC_VM)
 		return;
@@ -375,6 +404,8 @@ void vm_table_free(struct vm_table *t)
 	for (size_t i = 0; i < t->nvms; i++) {
 		if (t->vms[i]->region_fd >= 0)
 			close(t->vms[i]->region_fd);
+		if (t->vms[i]->cpu_stat_fd >= 0)
+			close(t->vms[i]->cpu_stat_fd);
 		free(t->vms[i]->vcpus);
 		free(t->vms[i]);
 	}
@@ -440,8 +471,12 @@ static int fill_vm_view(struct vm_table *t, const struct vm_entry *vm, struct vm
 			o->max_wait_ns = o->vcpus[i].max_wait_ns;
 	}
 	qsort(o->vcpus, o->nvcpus, sizeof(*o->vcpus), cmp_vcpu);
-	o->throttled_known = cgroup_process_throttled(vm->pid, "/sys/fs/cgroup", o->cgroup,
-						      sizeof(o->cgroup), &o->throttled_ns) == 0;
+	if (vm->cgroup_known) {
+		memcpy(o->cgroup, vm->cgroup, sizeof(o->cgroup));
+		o->throttled_known = vm->cpu_stat_fd >= 0 &&
+				     cgroup_read_throttled_fd(vm->cpu_stat_fd, vm->cgroup_v2,
+							      &o->throttled_ns) == 0;
+	}
 	return 0;
 }
 

@@ -31,6 +31,10 @@ struct vm_entry {
 	char name[256];
 	char uuid[40];
 	char comm[32];
+	char cgroup[256];  /* the VMM's CPU cgroup, read when found and at each rescan */
+	bool cgroup_v2;
+	bool cgroup_known;
+	int cpu_stat_fd;   /* that cgroup's cpu.stat, kept open: -1 when unknown */
 	struct vcpu_entry *vcpus;
 	size_t nvcpus, cap;
 	bool seen;

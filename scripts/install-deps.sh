@@ -10,7 +10,7 @@ pkgs=(
 	libcmocka-dev libclang-rt-14-dev
 	# tests and benchmarks
 	qemu-system-x86 prometheus curl jq tmux stress-ng linux-perf util-linux
-	procps iproute2 systemd valgrind
+	procps iproute2 systemd valgrind wrk
 )
 
 missing=()

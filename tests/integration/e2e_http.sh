@@ -13,7 +13,7 @@ curl -fsS "$URL/metrics" >"$TMP/metrics" || fail "GET /metrics"
 promtool check metrics <"$TMP/metrics" 2>&1 | tee "$TMP/promtool.out"
 [ "${PIPESTATUS[0]}" -eq 0 ] || fail "promtool check metrics rejected /metrics"
 for m in stealtime_vcpu_steal_seconds_total stealtime_vcpu_run_seconds_total \
-	stealtime_vcpu_waits_total stealtime_vcpu_wait_seconds_bucket stealtime_vms stealtime_vcpus; do
+	stealtime_vcpu_waits_total stealtime_vm_wait_seconds_bucket stealtime_vms stealtime_vcpus; do
 	grep -q "^$m" "$TMP/metrics" || fail "metric $m missing"
 done
 n=$(grep -c "^stealtime_vcpu_steal_seconds_total{.*vcpu=" "$TMP/metrics")

@@ -11,7 +11,7 @@ bin=$BUILD/tests/test_render_prom
 [ -x "$bin" ] || fail "$bin not built (make tests)"
 
 "$bin" --dump-sample >"$TMP/sample.prom" || fail "render_prom failed"
-grep -q '^stealtime_vcpu_wait_seconds_bucket{.*le="+Inf"}' "$TMP/sample.prom" ||
+grep -q '^stealtime_vm_wait_seconds_bucket{.*le="+Inf"}' "$TMP/sample.prom" ||
 	fail "no histogram in the sample"
 grep -q '^stealtime_vm_wait_seconds_bucket{vm="web01",vm_id="4021",le="+Inf"} ' "$TMP/sample.prom" ||
 	fail "no per-VM histogram in the sample"

@@ -192,7 +192,6 @@ static const char *const families[] = {
 	"stealtime_vcpu_preemptions_total",
 	"stealtime_vcpu_wakeups_total",
 	"stealtime_vcpu_max_wait_seconds",
-	"stealtime_vcpu_wait_seconds",
 	"stealtime_vcpu_committed_seconds_total",
 	"stealtime_vcpu_commits_total",
 	"stealtime_vm_info",
@@ -301,7 +300,8 @@ static void render__empty_view__families_and_zero_gauges(void **state)
 
 	assert_int_equal(count_prefixed(out, "# TYPE "), sizeof(families) / sizeof(families[0]));
 	assert_line(out, "# TYPE stealtime_vcpu_steal_seconds_total counter");
-	assert_line(out, "# TYPE stealtime_vcpu_wait_seconds histogram");
+	assert_line(out, "# TYPE stealtime_vm_wait_seconds histogram");
+	assert_int_equal(count_prefixed(out, "# TYPE stealtime_vcpu_wait_seconds"), 0);
 	assert_line(out, "stealtime_vms 0");
 	assert_line(out, "stealtime_vcpus 0");
 	assert_int_equal(count_prefixed(out, "stealtime_vcpu_"), 0);
@@ -351,7 +351,7 @@ static void render__histogram__cumulative_buckets(void **state)
 {
 	char *out = render(&sample);
 
-#define BUCKET(le, n) "stealtime_vcpu_wait_seconds_bucket{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\",le=\"" le "\"} " #n
+#define BUCKET(le, n) "stealtime_vm_wait_seconds_bucket{vm=\"web01\",vm_id=\"4021\",le=\"" le "\"} " #n
 	assert_line(out, BUCKET("0.000001024", 2)); /* slots 0, 9 */
 	assert_line(out, BUCKET("0.000004096", 4)); /* + 10, 11 */
 	assert_line(out, BUCKET("0.000016384", 5)); /* + 12 */
@@ -366,9 +366,10 @@ static void render__histogram__cumulative_buckets(void **state)
 	assert_line(out, BUCKET("2.147483648", 8)); /* + 30 */
 	assert_line(out, BUCKET("+Inf", 10));       /* + 31 (2), = waits */
 #undef BUCKET
-	assert_line(out, "stealtime_vcpu_wait_seconds_sum{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\"} 1.000000001");
-	assert_line(out, "stealtime_vcpu_wait_seconds_count{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\"} 10");
-	assert_int_equal(count_prefixed(out, "stealtime_vcpu_wait_seconds_bucket{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\","), 13);
+	/* vCPU 1's steal is UINT64_MAX ns: the VM's sum saturates */
+	assert_line(out, "stealtime_vm_wait_seconds_sum{vm=\"web01\",vm_id=\"4021\"} 18446744073.709551615");
+	assert_line(out, "stealtime_vm_wait_seconds_count{vm=\"web01\",vm_id=\"4021\"} 10");
+	assert_int_equal(count_prefixed(out, "stealtime_vm_wait_seconds_bucket{vm=\"web01\",vm_id=\"4021\","), 13);
 	assert_before(out, "le=\"0.000001024\"", "le=\"0.000004096\"");
 	assert_before(out, "le=\"2.147483648\"", "le=\"+Inf\"");
 	free(out);
@@ -383,9 +384,9 @@ static void render__histogram_ahead_of_waits__buckets_capped_at_count(void **sta
 
 	v.hist[0] = 3; /* BPF counted the slot, not yet the wait */
 	out = render(&hv);
-	assert_line(out, "stealtime_vcpu_wait_seconds_bucket{vm=\"race\",vm_id=\"r\",vcpu=\"0\",le=\"0.000001024\"} 2");
-	assert_line(out, "stealtime_vcpu_wait_seconds_bucket{vm=\"race\",vm_id=\"r\",vcpu=\"0\",le=\"+Inf\"} 2");
-	assert_line(out, "stealtime_vcpu_wait_seconds_count{vm=\"race\",vm_id=\"r\",vcpu=\"0\"} 2");
+	assert_line(out, "stealtime_vm_wait_seconds_bucket{vm=\"race\",vm_id=\"r\",le=\"0.000001024\"} 2");
+	assert_line(out, "stealtime_vm_wait_seconds_bucket{vm=\"race\",vm_id=\"r\",le=\"+Inf\"} 2");
+	assert_line(out, "stealtime_vm_wait_seconds_count{vm=\"race\",vm_id=\"r\"} 2");
 	free(out);
 }
 
@@ -599,8 +600,8 @@ static void render__series__grouped_under_their_family(void **state)
 		      "stealtime_vcpu_steal_seconds_total{");
 	assert_before(out, "stealtime_vcpu_steal_seconds_total{vm=\"qemu-kvm\"",
 		      "# TYPE stealtime_vcpu_run_seconds_total counter");
-	assert_before(out, "stealtime_vcpu_wait_seconds_count{vm=\"qemu-kvm\"",
-		      "# TYPE stealtime_vcpu_committed_seconds_total counter");
+	assert_before(out, "stealtime_vm_wait_seconds_count{vm=\"qemu-kvm\"",
+		      "# TYPE stealtime_vms gauge");
 	free(out);
 }
 
