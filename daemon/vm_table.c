@@ -71,7 +71,10 @@ static void unbind_thread(struct vm_table *t, pid_t tid, uint32_t slot)
 static int slot_alloc(struct vm_table *t, const struct vm_entry *vm, uint32_t vcpu_id)
 {
 	if (t->nslots >= t->max_vcpus) {
-		t->slots_exhausted++;
+		if (t->slots_exhausted++ % 100 == 0)
+			log_warning("limits.vcpus (%u) reached: vCPU %u of VM %s not tracked "
+				    "(stealtime_daemon_slots_exhausted_total)", t->max_vcpus, vcpu_id,
+				    vm->id);
 		return -ENOSPC;
 	}
 	for (uint32_t i = 0; i < ST_MAX_VCPUS; i++) {
@@ -191,7 +194,9 @@ static struct vm_entry *add_vm(struct vm_table *t, uint64_t cookie, pid_t pid)
 	struct vm_entry *vm;
 
 	if (t->nvms >= t->max_vms) {
-		t->vms_dropped++;
+		if (t->vms_dropped++ % 100 == 0)
+			log_warning("limits.vms (%u) reached: VM of pid %d not tracked "
+				    "(stealtime_daemon_slots_exhausted_total)", t->max_vms, pid);
 		return NULL;
 	}
 	if (t->nvms == t->cap) {

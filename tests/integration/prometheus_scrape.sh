@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The Prometheus server (Debian's), started on loopback with a scrape
+# config pointing at the daemon: the target is up, and stealtime series of
+# a running VM come back through the query API.
+source "$(dirname "$0")/../lib.sh"
+need_root; need_kvm; need_btf
+command -v prometheus >/dev/null || skip "prometheus not installed"
+
+start_daemon
+start_testvmm --vcpus 2 --seconds 60 --name prom-vm
+wait_for 5 vm_json "$VMM_PID" >/dev/null || fail "VM not listed"
+id=$(vm_json "$VMM_PID" | jq -r .id)
+
+pport=$(free_port)
+cat >"$TMP/prometheus.yml" <<EOC
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - $ROOT/monitoring/stealtime-alerts.yml
+scrape_configs:
+  - job_name: stealtime
+    static_configs:
+      - targets: ['${URL#http://}']
+EOC
+bg prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/tsdb" \
+	--web.listen-address="127.0.0.1:$pport" --log.level=warn
+P=http://127.0.0.1:$pport
+query() { curl -fsS --get "$P/api/v1/query" --data-urlencode "query=$1"; }
+wait_for 60 sh -c "curl -fsS --get $P/api/v1/query --data-urlencode 'query=up{job=\"stealtime\"}' | jq -e '.data.result[0].value[1] == \"1\"' >/dev/null" ||
+	fail "Prometheus does not see the daemon up: $(query 'up' 2>&1)"
+note "up{job=\"stealtime\"} == 1"
+wait_for 20 sh -c "curl -fsS --get $P/api/v1/query --data-urlencode 'query=stealtime_vcpu_run_seconds_total{vm_id=\"$id\"}' | jq -e '.data.result | length == 2' >/dev/null" ||
+	fail "no run-time series for VM $id: $(query "stealtime_vcpu_run_seconds_total")"
+rate_q="sum(rate(stealtime_vcpu_run_seconds_total{vm_id=\"$id\"}[5s]))"
+wait_for 10 sh -c "curl -fsS --get $P/api/v1/query --data-urlencode 'query=$rate_q' | jq -e '.data.result | length == 1' >/dev/null" ||
+	fail "no rate for the VM yet"
+r=$(query "$rate_q")
+note "VM $id runs $(jq -r '.data.result[0].value[1]' <<<"$r") CPU-seconds per second"
+jq_true "$r" '.data.result[0].value[1] | tonumber > 0' || fail "run rate of the VM is not positive: $r"
+rules=$(curl -fsS "$P/api/v1/rules")
+jq_true "$rules" '[.data.groups[].rules[]] | length >= 3' || fail "alert rules not loaded: $rules"
+echo "Prometheus scrapes stealtimed"
