@@ -39,3 +39,31 @@ awk -v a="$mn" -v b="$mo" -v e="$me" 'BEGIN {
 	printf "throughput with the daemon: %.1f%% of detached, %.1f%% of an empty program\n", 100 * a / b, 100 * a / e
 	printf "an empty sched_switch program alone: %.1f%% of detached\n", 100 * e / b }'
 stop_daemon
+
+echo "== one scrape vs reading /proc/PID/task/TID/schedstat of the same vCPU threads"
+NB=${SCRAPE_VMS:-25}; NV=${SCRAPE_VCPUS:-4}; N=${SCRAPES:-200}
+start_daemon
+vm_pids=()
+for i in $(seq 1 "$NB"); do
+	"$BUILD/tests/vmm/testvmm" --vcpus "$NV" --seconds 600 --idle-us 10000000 >/dev/null 2>&1 &
+	vm_pids+=($!); PIDS+=($!)
+done
+wait_for 30 sh -c "[ \$(curl -fsS $URL/v1/vms | jq '[.vms[].vcpus[] | select(.tid > 0)] | length') -ge $((NB * NV)) ]" ||
+	fail "VMs not tracked"
+files=$(curl -fsS "$URL/v1/vms" | jq -r '.vms[] | .pid as $p | .vcpus[] | "/proc/\($p)/task/\(.tid)/schedstat"')
+nfiles=$(wc -w <<<"$files")
+per_op() { # N CMD... -> microseconds per run
+	local n=$1 t0 t1; shift
+	t0=$(date +%s%N)
+	for i in $(seq 1 "$n"); do "$@" >/dev/null 2>&1; done
+	t1=$(date +%s%N)
+	echo $(( (t1 - t0) / n / 1000 ))
+}
+sc=$(per_op "$N" curl -s -o /dev/null "$URL/metrics")
+sc0=$(per_op "$N" curl -s -o /dev/null "$URL/healthz")
+pr=$(per_op "$N" cat $files)
+pr0=$(per_op "$N" cat /dev/null)
+echo "$nfiles vCPUs, per run: /metrics ${sc} us (curl on /healthz ${sc0} us), cat of their schedstat files ${pr} us (cat /dev/null ${pr0} us)"
+awk -v a="$((sc - sc0))" -v b="$((pr - pr0))" -v n="$nfiles" 'BEGIN {
+	printf "net of process start: scrape %d us, schedstat reads %d us (%.1f us per vCPU); ratio %.2f\n", a, b, b / n, a / b }'
+stop_daemon
