@@ -13,6 +13,7 @@
  *   stealtime_vcpu_waits_total              counter    runqueue waits that ended
  *   stealtime_vcpu_preemptions_total        counter    switched out while runnable
  *   stealtime_vcpu_wakeups_total            counter    wakeups of the thread
+ *                                                      (with count_wakeups)
  *   stealtime_vcpu_max_wait_seconds         gauge      longest single wait
  *   stealtime_vcpu_committed_seconds_total  counter    last value written to the
  *                                                      guest record (only vCPUs
@@ -121,7 +122,8 @@ static const struct vcpu_metric vcpu_metrics[] = {
 	{ "stealtime_vcpu_preemptions_total", "counter",
 	  "Times the vCPU thread was switched out while still runnable.",
 	  VCPU_FIELD(preemptions), PROM_COUNT, false },
-	{ "stealtime_vcpu_wakeups_total", "counter", "Wakeups of the vCPU thread.",
+	{ "stealtime_vcpu_wakeups_total", "counter",
+	  "Wakeups of the vCPU thread (counted only with count_wakeups on).",
 	  VCPU_FIELD(wakeups), PROM_COUNT, false },
 	{ "stealtime_vcpu_max_wait_seconds", "gauge",
 	  "Longest single runqueue wait of the vCPU thread so far.",
