@@ -42,6 +42,8 @@
  * Host and daemon:
  *   stealtime_vms                               gauge    VMs seen
  *   stealtime_vcpus                             gauge    vCPUs seen
+ *   stealtime_vcpus_seeded                      gauge    vCPUs whose record was
+ *                                                        seeded (initial_ns > 0)
  *   stealtime_daemon_rescans_total              counter  discovery scans run
  *   stealtime_daemon_rescan_requests_total      counter  scans asked for by BPF
  *                                                        (unknown KVM thread)
@@ -562,14 +564,21 @@ static void write_throttled(FILE *f, const struct host_view *hv)
 
 static void write_host_gauges(FILE *f, const struct host_view *hv)
 {
-	size_t nvcpus = 0;
+	size_t nvcpus = 0, seeded = 0;
 
-	for (size_t i = 0; i < hv->nvms; i++)
+	for (size_t i = 0; i < hv->nvms; i++) {
 		nvcpus += hv->vms[i].nvcpus;
+		for (size_t j = 0; j < hv->vms[i].nvcpus; j++)
+			seeded += hv->vms[i].vcpus[j].commit_enabled &&
+				  hv->vms[i].vcpus[j].seeded_ns > 0;
+	}
 	write_header(f, "stealtime_vms", "gauge", "VMs seen on this host.");
 	fprintf(f, "stealtime_vms %zu\n", hv->nvms);
 	write_header(f, "stealtime_vcpus", "gauge", "vCPUs seen on this host.");
 	fprintf(f, "stealtime_vcpus %zu\n", nvcpus);
+	write_header(f, "stealtime_vcpus_seeded", "gauge",
+		     "vCPUs whose guest record was seeded with a starting value (migration, restore).");
+	fprintf(f, "stealtime_vcpus_seeded %zu\n", seeded);
 }
 
 static void write_daemon_counters(FILE *f, const struct daemon_stats_view *stats)

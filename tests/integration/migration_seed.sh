@@ -57,4 +57,10 @@ jq_true "${replies[0]}" '.ok == false and .errno == "EEXIST"' || fail "re-seedin
 jq_true "${replies[1]}" '.ok == false and .errno == "EINVAL"' || fail "negative seed: ${replies[1]}"
 jq_true "${replies[2]}" '.ok == false and .errno == "EINVAL"' || fail "non-integer seed: ${replies[2]}"
 jq_true "${replies[3]}" '.ok == false and .errno == "EINVAL"' || fail "seed for a missing vCPU: ${replies[3]}"
+# the API says where the value came from
+B=$VMM_PID
+seed=$(vm_json "$B" | jq '.vcpus[0].commit.seeded_ns')
+[ "$seed" = "$sA" ] || fail "API seeded_ns $seed, want $sA"
+n=$(curl -fsS "$URL/metrics" | awk '/^stealtime_vcpus_seeded / {print $2}')
+[ "${n:-0}" -ge 1 ] || fail "stealtime_vcpus_seeded is '$n'"
 echo "migration: B continued from $sA"

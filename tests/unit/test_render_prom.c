@@ -197,6 +197,7 @@ static const char *const families[] = {
 	"stealtime_vm_info",
 	"stealtime_vm_stolen_by_seconds_total",
 	"stealtime_vm_throttled_seconds_total",
+	"stealtime_vcpus_seeded",
 	"stealtime_vm_wait_seconds",
 	"stealtime_vms",
 	"stealtime_vcpus",
