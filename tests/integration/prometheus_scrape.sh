@@ -33,11 +33,11 @@ note "up{job=\"stealtime\"} == 1"
 wait_for 20 sh -c "curl -fsS --get $P/api/v1/query --data-urlencode 'query=stealtime_vcpu_run_seconds_total{vm_id=\"$id\"}' | jq -e '.data.result | length == 2' >/dev/null" ||
 	fail "no run-time series for VM $id: $(query "stealtime_vcpu_run_seconds_total")"
 rate_q="sum(rate(stealtime_vcpu_run_seconds_total{vm_id=\"$id\"}[5s]))"
-wait_for 10 sh -c "curl -fsS --get $P/api/v1/query --data-urlencode 'query=$rate_q' | jq -e '.data.result | length == 1' >/dev/null" ||
-	fail "no rate for the VM yet"
-r=$(query "$rate_q")
+positive_rate() {
+	r=$(query "$rate_q" 2>/dev/null) && jq_true "$r" '.data.result[0].value[1] | tonumber > 0'
+}
+wait_for 20 positive_rate || fail "no positive run rate for VM $id: $r"
 note "VM $id runs $(jq -r '.data.result[0].value[1]' <<<"$r") CPU-seconds per second"
-jq_true "$r" '.data.result[0].value[1] | tonumber > 0' || fail "run rate of the VM is not positive: $r"
 rules=$(curl -fsS "$P/api/v1/rules")
 jq_true "$rules" '[.data.groups[].rules[]] | length >= 3' || fail "alert rules not loaded: $rules"
 echo "Prometheus scrapes stealtimed"
