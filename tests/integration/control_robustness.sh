@@ -48,6 +48,25 @@ wait_for 10 sh -c "! curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $VMM
 	fail "killed VMM's VM is still listed"
 grep -q "region .* released" "$TMP/daemon.log" || fail "region of the killed VMM not released"
 
+# VMMs killed at random points of their registration: nothing stale, no leak
+sleep 0.5
+before=$(fds)
+killed=()
+for i in $(seq 1 20); do
+	"$BUILD/tests/vmm/testvmm" --vcpus 2 --seconds 30 --control "$CONTROL_SOCK" >/dev/null 2>&1 &
+	p=$!; killed+=("$p")
+	sleep "0.0$((RANDOM % 10))"
+	kill -9 "$p"; wait "$p" 2>/dev/null
+done
+pids_json=$(printf '%s\n' "${killed[@]}" | jq -s -c .)
+stale() { curl -fsS "$URL/v1/vms" | jq --argjson k "$pids_json" '[.vms[] | select(.pid as $p | $k | index($p))] | length'; }
+wait_for 10 sh -c "[ \$(curl -fsS $URL/v1/vms | jq --argjson k '$pids_json' '[.vms[] | select(.pid as \$p | \$k | index(\$p))] | length') -eq 0 ]" ||
+	fail "$(stale) VMs of killed VMMs still listed"
+after=$(fds)
+note "20 VMMs killed while registering: daemon fds $before -> $after"
+[ "$after" -eq "$before" ] || fail "daemon fd count went from $before to $after"
+curl -fsS "$URL/healthz" >/dev/null || fail "daemon not answering"
+
 # 100 register/close cycles: no fd leak in the daemon
 sleep 0.5
 before=$(fds)
