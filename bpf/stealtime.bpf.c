@@ -83,10 +83,18 @@ struct {
 	__array(values, struct region_map);
 } regions SEC(".maps");
 
-/* settings[0]: key that makes VM cookies opaque (set once by the daemon) */
+/*
+ * settings[ST_SETTING_COOKIE_KEY]: key that makes VM cookies opaque (set
+ * once by the daemon); settings[ST_SETTING_GENERATION]: the generation of
+ * programs that may act. Links are pinned, so programs keep working while
+ * the daemon is down; a new daemon attaches its own programs, then flips
+ * the generation: old ones stop at once, nothing is counted twice.
+ */
+const volatile __u64 generation = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, ST_NR_SETTINGS);
 	__type(key, __u32);
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
@@ -104,6 +112,14 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 64 * 1024);
 } events SEC(".maps");
+
+static __always_inline bool active(void)
+{
+	__u32 key = ST_SETTING_GENERATION;
+	__u64 *gen = bpf_map_lookup_elem(&settings, &key);
+
+	return gen && *gen == generation;
+}
 
 static __always_inline void stat_inc(__u32 which)
 {
@@ -256,6 +272,8 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 	bool prev_is_vcpu = false;
 	struct st_task *b;
 
+	if (!active())
+		return 0;
 	/*
 	 * Hot path: a task with no task-local storage at all (almost every
 	 * task on a host) costs one load, not a helper call.
@@ -281,7 +299,7 @@ static __always_inline int handle_wakeup(struct task_struct *t)
 	struct st_task *b;
 	struct st_vcpu *v;
 
-	if (!has_storage(t))
+	if (!has_storage(t) || !active())
 		return 0;
 	b = bpf_task_storage_get(&vcpu_task, t, 0, 0);
 	if (!b)
@@ -310,7 +328,7 @@ int BPF_PROG(on_kvm_exit, __u32 reason, int err)
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct st_task init = { .slot = ST_SLOT_NONE, .flags = ST_TASK_RESCAN_ASKED };
 
-	if (bpf_task_storage_get(&vcpu_task, t, 0, 0))
+	if (!active() || bpf_task_storage_get(&vcpu_task, t, 0, 0))
 		return 0;
 	if (!bpf_task_storage_get(&vcpu_task, t, &init, BPF_LOCAL_STORAGE_GET_F_CREATE)) {
 		stat_inc(ST_STAT_STORAGE_FULL);
@@ -324,8 +342,11 @@ int BPF_PROG(on_kvm_exit, __u32 reason, int err)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *t)
 {
-	struct st_task *b = bpf_task_storage_get(&vcpu_task, t, 0, 0);
+	struct st_task *b;
 
+	if (!has_storage(t) || !active())
+		return 0;
+	b = bpf_task_storage_get(&vcpu_task, t, 0, 0);
 	if (b && b->slot != ST_SLOT_NONE)
 		emit(ST_EVENT_VCPU_EXIT, t, b->slot);
 	return 0;
@@ -363,7 +384,7 @@ static __always_inline enum kvm_file kvm_file_kind(struct file *file)
 
 static __always_inline __u64 vm_cookie(struct kvm *kvm)
 {
-	__u32 zero = 0;
+	__u32 zero = ST_SETTING_COOKIE_KEY;
 	__u64 *key = bpf_map_lookup_elem(&settings, &zero);
 
 	return mix64((__u64)kvm ^ (key ? *key : 0));

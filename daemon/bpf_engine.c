@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -16,6 +17,20 @@
 
 static const char *const pinned_maps[] = { "vcpus", "vcpu_task", "regions", "settings", "stats",
 					   "stolen_by" };
+
+/* The programs whose links are pinned (they keep working while the daemon is down) */
+static const char *const pinned_links[] = { "on_switch", "on_wakeup", "on_wakeup_new",
+					    "on_kvm_exit", "on_exit" };
+#define NR_PINNED_LINKS (int)(sizeof(pinned_links) / sizeof(pinned_links[0]))
+
+static struct bpf_link *skel_link(struct stealtime_bpf *skel, int i)
+{
+	struct bpf_link *links[] = { skel->links.on_switch, skel->links.on_wakeup,
+				     skel->links.on_wakeup_new, skel->links.on_kvm_exit,
+				     skel->links.on_exit };
+
+	return links[i];
+}
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -40,11 +55,62 @@ static bool pins_exist(const char *pin_dir)
 	return access(path, F_OK) == 0;
 }
 
+/* The generation of the programs now attached (0: none), from the pinned settings */
+static __u64 pinned_generation(const char *pin_dir)
+{
+	__u32 k = ST_SETTING_GENERATION;
+	char path[512];
+	__u64 gen = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/settings", pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return 0;
+	if (bpf_map_lookup_elem(fd, &k, &gen))
+		gen = 0;
+	close(fd);
+	return gen;
+}
+
+/*
+ * Our programs take over from those of an earlier daemon: activate ours
+ * (the old ones stop at the same instant), then replace the pinned links,
+ * which detaches the old programs. Ours stay attached through the pins when
+ * this daemon stops or dies, so guest records keep being committed.
+ */
+static int take_over(struct bpf_engine *e, const char *pin_dir)
+{
+	__u32 k = ST_SETTING_GENERATION;
+	__u64 gen = e->skel->rodata->generation;
+	char path[512];
+	int err;
+
+	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.settings), &k, &gen, BPF_ANY))
+		return log_errno(-errno, "activate programs");
+	snprintf(path, sizeof(path), "%s/links", pin_dir);
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return log_errno(-errno, "mkdir %s", path);
+	for (int i = 0; i < NR_PINNED_LINKS; i++) {
+		struct bpf_link *link = skel_link(e->skel, i);
+
+		snprintf(path, sizeof(path), "%s/links/%s", pin_dir, pinned_links[i]);
+		if (unlink(path) && errno != ENOENT)
+			return log_errno(-errno, "unpin %s", path);
+		if (!link)
+			continue; /* not loaded (count_wakeups off) */
+		err = bpf_link__pin(link, path);
+		if (err)
+			return log_errno(err, "pin %s", path);
+	}
+	return 0;
+}
+
 /* The VM cookie key is chosen once and kept in the pinned settings map. */
 static int ensure_cookie_key(struct bpf_engine *e)
 {
 	int fd = bpf_map__fd(e->skel->maps.settings);
-	__u32 zero = 0;
+	__u32 zero = ST_SETTING_COOKIE_KEY;
 	__u64 key = 0;
 
 	if (bpf_map_lookup_elem(fd, &zero, &key))
@@ -106,6 +172,7 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 	if (!e->skel)
 		return log_errno(-errno, "open BPF object");
 	size_stolen_by(e, pin_dir, attribution_entries);
+	e->skel->rodata->generation = pinned_generation(pin_dir) + 1;
 	/* steal needs no wakeup hook; counting wakeups costs switch-heavy hosts ~3% */
 	bpf_program__set_autoload(e->skel->progs.on_wakeup, count_wakeups);
 	bpf_program__set_autoload(e->skel->progs.on_wakeup_new, count_wakeups);
@@ -118,6 +185,9 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 	err = stealtime_bpf__attach(e->skel);
 	if (err)
 		return log_errno(err, "attach BPF programs");
+	err = take_over(e, pin_dir);
+	if (err)
+		return err;
 
 	e->task_map_fd = bpf_map__fd(e->skel->maps.vcpu_task);
 	e->regions_fd = bpf_map__fd(e->skel->maps.regions);
@@ -133,7 +203,8 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 	e->rb = ring_buffer__new(bpf_map__fd(e->skel->maps.events), ringbuf_cb, e, NULL);
 	if (!e->rb)
 		return log_errno(-errno, "ring buffer");
-	log_info("BPF programs attached; maps %s under %s", e->adopted ? "adopted" : "pinned",
+	log_info("BPF programs attached (generation %llu); maps %s under %s",
+		 (unsigned long long)e->skel->rodata->generation, e->adopted ? "adopted" : "pinned",
 		 pin_dir);
 	return 0;
 }
@@ -155,6 +226,15 @@ int bpf_engine_unpin(const char *pin_dir)
 	char path[512];
 	int err = 0;
 
+	/* links first: that detaches the programs */
+	for (int i = 0; i < NR_PINNED_LINKS; i++) {
+		snprintf(path, sizeof(path), "%s/links/%s", pin_dir, pinned_links[i]);
+		if (unlink(path) && errno != ENOENT)
+			err = log_errno(-errno, "unlink %s", path);
+	}
+	snprintf(path, sizeof(path), "%s/links", pin_dir);
+	if (rmdir(path) && errno != ENOENT)
+		err = log_errno(-errno, "rmdir %s", path);
 	for (size_t i = 0; i < sizeof(pinned_maps) / sizeof(pinned_maps[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, pinned_maps[i]);
 		if (unlink(path) && errno != ENOENT)

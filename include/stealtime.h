@@ -19,6 +19,11 @@
 #define ST_REGION_SIZE (ST_RECORDS_PER_REGION * ST_RECORD_SIZE) /* 64 KiB */
 #define ST_SLOT_NONE 0xffffffffu
 
+/* the "settings" array */
+#define ST_SETTING_COOKIE_KEY 0
+#define ST_SETTING_GENERATION 1
+#define ST_NR_SETTINGS 2
+
 /* struct st_task.flags */
 #define ST_TASK_NEEDS_BASE 0x1u   /* first event after binding: compute offsets */
 #define ST_TASK_RESCAN_ASKED 0x2u /* unknown KVM thread, rescan requested */

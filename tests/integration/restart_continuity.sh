@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # SIGKILL and restart of the daemon with a registered VM under contention:
-# the maps are pinned and adopted, so the guest-read value never decreases
-# and keeps tracking run_delay, and the per-vCPU counters continue.
+# the programs' links are pinned, so the guest's record keeps being
+# committed while no daemon runs; the maps are pinned and adopted, so the
+# guest-read value never decreases and keeps tracking run_delay, the
+# per-vCPU counters continue, and the restarted daemon's programs replace
+# the old ones (one of each attached).
 source "$(dirname "$0")/../lib.sh"
 need_root; need_kvm; need_btf
 [ "$(nproc)" -ge 2 ] || skip "needs 2 CPUs"
@@ -19,13 +22,18 @@ g0=$(next_guest_value "$VMM_REPORT" 0) || fail "no guest value"
 
 kill -9 "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null
 note "daemon killed at steal $m0 s, guest value $g0 ns"
-sleep 1
+sleep 1.5
+gd=$(next_guest_value "$VMM_REPORT" 0) || fail "no guest value while the daemon is down"
+note "1.5 s later, no daemon running: guest value $gd ns"
+[ "$gd" -gt $((g0 + 300000000)) ] || fail "the record was not committed while the daemon was down ($g0 -> $gd)"
 # restart on the same pins
 "$BUILD/stealtimed" --listen "${URL#http://}" --control-socket "$CONTROL_SOCK" --pin-dir "$PIN_DIR" \
 	--rescan-interval 1 >"$TMP/daemon2.log" 2>&1 &
 DAEMON_PID=$!; PIDS+=($DAEMON_PID)
 wait_for 10 curl -fsS "$URL/healthz" >/dev/null || { cat "$TMP/daemon2.log" >&2; fail "restarted daemon not answering"; }
 grep -q "adopted" "$TMP/daemon2.log" || fail "restarted daemon did not adopt the pinned maps"
+n=$(bpftool -j prog show | jq '[.[] | select(.name == "on_switch")] | length')
+[ "$n" -eq 1 ] || fail "$n on_switch programs loaded after the restart (the old one should be gone)"
 [ "$(vm_json "$VMM_PID" | jq -r .id)" = "$id" ] || fail "VM id changed across the restart"
 vm_json "$VMM_PID" | jq -e '.registered and .vcpus[0].commit != null' >/dev/null || fail "registration lost"
 
