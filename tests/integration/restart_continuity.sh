@@ -10,7 +10,8 @@ need_root; need_kvm; need_btf
 [ "$(nproc)" -ge 2 ] || skip "needs 2 CPUs"
 
 start_daemon
-start_testvmm --vcpus 1 --cpu 1 --seconds 60 --control "$CONTROL_SOCK"
+# the VMM connects and registers again 8 s in, after the restart below
+start_testvmm --vcpus 1 --cpu 1 --seconds 60 --control "$CONTROL_SOCK" --reconnect-after 8
 tid=${VMM_TIDS%% *}
 hog 1
 wait_for 10 grep -q '"event":"guest"' "$VMM_REPORT" || fail "guest reported nothing"
@@ -49,4 +50,12 @@ s=$(vm_json "$VMM_PID" | jq .vcpus[0].steal_ns); r=$(run_delay "$tid")
 guest_lines "$VMM_REPORT" 0 | jq -s -e '[.[].stolen_ns] as $v | all(range(1; $v | length); $v[.] >= $v[. - 1])' >/dev/null ||
 	fail "the guest saw its stolen time decrease"
 grep -q '"guest_decreases":\[0\]' "$VMM_REPORT" 2>/dev/null || true
+# the VMM reconnects to the new daemon and gets its own VM and region back
+wait_for 10 grep -q '"event":"reregister"' "$VMM_REPORT" || fail "the VMM did not reconnect"
+rr=$(grep -m1 '"event":"reregister"' "$VMM_REPORT")
+note "$rr"
+jq_true "$rr" ".ok and .vm == \"$id\" and .same_region and .set_ipa_again == \"EEXIST\"" ||
+	fail "reconnecting VMM did not get its VM, region and records back: $rr"
+g2=$(next_guest_value "$VMM_REPORT" 0) || fail "no guest value after the reconnect"
+[ "$g2" -ge "$g1" ] || fail "guest value went back after the reconnect: $g1 -> $g2"
 echo "restart lost nothing: steal $m0 -> $m1 s, guest $g0 -> $g1 ns"

@@ -210,6 +210,7 @@ struct options {
 	unsigned int nrequests;
 	unsigned int cycles;
 	uint64_t idle_us;        /* sleep after each heartbeat (idle vCPUs) */
+	double reconnect_after;  /* connect and register again after this many seconds */
 	double handoff_after;    /* vCPU 0 moves to a new thread after this many seconds */
 };
 
@@ -264,6 +265,7 @@ struct vm {
 	size_t run_size;
 	uint8_t *ram;
 	struct st_vmm *st;
+	struct st_vmm *st_again; /* --reconnect-after: the second connection */
 	struct report report;
 	pthread_t main_thread;
 	atomic_bool stop;
@@ -1009,9 +1011,57 @@ static void emit_exit(struct vm *vm)
 }
 
 /* Waits for the run time, SIGTERM/SIGINT, or a failed vCPU (SIGUSR2). */
+/* The kernel's id of the BPF map behind fd (/proc/self/fdinfo), 0 if none */
+static unsigned long map_id_of(int fd)
+{
+	char path[64], line[128];
+	unsigned long id = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "map_id: %lu", &id) == 1)
+			break;
+	fclose(f);
+	return id;
+}
+
+/*
+ * --reconnect-after: what a VMM does when stealtimed restarted under it:
+ * connect and register again. It must get the same region back (its guest
+ * keeps the mapping it has), with its vCPUs' records still set.
+ */
+static void reconnect(struct vm *vm)
+{
+	const struct options *opt = vm->opt;
+	int err, set_err = 0;
+	json_t *ev;
+
+	err = st_vmm_connect(&vm->st_again, opt->control);
+	if (!err)
+		err = st_vmm_register(vm->st_again, opt->region_ipa);
+	if (!err)
+		set_err = st_vmm_set_ipa(vm->st_again, 0, opt->region_ipa);
+	ev = json_pack("{s:s, s:b, s:s}", "event", "reregister", "ok", !err, "errno",
+		       err ? errno_name(err) : "");
+	if (ev && !err) {
+		json_object_set_new(ev, "vm", json_string(st_vmm_vm_id(vm->st_again)));
+		json_object_set_new(ev, "same_region",
+				    json_boolean(map_id_of(st_vmm_region_fd(vm->st_again)) ==
+						 map_id_of(st_vmm_region_fd(vm->st))));
+		json_object_set_new(ev, "set_ipa_again", json_string(set_err ? errno_name(set_err) : "ok"));
+	}
+	report_emit(&vm->report, ev);
+}
+
 static void wait_for_end(struct vm *vm)
 {
-	uint64_t end = now_ns() + (uint64_t)(vm->opt->seconds * 1e9);
+	uint64_t start = now_ns(), end = start + (uint64_t)(vm->opt->seconds * 1e9);
+	uint64_t again = vm->opt->reconnect_after > 0 && vm->st ?
+			 start + (uint64_t)(vm->opt->reconnect_after * 1e9) : 0;
 	struct timespec ts;
 	sigset_t set;
 	uint64_t now;
@@ -1022,8 +1072,15 @@ static void wait_for_end(struct vm *vm)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGUSR2);
 	while ((now = now_ns()) < end) {
-		ts.tv_sec = (time_t)((end - now) / 1000000000ull);
-		ts.tv_nsec = (long)((end - now) % 1000000000ull);
+		uint64_t until = again && again < end ? again : end;
+
+		if (again && now >= again) {
+			reconnect(vm);
+			again = 0;
+			continue;
+		}
+		ts.tv_sec = (time_t)((until - now) / 1000000000ull);
+		ts.tv_nsec = (long)((until - now) % 1000000000ull);
 		sig = sigtimedwait(&set, NULL, &ts);
 		if (sig > 0)
 			return;
@@ -1074,6 +1131,7 @@ static void vm_destroy(struct vm *vm)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
+	st_vmm_close(vm->st_again);
 	st_vmm_close(vm->st);
 	if (vm->ram)
 		munmap(vm->ram, GUEST_RAM_SIZE);
@@ -1210,6 +1268,8 @@ static void usage(FILE *f)
 		"  --cycles N         before registering for good, connect/register/close N times\n"
 		"  --idle-us N        sleep N us after each guest heartbeat (mostly idle vCPUs)\n"
 		"  --handoff-after S  after S seconds vCPU 0 continues on a new thread\n"
+		"  --reconnect-after S  after S seconds connect and register again (as after a\n"
+		"                     daemon restart); report whether the region is the same\n"
 		"exit: 0 ok, 1 error, 2 registration failed, %d bad usage\n",
 		MAX_VCPUS, REGION_IPA_DEFAULT, EXIT_USAGE);
 }
@@ -1279,6 +1339,10 @@ static int parse_option(struct options *o, int c, const char *arg)
 		return 0;
 	case 'I':
 		return parse_u64(arg, &o->idle_us) || o->idle_us > 10000000 ? -EINVAL : 0;
+	case 'A':
+		o->reconnect_after = strtod(arg, &end);
+		return *end || end == arg || !(o->reconnect_after > 0 && o->reconnect_after < 1e6) ?
+			       -EINVAL : 0;
 	case 'H':
 		o->handoff_after = strtod(arg, &end);
 		return *end || end == arg || !(o->handoff_after > 0 && o->handoff_after < 1e6) ? -EINVAL : 0;
@@ -1305,6 +1369,7 @@ static int parse_options(struct options *o, int argc, char **argv)
 		{ "cycles", required_argument, NULL, 'Y' },
 		{ "idle-us", required_argument, NULL, 'I' },
 		{ "handoff-after", required_argument, NULL, 'H' },
+		{ "reconnect-after", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
