@@ -11,6 +11,7 @@ void host_view_free(struct host_view *hv)
 	for (size_t i = 0; i < hv->nvms; i++) {
 		free(hv->vms[i].vcpus);
 		free(hv->vms[i].culprits);
+		free(hv->vms[i].exported);
 	}
 	free(hv->vms);
 	hv->vms = NULL;

@@ -46,6 +46,12 @@ struct culprit_view {
 	uint64_t ns;
 };
 
+/* A culprit as /metrics names it: culprits of one kind and name are one series */
+struct culprit_key {
+	enum culprit_kind kind;
+	char name[96];
+};
+
 struct vm_view {
 	char id[24];         /* daemon's own key, stable for the VM's lifetime */
 	char name[256];
@@ -60,6 +66,14 @@ struct vm_view {
 	uint64_t max_wait_ns;  /* longest single wait of any vCPU */
 	size_t nculprits;
 	struct culprit_view *culprits; /* largest first */
+	/*
+	 * The culprits /metrics gives a series of their own; the rest is
+	 * "other". Chosen once (the largest when first seen, up to
+	 * top_culprits) and kept for the VM's life, so that "other" never
+	 * goes down. NULL: a stateless caller; the largest are taken.
+	 */
+	size_t nexported;
+	struct culprit_key *exported;
 	size_t nvcpus;
 	struct vcpu_view *vcpus; /* sorted by index */
 };

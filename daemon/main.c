@@ -325,6 +325,7 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 		d->cfg.rescan_interval_s = c.rescan_interval_s;
 		d->cfg.top_culprits = c.top_culprits;
 		pthread_mutex_lock(&d->table.lock);
+		d->table.top_culprits = c.top_culprits; /* more room: new culprits may join */
 		d->cfg.commit = c.commit;
 		d->records.commit_enabled = c.commit;
 		pthread_mutex_unlock(&d->table.lock);
@@ -405,6 +406,7 @@ static int run(struct daemon *d)
 	if (err)
 		return err;
 	vm_table_init(&d->table, &d->bpf, d->cfg.max_vms, d->cfg.max_vcpus);
+	d->table.top_culprits = d->cfg.top_culprits;
 	rescan(d);
 	err = setup_loop(d);
 	if (err)

@@ -26,13 +26,14 @@
  *       time the VM's vCPUs waited while this culprit ran on their CPU;
  *       culprit_kind is "vm", "process", "kernel" or "other", culprit its
  *       name. Culprits of one kind and name are merged (all "bash"
- *       processes are one series); the largest hv->top_culprits (5 when
- *       0) get a series each, and one series {culprit_kind="other",
- *       culprit="other"}, always written, holds the rest together with
- *       the time of kind other (idle, interrupts, not seen). At most
- *       top_culprits + 1 series per VM. A culprit that enters or leaves
- *       the top moves its time out of or into "other", which can then go
- *       down: that is the price of the bound.
+ *       processes are one series); the culprits in vm->exported (the
+ *       daemon picks the largest when first seen, up to top_culprits, and
+ *       keeps them for the VM's life; without that state, the largest
+ *       hv->top_culprits, 5 when 0) get a series each, and one series
+ *       {culprit_kind="other",culprit="other"}, always written, holds the
+ *       rest together with the time of kind other (idle, interrupts, not
+ *       seen). At most top_culprits + 1 series per VM; since membership
+ *       never changes, "other" never goes down.
  *   stealtime_vm_throttled_seconds_total  counter: time the VM lost to
  *       its own CPU quota (cpu.stat of the VMM's cgroup), when readable
  *   stealtime_vm_wait_seconds  histogram (+ le): single waits of all its
@@ -512,6 +513,18 @@ static void write_stolen_by(FILE *f, const struct vm_view *vm, const char *kind,
 	write_value(f, ns, PROM_SECONDS);
 }
 
+/* Does culprit s get a series of its own? */
+static bool exported(const struct vm_view *vm, const struct culprit_sum *s, size_t rank,
+		     unsigned int top)
+{
+	if (!vm->exported) /* no daemon state: the largest */
+		return rank < top;
+	for (size_t i = 0; i < vm->nexported && i < top; i++)
+		if (vm->exported[i].kind == s->kind && strcmp(vm->exported[i].name, s->name) == 0)
+			return true;
+	return false;
+}
+
 static int write_vm_culprits(FILE *f, const struct vm_view *vm, unsigned int top)
 {
 	struct culprit_sum *s;
@@ -522,7 +535,7 @@ static int write_vm_culprits(FILE *f, const struct vm_view *vm, unsigned int top
 	if (err)
 		return err;
 	for (size_t i = 0; i < n; i++) {
-		if (i < top)
+		if (exported(vm, &s[i], i, top))
 			write_stolen_by(f, vm, culprit_kinds[s[i].kind], s[i].name, s[i].ns);
 		else
 			other_ns = add_sat(other_ns, s[i].ns);

@@ -273,6 +273,7 @@ static void retire_vm(struct vm_table *t, size_t idx)
 		retire_vcpu(t, &vm->vcpus[i]);
 	if (vm->cpu_stat_fd >= 0)
 		close(vm->cpu_stat_fd);
+	free(vm->exported);
 	free(vm->vcpus);
 	free(vm);
 	t->vms[idx] = t->vms[--t->nvms];
@@ -411,6 +412,7 @@ void vm_table_free(struct vm_table *t)
 			close(t->vms[i]->region_fd);
 		if (t->vms[i]->cpu_stat_fd >= 0)
 			close(t->vms[i]->cpu_stat_fd);
+		free(t->vms[i]->exported);
 		free(t->vms[i]->vcpus);
 		free(t->vms[i]);
 	}
@@ -485,6 +487,44 @@ static int fill_vm_view(struct vm_table *t, const struct vm_entry *vm, struct vm
 	return 0;
 }
 
+static bool is_exported(const struct vm_entry *vm, enum culprit_kind kind, const char *name)
+{
+	for (size_t i = 0; i < vm->nexported; i++)
+		if (vm->exported[i].kind == kind && strcmp(vm->exported[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Culprits join the VM's exported set, largest first (o->culprits is
+ * sorted so), while it has room; once in, they stay. Then o gets a copy.
+ */
+static int update_exported(struct vm_table *t, struct vm_entry *vm, struct vm_view *o)
+{
+	unsigned top = t->top_culprits ? t->top_culprits : 5;
+
+	for (size_t i = 0; i < o->nculprits && vm->nexported < top; i++) {
+		const struct culprit_view *c = &o->culprits[i];
+		struct culprit_key *n;
+
+		if (c->kind == CULPRIT_OTHER || is_exported(vm, c->kind, c->name))
+			continue;
+		n = realloc(vm->exported, (vm->nexported + 1) * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		vm->exported = n;
+		n[vm->nexported].kind = c->kind;
+		memcpy(n[vm->nexported].name, c->name, sizeof(n->name));
+		vm->nexported++;
+	}
+	o->exported = calloc(vm->nexported ? vm->nexported : 1, sizeof(*o->exported));
+	if (!o->exported)
+		return -ENOMEM;
+	memcpy(o->exported, vm->exported, vm->nexported * sizeof(*o->exported));
+	o->nexported = vm->nexported;
+	return 0;
+}
+
 int vm_table_view(void *table, struct host_view *out)
 {
 	struct vm_table *t = table;
@@ -510,6 +550,8 @@ int vm_table_view(void *table, struct host_view *out)
 	}
 	if (!err)
 		err = attribution_fill(t, out, slot_vm);
+	for (size_t i = 0; i < out->nvms && !err; i++)
+		err = update_exported(t, t->vms[i], &out->vms[i]);
 	out->stats.rescans = t->rescans;
 	out->stats.rescan_requests = t->rescan_requests;
 	out->stats.discovery_errors = t->discovery_errors;

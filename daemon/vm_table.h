@@ -44,6 +44,9 @@ struct vm_entry {
 	int region_fd;
 	uint64_t region_ipa;
 	void *owner; /* the control connection that registered it */
+	/* culprits with a series of their own in /metrics (see struct vm_view) */
+	struct culprit_key *exported;
+	size_t nexported;
 };
 
 struct vm_table {
@@ -53,6 +56,7 @@ struct vm_table {
 	size_t nvms, cap;
 	bool region_used[ST_MAX_REGIONS];
 	unsigned max_vms, max_vcpus; /* configuration limits */
+	unsigned top_culprits;       /* culprits per VM with a series of their own */
 	unsigned nslots;             /* vCPU slots in use */
 	/* counters, monotonic */
 	uint64_t rescans;

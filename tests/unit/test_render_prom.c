@@ -452,6 +452,27 @@ static void render__culprits_beyond_top__summed_into_other(void **state)
 	free(out);
 }
 
+static void render__exported_set__only_its_members_get_series(void **state)
+{
+	/* the daemon chose "slow" earlier; "fast" grew larger since: still other */
+	struct culprit_view c[2] = {
+		{ .kind = CULPRIT_PROCESS, .name = "fast", .pid = 1, .ns = 5000000000ULL },
+		{ .kind = CULPRIT_PROCESS, .name = "slow", .pid = 2, .ns = 1000000000ULL },
+	};
+	struct culprit_key keep[1] = { { .kind = CULPRIT_PROCESS, .name = "slow" } };
+	struct vm_view vm = { .id = "x", .name = "x", .nculprits = 2, .culprits = c,
+			      .nexported = 1, .exported = keep };
+	struct host_view hv = { .nvms = 1, .vms = &vm, .top_culprits = 5 };
+	char *out = render(&hv);
+
+	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"x\",vm_id=\"x\","
+			 "culprit_kind=\"process\",culprit=\"slow\"} 1");
+	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"x\",vm_id=\"x\","
+			 "culprit_kind=\"other\",culprit=\"other\"} 5");
+	assert_int_equal(count_prefixed(out, "stealtime_vm_stolen_by_seconds_total{vm=\"x\""), 2);
+	free(out);
+}
+
 static void render__culprits_top_zero__five_and_other(void **state)
 {
 	struct culprit_view c[8];
@@ -664,6 +685,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(render__culprits__merged_by_kind_and_name),
 		cmocka_unit_test(render__culprits_beyond_top__summed_into_other),
 		cmocka_unit_test(render__culprits_top_zero__five_and_other),
+		cmocka_unit_test(render__exported_set__only_its_members_get_series),
 		cmocka_unit_test(render__culprits_equal_time__stable_order),
 		cmocka_unit_test(render__vm_without_culprits__other_at_zero),
 		cmocka_unit_test(render__throttling__only_when_known),
