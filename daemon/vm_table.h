@@ -75,7 +75,7 @@ int vm_table_rescan(struct vm_table *t);
 /* The same, with the lock already held */
 int vm_table_rescan_locked(struct vm_table *t);
 
-/* host_view_fn: a fresh view of every VM read from the maps */
+/* host_view_fn: a fresh view of every VM read from the maps (vm_view.c) */
 int vm_table_view(void *table, struct host_view *out);
 
 struct vm_entry *vm_table_find_pid(struct vm_table *t, pid_t pid);

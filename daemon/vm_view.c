@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * host_view_fn of the VM table: a fresh view of every VM, read from the
+ * BPF maps (and the VMMs' cpu.stat) at request time, under the table lock.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attribution.h"
+#include "cgroup_stat.h"
+#include "vm_table.h"
+
+static void fill_vcpu_view(struct vm_table *t, const struct vcpu_entry *c, struct vcpu_view *o)
+{
+	const volatile struct st_vcpu *v = vm_table_slot(t, c->slot);
+
+	o->index = c->vcpu_id;
+	o->tid = v->tid;
+	o->steal_ns = v->steal_ns;
+	o->run_ns = v->run_ns;
+	o->waits = v->waits;
+	o->preemptions = v->preemptions;
+	for (int i = 0; i < ST_HIST_SLOTS; i++)
+		o->hist[i] = v->hist[i];
+	o->commit_enabled = (v->commit_flags & ST_COMMIT_ON) != 0;
+	o->record_ipa = v->record_ipa;
+	o->committed_ns = v->committed_ns;
+	o->commits = v->commits;
+	o->seeded_ns = v->commit_init;
+	o->wakeups = v->wakeups;
+	o->max_wait_ns = v->max_wait_ns;
+}
+
+static int cmp_vcpu(const void *a, const void *b)
+{
+	const struct vcpu_view *x = a, *y = b;
+
+	return (x->index > y->index) - (x->index < y->index);
+}
+
+static int cmp_vm(const void *a, const void *b)
+{
+	const struct vm_view *x = a, *y = b;
+
+	return strcmp(x->id, y->id);
+}
+
+static int fill_vm_view(struct vm_table *t, const struct vm_entry *vm, struct vm_view *o)
+{
+	memcpy(o->id, vm->id, sizeof(o->id));
+	memcpy(o->name, vm->name, sizeof(o->name));
+	memcpy(o->uuid, vm->uuid, sizeof(o->uuid));
+	memcpy(o->comm, vm->comm, sizeof(o->comm));
+	o->pid = vm->pid;
+	o->registered = vm->registered;
+	o->region_ipa = vm->region_ipa;
+	o->vcpus = calloc(vm->nvcpus ? vm->nvcpus : 1, sizeof(*o->vcpus));
+	if (!o->vcpus)
+		return -ENOMEM;
+	o->nvcpus = vm->nvcpus;
+	for (size_t i = 0; i < vm->nvcpus; i++) {
+		fill_vcpu_view(t, &vm->vcpus[i], &o->vcpus[i]);
+		if (o->vcpus[i].max_wait_ns > o->max_wait_ns)
+			o->max_wait_ns = o->vcpus[i].max_wait_ns;
+	}
+	qsort(o->vcpus, o->nvcpus, sizeof(*o->vcpus), cmp_vcpu);
+	if (vm->cgroup_known) {
+		memcpy(o->cgroup, vm->cgroup, sizeof(o->cgroup));
+		o->throttled_known = vm->cpu_stat_fd >= 0 &&
+				     cgroup_read_throttled_fd(vm->cpu_stat_fd, vm->cgroup_v2,
+							      &o->throttled_ns) == 0;
+	}
+	return 0;
+}
+
+static bool is_exported(const struct vm_entry *vm, enum culprit_kind kind, const char *name)
+{
+	for (size_t i = 0; i < vm->nexported; i++)
+		if (vm->exported[i].kind == kind && strcmp(vm->exported[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Culprits join the VM's exported set, largest first (o->culprits is
+ * sorted so), while it has room; once in, they stay. Then o gets a copy.
+ */
+static int update_exported(struct vm_table *t, struct vm_entry *vm, struct vm_view *o)
+{
+	unsigned top = t->top_culprits ? t->top_culprits : 5;
+
+	for (size_t i = 0; i < o->nculprits && vm->nexported < top; i++) {
+		const struct culprit_view *c = &o->culprits[i];
+		struct culprit_key *n;
+
+		if (c->kind == CULPRIT_OTHER || is_exported(vm, c->kind, c->name))
+			continue;
+		n = realloc(vm->exported, (vm->nexported + 1) * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		vm->exported = n;
+		n[vm->nexported].kind = c->kind;
+		memcpy(n[vm->nexported].name, c->name, sizeof(n->name));
+		vm->nexported++;
+	}
+	o->exported = calloc(vm->nexported ? vm->nexported : 1, sizeof(*o->exported));
+	if (!o->exported)
+		return -ENOMEM;
+	memcpy(o->exported, vm->exported, vm->nexported * sizeof(*o->exported));
+	o->nexported = vm->nexported;
+	return 0;
+}
+
+int vm_table_view(void *table, struct host_view *out)
+{
+	struct vm_table *t = table;
+	int *slot_vm = malloc(ST_MAX_VCPUS * sizeof(*slot_vm));
+	int err = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!slot_vm)
+		return -ENOMEM;
+	for (int i = 0; i < ST_MAX_VCPUS; i++)
+		slot_vm[i] = -1;
+	pthread_mutex_lock(&t->lock);
+	out->vms = calloc(t->nvms ? t->nvms : 1, sizeof(*out->vms));
+	if (!out->vms) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < t->nvms && !err; i++) {
+		err = fill_vm_view(t, t->vms[i], &out->vms[i]);
+		out->nvms = i + 1;
+		for (size_t j = 0; j < t->vms[i]->nvcpus; j++)
+			slot_vm[t->vms[i]->vcpus[j].slot] = (int)i;
+	}
+	if (!err)
+		err = attribution_fill(t, out, slot_vm);
+	for (size_t i = 0; i < out->nvms && !err; i++)
+		err = update_exported(t, t->vms[i], &out->vms[i]);
+	out->stats.rescans = t->rescans;
+	out->stats.rescan_requests = t->rescan_requests;
+	out->stats.discovery_errors = t->discovery_errors;
+	out->stats.slots_exhausted = t->slots_exhausted + t->vms_dropped;
+out:
+	pthread_mutex_unlock(&t->lock);
+	free(slot_vm);
+	if (err) {
+		host_view_free(out);
+		return err;
+	}
+	out->stats.attribution_drops = bpf_engine_stat(t->bpf, ST_STAT_ATTRIB_DROPS);
+	out->stats.ringbuf_drops = bpf_engine_stat(t->bpf, ST_STAT_RINGBUF_DROPS);
+	out->stats.bad_slot = bpf_engine_stat(t->bpf, ST_STAT_BAD_SLOT);
+	out->stats.region_missing = bpf_engine_stat(t->bpf, ST_STAT_REGION_MISSING);
+	qsort(out->vms, out->nvms, sizeof(*out->vms), cmp_vm);
+	return 0;
+}
