@@ -63,12 +63,18 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TOOL_SRCS  := $(wildcard tests/vmm/*.c) $(wildcard tests/bench/*.c) $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TOOL_SRCS))
 
+# testvmm is built from several files (tests/vmm/testvmm/)
+TESTVMM      := $(BUILD)/tests/vmm/testvmm
+TESTVMM_SRCS := $(wildcard tests/vmm/testvmm/*.c)
+TESTVMM_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(TESTVMM_SRCS))
+TESTVMM_HDRS := $(wildcard tests/vmm/testvmm/*.h)
+
 PROGS := $(BUILD)/stealtimed $(BUILD)/stealtimectl
 
 .PHONY: all deps mounts run check bench clean install tests fuzz
 all: $(PROGS) tests
 
-tests: $(UNIT_BINS) $(TOOL_BINS)
+tests: $(UNIT_BINS) $(TOOL_BINS) $(TESTVMM)
 
 # --- packages and kernel filesystems -------------------------------------
 $(DEPS_STAMP): scripts/install-deps.sh
@@ -128,6 +134,16 @@ $(BUILD)/stealtimed: $(BUILD)/obj/daemon/main.o $(DAEMON_LIB)
 $(BUILD)/stealtimectl: $(CTL_OBJS) $(DAEMON_LIB)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS) -lcurl
+
+$(TESTVMM_OBJS): $(BUILD)/obj/tests/vmm/testvmm/%.o: tests/vmm/testvmm/%.c $(HDRS) $(TESTVMM_HDRS) | $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(TESTVMM): $(TESTVMM_OBJS) $(VMMLIB)
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
 
 # A unit test links the sources its first lines name: "// link: daemon/x.c ..."
 test_links = $(patsubst %.c,$(BUILD)/obj/%.o,$(shell sed -n 's,^// link: ,,p' tests/unit/test_$(1).c))
