@@ -221,7 +221,7 @@ int attribution_fill(struct vm_table *t, struct host_view *hv, const int *slot_v
 	return err;
 }
 
-void attribution_forget_slot(struct vm_table *t, uint32_t slot)
+void attribution_forget_slots(struct vm_table *t, const bool *forget)
 {
 	int fd = bpf_map__fd(t->bpf->skel->maps.stolen_by);
 	struct st_attrib_key kept, next;
@@ -229,10 +229,9 @@ void attribution_forget_slot(struct vm_table *t, uint32_t slot)
 
 	/* resume after the last key kept: deleting the current one is then safe */
 	while (bpf_map_get_next_key(fd, have_kept ? &kept : NULL, &next) == 0) {
-		if (next.slot == slot) {
-			bpf_map_delete_elem(fd, &next);
+		if (next.slot < ST_MAX_VCPUS && forget[next.slot] &&
+		    bpf_map_delete_elem(fd, &next) == 0)
 			continue;
-		}
 		kept = next;
 		have_kept = true;
 	}

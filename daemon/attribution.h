@@ -18,7 +18,7 @@
  */
 int attribution_fill(struct vm_table *t, struct host_view *hv, const int *slot_vm);
 
-/* Deletes the entries of a freed vCPU slot (so a new vCPU starts clean) */
-void attribution_forget_slot(struct vm_table *t, uint32_t slot);
+/* Deletes the entries of freed vCPU slots (forget[slot]), so new vCPUs start clean */
+void attribution_forget_slots(struct vm_table *t, const bool *forget);
 
 #endif

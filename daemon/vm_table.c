@@ -80,7 +80,7 @@ static int slot_alloc(struct vm_table *t, const struct vm_entry *vm, uint32_t vc
 	for (uint32_t i = 0; i < ST_MAX_VCPUS; i++) {
 		struct st_vcpu *v = &t->bpf->vcpus[i];
 
-		if (v->state != ST_VCPU_FREE)
+		if (v->state != ST_VCPU_FREE || t->forget[i])
 			continue;
 		memset(v, 0, sizeof(*v));
 		v->vm_cookie = vm->cookie;
@@ -102,7 +102,11 @@ static void slot_free(struct vm_table *t, uint32_t slot)
 		return;
 	__atomic_store_n(&v->commit_flags, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&v->state, ST_VCPU_FREE, __ATOMIC_RELEASE);
-	attribution_forget_slot(t, slot);
+	/* its stolen_by entries go in one pass over the map (forget_freed_slots) */
+	if (!t->forget[slot]) {
+		t->forget[slot] = true;
+		t->nforget++;
+	}
 	t->nslots--;
 }
 
@@ -331,6 +335,16 @@ static void drop_unseen(struct vm_table *t)
 	}
 }
 
+/* The stolen_by entries of the slots freed since the last time, in one pass */
+static void forget_freed_slots(struct vm_table *t)
+{
+	if (!t->nforget)
+		return;
+	attribution_forget_slots(t, t->forget);
+	memset(t->forget, 0, sizeof(t->forget));
+	t->nforget = 0;
+}
+
 int vm_table_rescan_locked(struct vm_table *t)
 {
 	struct st_disc *d;
@@ -351,6 +365,7 @@ int vm_table_rescan_locked(struct vm_table *t)
 		apply_disc(t, &d[i]);
 	free(d);
 	drop_unseen(t);
+	forget_freed_slots(t);
 	t->rescans++;
 	return 0;
 }
@@ -400,6 +415,7 @@ int vm_table_init(struct vm_table *t, struct bpf_engine *bpf, unsigned max_vms,
 	t->max_vms = max_vms;
 	t->max_vcpus = max_vcpus > ST_MAX_VCPUS ? ST_MAX_VCPUS : max_vcpus;
 	adopt_slots(t);
+	forget_freed_slots(t);
 	if (t->nvms)
 		log_info("adopted %zu VMs from pinned maps", t->nvms);
 	return 0;

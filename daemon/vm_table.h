@@ -58,6 +58,8 @@ struct vm_table {
 	unsigned max_vms, max_vcpus; /* configuration limits */
 	unsigned top_culprits;       /* culprits per VM with a series of their own */
 	unsigned nslots;             /* vCPU slots in use */
+	bool forget[ST_MAX_VCPUS];   /* freed slots whose attribution is still to delete */
+	unsigned nforget;
 	/* counters, monotonic */
 	uint64_t rescans;
 	uint64_t rescan_requests;

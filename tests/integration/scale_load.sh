@@ -72,4 +72,7 @@ fd2=$(fds); rss3=$(rss_kb)
 note "fds: $fd0 at start, $fd1 after wave 1, $fd2 after wave 2; RSS KiB: $rss0, $rss2, $rss3"
 [ "$fd1" -eq "$fd0" ] && [ "$fd2" -eq "$fd0" ] || fail "fd count changed: $fd0 -> $fd1 -> $fd2"
 [ $((rss3 - rss2)) -lt 4096 ] || fail "RSS grew by $((rss3 - rss2)) KiB over a second wave of $NVMS VMs"
+left=$(bpftool -j map dump pinned "$PIN_DIR/stolen_by" | jq length)
+note "who-ran-instead entries left after every VM stopped: $left"
+[ "$left" -eq 0 ] || fail "$left stolen_by entries of retired vCPUs left in the map"
 echo "scale ok"
