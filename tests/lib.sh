@@ -90,7 +90,11 @@ api() { curl -fsS "$URL$1"; }
 vm_json() { api /v1/vms | jq -e --argjson p "$1" '.vms[] | select(.pid == $p)'; }
 
 # spin_bios FILE: 64 KiB of "jmp $" so QEMU's vCPU 0 spins forever
-spin_bios() { python3 -c 'import sys; sys.stdout.buffer.write(b"\xeb\xfe" * 32768)' >"$1"; }
+spin_bios() {
+	local i
+	printf '\xeb\xfe' >"$1"
+	for i in $(seq 1 15); do cat "$1" "$1" >"$1.x" && mv "$1.x" "$1"; done
+}
 
 # ns_between LOW VALUE HIGH SLACK: LOW - SLACK <= VALUE <= HIGH + SLACK
 ns_between() { [ "$2" -ge $(($1 - $4)) ] && [ "$2" -le $(($3 + $4)) ]; }
