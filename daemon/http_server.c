@@ -389,9 +389,9 @@ static struct MHD_Daemon *start_mhd(struct http_server *srv, struct sockaddr_sto
 		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL },
 		{ MHD_OPTION_CONNECTION_LIMIT, HTTP_MAX_CONNECTIONS, NULL },
 		{ MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S, NULL },
-		/* two scrapes render at once (a view is built under the table lock, the text outside it) */
-		{ MHD_OPTION_THREAD_POOL_SIZE, HTTP_THREADS, NULL },
 		{ MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL }, /* or SOCK_ADDR, below */
+		/* scrapes render at once (a view is built under the table lock, the text outside it) */
+		{ MHD_OPTION_THREAD_POOL_SIZE, HTTP_THREADS, NULL },
 		{ MHD_OPTION_END, 0, NULL },
 	};
 

@@ -208,19 +208,33 @@ struct culprit_sum {
 	uint64_t ns;
 };
 
+/* v in decimal, at least min_digits (zero-padded): hot enough to skip printf */
+static void write_u64(FILE *f, uint64_t v, int min_digits)
+{
+	char buf[24];
+	int n = 0;
+
+	do {
+		buf[sizeof(buf) - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v || n < min_digits);
+	fwrite(buf + sizeof(buf) - n, 1, (size_t)n, f);
+}
+
 void prom_write_seconds(FILE *f, uint64_t ns)
 {
 	uint64_t frac = ns % NSEC_PER_SEC;
 	int digits = 9;
 
-	fprintf(f, "%" PRIu64, ns / NSEC_PER_SEC);
+	write_u64(f, ns / NSEC_PER_SEC, 1);
 	if (!frac)
 		return;
 	while (frac % 10 == 0) {
 		frac /= 10;
 		digits--;
 	}
-	fprintf(f, ".%0*" PRIu64, digits, frac);
+	fputc('.', f);
+	write_u64(f, frac, digits);
 }
 
 static void write_label_char(FILE *f, char c)
@@ -300,9 +314,12 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 static void write_vcpu_series(FILE *f, const char *name, const struct vm_view *vm,
 			      const struct vcpu_view *v)
 {
-	fprintf(f, "%s{", name);
+	fputs(name, f);
+	fputc('{', f);
 	write_vm_labels(f, vm);
-	fprintf(f, ",vcpu=\"%" PRIu32 "\"", v->index);
+	fputs(",vcpu=\"", f);
+	write_u64(f, v->index, 1);
+	fputc('"', f);
 }
 
 /* NAME{vm="...",vm_id="..." and, when v is not NULL, ,vcpu="N"; no closing brace */
@@ -313,7 +330,8 @@ static void write_series(FILE *f, const char *name, const struct vm_view *vm,
 		write_vcpu_series(f, name, vm, v);
 		return;
 	}
-	fprintf(f, "%s{", name);
+	fputs(name, f);
+	fputc('{', f);
 	write_vm_labels(f, vm);
 }
 
@@ -322,7 +340,7 @@ static void write_value(FILE *f, uint64_t val, enum prom_unit unit)
 	if (unit == PROM_SECONDS)
 		prom_write_seconds(f, val);
 	else
-		fprintf(f, "%" PRIu64, val);
+		write_u64(f, val, 1);
 	fputc('\n', f);
 }
 

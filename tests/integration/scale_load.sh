@@ -9,7 +9,7 @@ need_root; need_kvm; need_btf
 command -v wrk >/dev/null || skip "wrk not installed"
 NVMS=${NVMS:-100}; NVCPUS=${NVCPUS:-8}; SECS=${LOAD_SECONDS:-30}
 
-start_daemon
+start_daemon --rescan-interval 5  # the default: a host rescans every 5 s
 fds() { ls "/proc/$DAEMON_PID/fd" | wc -l; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$DAEMON_PID/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$DAEMON_PID/stat"; }
