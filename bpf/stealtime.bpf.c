@@ -258,39 +258,39 @@ static __always_inline void switch_in(struct st_task *b, struct task_struct *t, 
 	commit(v);
 }
 
-static __always_inline bool has_storage(struct task_struct *t)
+/*
+ * The thread's binding, or NULL. Hot path: a task with no task-local
+ * storage at all (almost every task on a host) costs one load, not a
+ * helper call.
+ */
+static __always_inline struct st_task *binding_of(struct task_struct *t)
 {
-	return t->bpf_storage != NULL;
+	if (!t->bpf_storage)
+		return NULL;
+	return bpf_task_storage_get(&vcpu_task, t, 0, 0);
 }
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	/* the rq clock, which sched_info_arrive() is about to use too */
-	__u64 now = next->se.cfs_rq->rq->clock;
 	bool prev_is_vcpu = false;
 	struct st_task *b;
+	__u64 now;
 
 	if (!active())
 		return 0;
-	/*
-	 * Hot path: a task with no task-local storage at all (almost every
-	 * task on a host) costs one load, not a helper call.
-	 */
-	if (has_storage(prev)) {
-		b = bpf_task_storage_get(&vcpu_task, prev, 0, 0);
-		if (b) {
-			prev_is_vcpu = b->slot != ST_SLOT_NONE;
-			switch_out(b, prev, preempt, prev_state);
-		}
+	/* the rq clock, which sched_info_arrive() is about to use too */
+	now = next->se.cfs_rq->rq->clock;
+	b = binding_of(prev);
+	if (b) {
+		prev_is_vcpu = b->slot != ST_SLOT_NONE;
+		switch_out(b, prev, preempt, prev_state);
 	}
 	log_switch(prev, prev_is_vcpu, now);
-	if (has_storage(next)) {
-		b = bpf_task_storage_get(&vcpu_task, next, 0, 0);
-		if (b)
-			switch_in(b, next, now);
-	}
+	b = binding_of(next);
+	if (b)
+		switch_in(b, next, now);
 	return 0;
 }
 
@@ -299,10 +299,8 @@ static __always_inline int handle_wakeup(struct task_struct *t)
 	struct st_task *b;
 	struct st_vcpu *v;
 
-	if (!has_storage(t) || !active())
-		return 0;
-	b = bpf_task_storage_get(&vcpu_task, t, 0, 0);
-	if (!b)
+	b = binding_of(t);
+	if (!b || !active())
 		return 0;
 	v = bound_vcpu(b);
 	if (v)
@@ -328,7 +326,7 @@ int BPF_PROG(on_kvm_exit, __u32 reason, int err)
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct st_task init = { .slot = ST_SLOT_NONE, .flags = ST_TASK_RESCAN_ASKED };
 
-	if (!active() || bpf_task_storage_get(&vcpu_task, t, 0, 0))
+	if (binding_of(t) || !active())
 		return 0;
 	if (!bpf_task_storage_get(&vcpu_task, t, &init, BPF_LOCAL_STORAGE_GET_F_CREATE)) {
 		stat_inc(ST_STAT_STORAGE_FULL);
@@ -342,12 +340,9 @@ int BPF_PROG(on_kvm_exit, __u32 reason, int err)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *t)
 {
-	struct st_task *b;
+	struct st_task *b = binding_of(t);
 
-	if (!has_storage(t) || !active())
-		return 0;
-	b = bpf_task_storage_get(&vcpu_task, t, 0, 0);
-	if (b && b->slot != ST_SLOT_NONE)
+	if (b && b->slot != ST_SLOT_NONE && active())
 		emit(ST_EVENT_VCPU_EXIT, t, b->slot);
 	return 0;
 }

@@ -162,11 +162,10 @@ static int do_set_ipa(struct guest_records_config *cfg, struct control_peer *pee
 	if (v->commit_flags & ST_COMMIT_ON)
 		return fail(-EEXIST, "vCPU %u already has its record at 0x%" PRIx64, id,
 			    (uint64_t)v->record_ipa);
-	if (ipa % ST_RECORD_SIZE)
-		return fail(-EINVAL, "ipa 0x%" PRIx64 " is not 64-byte aligned", ipa);
+	/* the parser already refused a misaligned ipa */
 	if (pvtime_check_ipa(ipa, vm->region_ipa, ST_REGION_SIZE, &record))
-		return fail(-EINVAL, "ipa 0x%" PRIx64 " is outside the region 0x%" PRIx64 "+64KiB",
-			    ipa, vm->region_ipa);
+		return fail(-EINVAL, "ipa 0x%" PRIx64 " is not a record of the region 0x%" PRIx64
+			    "+64KiB", ipa, vm->region_ipa);
 	for (size_t i = 0; i < vm->nvcpus; i++) {
 		struct st_vcpu *o = vm_table_slot(t, vm->vcpus[i].slot);
 
