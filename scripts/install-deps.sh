@@ -11,6 +11,8 @@ pkgs=(
 	# tests and benchmarks
 	qemu-system-x86 prometheus curl jq tmux stress-ng linux-perf util-linux
 	procps iproute2 systemd valgrind wrk
+	# the VM runner (tests/vm/)
+	busybox-static kmod xz-utils cpio
 )
 
 missing=()

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs inside the VM (from tests/vm/init), in the overlay root: the rest of
+# a host-like environment, then the command that tests/vm/run.sh put in
+# RUN/cmd, from RUN/cwd, with RUN/env. Writes RUN/output and RUN/rc, then
+# powers the VM off.
+run=$1
+set -u
+
+mkdir -p /dev/pts /dev/shm
+mount -t devpts -o ptmxmode=0666 devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+ln -sfn /proc/self/fd /dev/fd
+ln -sfn /proc/self/fd/0 /dev/stdin
+ln -sfn /proc/self/fd/1 /dev/stdout
+ln -sfn /proc/self/fd/2 /dev/stderr
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=0755 tmpfs /run
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+echo "+cpu +cpuset +memory +pids" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null ||
+	echo "+cpu" >/sys/fs/cgroup/cgroup.subtree_control
+mount -t bpf bpf /sys/fs/bpf
+mount -t tracefs tracefs /sys/kernel/tracing
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+ip link set lo up
+hostname stealtime-vm
+[ -e /dev/kvm ] && chmod 0666 /dev/kvm
+
+export HOME=/root STEALTIME_VM=1
+# shellcheck disable=SC1091
+source "$run/env"
+cd "$(cat "$run/cwd")" || exit 1
+if [ -e "$run/interactive" ]; then
+	setsid -c bash -l <>/dev/ttyS0 >&0 2>&1
+	echo $? >"$run/rc"
+else
+	bash "$run/cmd" </dev/null >"$run/output" 2>&1
+	echo $? >"$run/rc"
+fi
+sync
+echo o >/proc/sysrq-trigger
+sleep 10

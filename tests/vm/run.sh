@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# run.sh [OPTIONS] [--] CMD [ARG...]: runs CMD inside a throwaway VM that
+# boots one of Debian's kernels and sees this machine's own file system:
+# the host's / read-only under a tmpfs overlay, the project folder writable
+# at its own path, so the same build and tests are at the same paths. CMD
+# runs as root from the current folder with the current environment; its
+# output is streamed, and its exit status becomes run.sh's.
+#
+# Inside: /dev/kvm (kvm-amd or kvm-intel; with the host's /dev/kvm when it
+# works, otherwise QEMU's TCG emulating AMD SVM with -cpu max), bpffs,
+# tracefs, cgroup2 with the cpu controller, devpts, /dev/shm, /dev/fd,
+# loopback up, fresh /tmp and /run, STEALTIME_VM=1.
+#
+#   --kernel SERIES   5.10, 6.1 or 6.12 (default: $VM_KERNEL or 6.12)
+#   --timeout SECS    power off and fail after SECS (default 3600); the
+#                     console's tail is printed
+#   --mem SIZE        guest memory (default 6G); --cpus N (default 2)
+#   --shell           an interactive shell on the console instead of CMD
+# Exit status: CMD's; 124 on timeout; 125 when the VM did not run CMD.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
+kernel=${VM_KERNEL:-6.12} timeout=3600 mem=6G cpus=2 shell=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) kernel=$2; shift 2 ;;
+	--timeout) timeout=$2; shift 2 ;;
+	--mem) mem=$2; shift 2 ;;
+	--cpus) cpus=$2; shift 2 ;;
+	--shell) shell=1; shift ;;
+	--) shift; break ;;
+	-*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+	*) break ;;
+	esac
+done
+[ $shell -eq 1 ] || [ $# -gt 0 ] || { echo "usage: run.sh [--kernel SERIES] [--timeout SECS] -- CMD..." >&2; exit 2; }
+case $(pwd -P)/ in "$ROOT"/*) ;; *) echo "run.sh: run it from inside $ROOT (the writable share)" >&2; exit 2 ;; esac
+
+kdir=$(bash "$ROOT/tests/vm/kernel.sh" "$kernel") || { echo "run.sh: no kernel $kernel" >&2; exit 125; }
+bash "$ROOT/tests/vm/initramfs.sh" "$kdir" || exit 125
+
+mkdir -p "$BUILD/vm"
+run=$(mktemp -d "$BUILD/vm/run.XXXXXX")
+trap 'rm -rf "$run"' EXIT
+pwd -P >"$run/cwd"
+for v in $(compgen -e); do
+	case $v in PWD | OLDPWD | SHLVL | _ | HOSTNAME | HOME | TMPDIR | DISPLAY | SSH_* | XDG_*) continue ;; esac
+	printf 'export %s=%q\n' "$v" "${!v}"
+done >"$run/env"
+printf '%q ' "$@" >"$run/cmd"
+echo >>"$run/cmd"
+: >"$run/output"
+
+if [ -w /dev/kvm ] && [ -z "${VM_NO_KVM:-}" ]; then
+	accel=(-accel kvm -cpu host)
+else
+	accel=(-accel tcg,thread=multi -cpu max)
+fi
+qemu=(qemu-system-x86_64 "${accel[@]}" -smp "$cpus" -m "$mem" -no-reboot -nic none
+	-kernel "$kdir/vmlinuz" -initrd "$kdir/initramfs.cpio.gz"
+	-append "console=ttyS0 quiet loglevel=4 panic=-1 stealtime.project=$ROOT stealtime.run=$run"
+	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
+	-virtfs "local,path=$ROOT,mount_tag=project,security_model=none,multidevs=remap")
+if [ $shell -eq 1 ]; then
+	touch "$run/interactive"
+	"${qemu[@]}" -nographic
+	exit 0
+fi
+
+"${qemu[@]}" -display none -monitor none -serial "file:$run/console" &
+qpid=$!
+tail -n +1 -F --pid=$qpid "$run/output" 2>/dev/null &
+tpid=$!
+( sleep "$timeout" && kill $qpid 2>/dev/null && touch "$run/timed-out" ) &
+wpid=$!
+set +e
+wait $qpid
+kill $wpid 2>/dev/null
+wait $tpid 2>/dev/null
+set -e
+if [ -e "$run/timed-out" ]; then
+	echo "run.sh: the VM (kernel $kernel) did not finish in ${timeout}s; its console ended:" >&2
+	tail -n 30 "$run/console" | sed 's/^/    console| /' >&2
+	exit 124
+fi
+if [ ! -s "$run/rc" ]; then
+	echo "run.sh: the VM (kernel $kernel) stopped without running the command; its console ended:" >&2
+	tail -n 30 "$run/console" | sed 's/^/    console| /' >&2
+	exit 125
+fi
+exit "$(cat "$run/rc")"
