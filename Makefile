@@ -2,7 +2,9 @@
 #
 #   make            install missing packages (as root), build everything
 #   make run        stealtimed in the foreground on its built-in defaults
-#   make check      every test (unit, kernel, KVM, end to end)
+#   make check      every test (unit, kernel, KVM, end to end); the KVM
+#                   suites in a VM (tests/vm/) where there is no /dev/kvm
+#   make vm-shell   a shell in that VM
 #   make bench      benchmarks (hook cost, context-switch throughput)
 #   make clean
 #
@@ -71,7 +73,7 @@ TESTVMM_HDRS := $(wildcard tests/vmm/testvmm/*.h)
 
 PROGS := $(BUILD)/stealtimed $(BUILD)/stealtimectl
 
-.PHONY: all deps mounts run check bench clean install tests fuzz
+.PHONY: all deps mounts run check bench clean install tests fuzz asan vm-shell
 all: $(PROGS) tests
 
 tests: $(UNIT_BINS) $(TOOL_BINS) $(TESTVMM)
@@ -168,8 +170,21 @@ $(BUILD)/tests/bench/%: $(BUILD)/obj/tests/bench/%.o
 run: all mounts
 	$(BUILD)/stealtimed
 
-check: all mounts
+# The ASan/UBSan build that tests/integration/sanitizers.sh runs, built
+# here (natively) so that a test run inside a VM finds it up to date.
+ASAN_BUILD := $(BUILD)/asan
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+asan: | $(DEPS_STAMP)
+	$(Q)$(MAKE) -s BUILD=$(ASAN_BUILD) CC=clang OPTFLAGS="$(ASAN_FLAGS)" \
+		$(ASAN_BUILD)/stealtimed $(ASAN_BUILD)/stealtimectl \
+		$(patsubst tests/unit/%.c,$(ASAN_BUILD)/tests/%,$(UNIT_SRCS))
+
+check: all asan mounts
 	$(Q)bash tests/run.sh
+
+# A shell inside the test VM (tests/vm/run.sh): VM_KERNEL=5.10|6.1|6.12
+vm-shell: all
+	$(Q)bash tests/vm/run.sh --shell
 
 bench: all mounts
 	$(Q)bash tests/bench/run.sh

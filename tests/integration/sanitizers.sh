@@ -7,12 +7,9 @@ source "$(dirname "$0")/../lib.sh"
 need_root; need_kvm; need_btf
 command -v clang >/dev/null || skip "clang not installed"
 
-ASAN_BUILD=$ROOT/build/asan
-SAN="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all"
-make -C "$ROOT" -s BUILD="$ASAN_BUILD" CC=clang OPTFLAGS="$SAN" \
-	"$ASAN_BUILD/stealtimed" "$ASAN_BUILD/stealtimectl" \
-	$(cd "$ROOT" && ls tests/unit/test_*.c | sed "s,tests/unit/\(.*\)\.c,$ASAN_BUILD/tests/\1,") \
-	>"$TMP/build.log" 2>&1 || { tail -n 30 "$TMP/build.log"; fail "ASan build failed"; }
+ASAN_BUILD=$BUILD/asan
+make -C "$ROOT" -s BUILD="$BUILD" asan >"$TMP/build.log" 2>&1 ||
+	{ tail -n 30 "$TMP/build.log"; fail "ASan build failed"; }
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=23
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
