@@ -23,6 +23,7 @@ logdir=$BUILD/test-logs
 mkdir -p "$logdir"
 
 wanted() {
+	local t
 	[ -z "${TESTS:-}" ] && return 0
 	for t in $TESTS; do [ "$t" = "$1" ] && return 0; done
 	return 1

@@ -8,9 +8,9 @@ need_root; need_kvm; need_btf
 
 start_daemon
 # VM A beside a hog on CPU 1, VM B alone on CPU 0; both use record 0 of their region
-start_testvmm --vcpus 1 --cpu 1 --seconds 60 --control "$CONTROL_SOCK" --try-rw-mmap
+start_testvmm --vcpus 1 --cpu 1 --seconds 120 --control "$CONTROL_SOCK" --try-rw-mmap
 A=$VMM_PID; A_REPORT=$VMM_REPORT
-start_testvmm --vcpus 1 --cpu 0 --seconds 60 --control "$CONTROL_SOCK"
+start_testvmm --vcpus 1 --cpu 0 --seconds 120 --control "$CONTROL_SOCK"
 B=$VMM_PID; B_REPORT=$VMM_REPORT
 hog 1
 wait_for 10 grep -q '"event":"guest"' "$B_REPORT" || fail "VM B's guest reported nothing"

@@ -10,8 +10,8 @@ need_root; need_kvm; need_btf
 [ "$(nproc)" -ge 2 ] || skip "needs 2 CPUs"
 
 start_daemon
-# the VMM connects and registers again 8 s in, after the restart below
-start_testvmm --vcpus 1 --cpu 1 --seconds 60 --control "$CONTROL_SOCK" --reconnect-after 8
+# the VMM connects and registers again on SIGHUP, after the restart below
+start_testvmm --vcpus 1 --cpu 1 --seconds 120 --control "$CONTROL_SOCK"
 tid=${VMM_TIDS%% *}
 hog 1
 wait_for 10 grep -q '"event":"guest"' "$VMM_REPORT" || fail "guest reported nothing"
@@ -51,6 +51,7 @@ guest_lines "$VMM_REPORT" 0 | jq -s -e '[.[].stolen_ns] as $v | all(range(1; $v 
 	fail "the guest saw its stolen time decrease"
 grep -q '"guest_decreases":\[0\]' "$VMM_REPORT" 2>/dev/null || true
 # the VMM reconnects to the new daemon and gets its own VM and region back
+kill -HUP "$VMM_PID"
 wait_for 10 grep -q '"event":"reregister"' "$VMM_REPORT" || fail "the VMM did not reconnect"
 rr=$(grep -m1 '"event":"reregister"' "$VMM_REPORT")
 note "$rr"

@@ -17,6 +17,7 @@
 #   --mem SIZE        guest memory (default 6G); --cpus N (default 2)
 #   --shell           an interactive shell on the console instead of CMD
 # Exit status: CMD's; 124 on timeout; 125 when the VM did not run CMD.
+# The last VM's console is kept in build/vm/console-SERIES.log.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
@@ -55,7 +56,11 @@ echo >>"$run/cmd"
 if [ -w /dev/kvm ] && [ -z "${VM_NO_KVM:-}" ]; then
 	accel=(-accel kvm -cpu host)
 else
-	accel=(-accel tcg,thread=multi -cpu max)
+	# One TCG thread for all vCPUs: with multi-threaded TCG a vCPU can run
+	# stale translated code while another patches kernel text (a tracepoint
+	# or static key flips whenever a BPF program attaches or detaches), and
+	# the guest kernel dies with "Oops: int3". VM_TCG_THREAD=multi to try it.
+	accel=(-accel "tcg,thread=${VM_TCG_THREAD:-single}" -cpu max)
 fi
 qemu=(qemu-system-x86_64 "${accel[@]}" -smp "$cpus" -m "$mem" -no-reboot -nic none
 	-kernel "$kdir/vmlinuz" -initrd "$kdir/initramfs.cpio.gz"
@@ -79,6 +84,7 @@ wait $qpid
 kill $wpid 2>/dev/null
 wait $tpid 2>/dev/null
 set -e
+cp "$run/console" "$BUILD/vm/console-$kernel.log" 2>/dev/null || true
 if [ -e "$run/timed-out" ]; then
 	echo "run.sh: the VM (kernel $kernel) did not finish in ${timeout}s; its console ended:" >&2
 	tail -n 30 "$run/console" | sed 's/^/    console| /' >&2

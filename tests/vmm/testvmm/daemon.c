@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * testvmm: stealtimed through libstealtime-vmm: registration and records,
- * --try-rw-mmap, --snapshot-out, --request, --cycles, --reconnect-after.
+ * --try-rw-mmap, --snapshot-out, --request, --cycles, reconnecting on SIGHUP.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -159,7 +159,7 @@ static unsigned long map_id_of(int fd)
 }
 
 /*
- * --reconnect-after: what a VMM does when stealtimed restarted under it:
+ * SIGHUP: what a VMM does when stealtimed restarted under it:
  * connect and register again. It must get the same region back (its guest
  * keeps the mapping it has), with its vCPUs' records still set.
  */

@@ -33,8 +33,8 @@ static void usage(FILE *f)
 		"  --cycles N         before registering for good, connect/register/close N times\n"
 		"  --idle-us N        sleep N us after each guest heartbeat (mostly idle vCPUs)\n"
 		"  --handoff-after S  after S seconds vCPU 0 continues on a new thread\n"
-		"  --reconnect-after S  after S seconds connect and register again (as after a\n"
-		"                     daemon restart); report whether the region is the same\n"
+		"SIGHUP, once registered: connect and register again (as after a daemon restart)\n"
+		"and report whether the region is the same\n"
 		"exit: 0 ok, 1 error, 2 registration failed, %d bad usage\n",
 		MAX_VCPUS, REGION_IPA_DEFAULT, EXIT_USAGE);
 }
@@ -104,10 +104,6 @@ static int parse_option(struct options *o, int c, const char *arg)
 		return 0;
 	case 'I':
 		return parse_u64(arg, &o->idle_us) || o->idle_us > 10000000 ? -EINVAL : 0;
-	case 'A':
-		o->reconnect_after = strtod(arg, &end);
-		return *end || end == arg || !(o->reconnect_after > 0 && o->reconnect_after < 1e6) ?
-			       -EINVAL : 0;
 	case 'H':
 		o->handoff_after = strtod(arg, &end);
 		return *end || end == arg || !(o->handoff_after > 0 && o->handoff_after < 1e6) ? -EINVAL : 0;
@@ -134,7 +130,6 @@ static int parse_options(struct options *o, int argc, char **argv)
 		{ "cycles", required_argument, NULL, 'Y' },
 		{ "idle-us", required_argument, NULL, 'I' },
 		{ "handoff-after", required_argument, NULL, 'H' },
-		{ "reconnect-after", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -170,7 +165,7 @@ static void wake_handler(int sig)
 	(void)sig;
 }
 
-/* Signals: SIGTERM/SIGINT/SIGUSR2 for the main thread's sigtimedwait,
+/* Signals: SIGTERM/SIGINT/SIGUSR2/SIGHUP for the main thread's sigtimedwait,
  * SIGUSR1 (unblocked in vCPU threads only) to kick a vCPU out of KVM_RUN. */
 static void signals_setup(void)
 {
@@ -182,6 +177,7 @@ static void signals_setup(void)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 }

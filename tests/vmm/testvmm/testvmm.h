@@ -99,7 +99,6 @@ struct options {
 	unsigned int nrequests;
 	unsigned int cycles;
 	uint64_t idle_us;        /* sleep after each heartbeat (idle vCPUs) */
-	double reconnect_after;  /* connect and register again after this many seconds */
 	double handoff_after;    /* vCPU 0 moves to a new thread after this many seconds */
 };
 
@@ -154,7 +153,7 @@ struct vm {
 	size_t run_size;
 	uint8_t *ram;
 	struct st_vmm *st;
-	struct st_vmm *st_again; /* --reconnect-after: the second connection */
+	struct st_vmm *st_again; /* SIGHUP: the second connection */
 	struct report report;
 	pthread_t main_thread;
 	atomic_bool stop;

@@ -49,12 +49,14 @@ int vm_setup(struct vm *vm)
 	return 0;
 }
 
-/* Waits for the run time, SIGTERM/SIGINT, or a failed vCPU (SIGUSR2). */
+/*
+ * Waits for the run time, SIGTERM/SIGINT, or a failed vCPU (SIGUSR2).
+ * SIGHUP, while registered: stealtimed restarted, connect and register
+ * again (reconnect()).
+ */
 static void wait_for_end(struct vm *vm)
 {
-	uint64_t start = now_ns(), end = start + (uint64_t)(vm->opt->seconds * 1e9);
-	uint64_t again = vm->opt->reconnect_after > 0 && vm->st ?
-			 start + (uint64_t)(vm->opt->reconnect_after * 1e9) : 0;
+	uint64_t end = now_ns() + (uint64_t)(vm->opt->seconds * 1e9);
 	struct timespec ts;
 	sigset_t set;
 	uint64_t now;
@@ -64,17 +66,16 @@ static void wait_for_end(struct vm *vm)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGHUP);
 	while ((now = now_ns()) < end) {
-		uint64_t until = again && again < end ? again : end;
-
-		if (again && now >= again) {
-			reconnect(vm);
-			again = 0;
+		ts.tv_sec = (time_t)((end - now) / 1000000000ull);
+		ts.tv_nsec = (long)((end - now) % 1000000000ull);
+		sig = sigtimedwait(&set, NULL, &ts);
+		if (sig == SIGHUP) {
+			if (vm->st)
+				reconnect(vm);
 			continue;
 		}
-		ts.tv_sec = (time_t)((until - now) / 1000000000ull);
-		ts.tv_nsec = (long)((until - now) % 1000000000ull);
-		sig = sigtimedwait(&set, NULL, &ts);
 		if (sig > 0)
 			return;
 	}
