@@ -12,8 +12,9 @@
  *
  *  discover (iter/task_file)   every "kvm-vcpu:N" file: VM, vcpu_id, the
  *                              thread that runs it (vcpu->pid). The daemon
- *                              allocates slots and binds threads (task
- *                              storage updated through a thread pidfd).
+ *                              allocates slots and queues thread bindings.
+ *  bind_threads (iter/task)    creates and removes the bindings the daemon
+ *                              queued in bind_reqs (task storage).
  *  on_kvm_exit                 a KVM_RUN return by a thread with no binding
  *                              asks the daemon to rescan, once per thread.
  *  on_switch (sched_switch)    switch-out: run time, preemptions.
@@ -246,7 +247,8 @@ static __always_inline void switch_in(struct st_task *b, struct task_struct *t, 
 		if (now > queued)
 			wait = now - queued;
 		v->waits++;
-		v->hist[log2l_clamped(wait, ST_HIST_SLOTS - 1)]++;
+		/* masked: 6.1's verifier cannot bound the clamped index alone */
+		v->hist[log2l_clamped(wait, ST_HIST_SLOTS - 1) & (ST_HIST_SLOTS - 1)]++;
 		if (wait > v->max_wait_ns)
 			v->max_wait_ns = wait;
 		attribute_wait(b->slot, queued, now);
@@ -418,6 +420,53 @@ int discover(struct bpf_iter__task_file *ctx)
 	pid = BPF_CORE_READ(vcpu, pid);
 	rec.tid = pid ? BPF_CORE_READ(pid, numbers[0].nr) : 0;
 	bpf_seq_write(seq, &rec, sizeof(rec));
+	return 0;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * ST_MAX_VCPUS); /* a bind and an unbind per vCPU */
+	__type(key, __u32);                /* tid */
+	__type(value, struct st_bind_req);
+} bind_reqs SEC(".maps");
+
+/*
+ * Run by the daemon (read to the end) after it queued bind_reqs: binds and
+ * unbinds the threads named there. A new binding is created whole, with its
+ * slot and ST_TASK_NEEDS_BASE, so a switch on another CPU sees either the
+ * old binding or the new one.
+ */
+SEC("iter/task")
+int bind_threads(struct bpf_iter__task *ctx)
+{
+	struct st_task init = { .flags = ST_TASK_NEEDS_BASE };
+	struct task_struct *t = ctx->task;
+	struct st_bind_req *r;
+	struct st_task *b;
+	__u32 tid;
+
+	if (!t)
+		return 0;
+	tid = t->pid;
+	r = bpf_map_lookup_elem(&bind_reqs, &tid);
+	if (!r)
+		return 0;
+	b = bpf_task_storage_get(&vcpu_task, t, 0, 0);
+	if (r->op == ST_BIND_OP_UNBIND) {
+		if (b && b->slot == r->slot)
+			bpf_task_storage_delete(&vcpu_task, t);
+		r->result = ST_BIND_DONE;
+		return 0;
+	}
+	if (b && b->slot == r->slot) { /* a restarted daemon's: keep its offsets */
+		r->result = ST_BIND_DONE;
+		return 0;
+	}
+	if (b)
+		bpf_task_storage_delete(&vcpu_task, t);
+	init.slot = r->slot;
+	b = bpf_task_storage_get(&vcpu_task, t, &init, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	r->result = b ? ST_BIND_DONE : ST_BIND_NO_STORAGE;
 	return 0;
 }
 

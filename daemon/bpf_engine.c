@@ -164,7 +164,7 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 	int err;
 
 	memset(e, 0, sizeof(*e));
-	e->task_map_fd = e->regions_fd = e->stats_fd = -1;
+	e->bind_reqs_fd = e->bind_link_fd = e->regions_fd = e->stats_fd = -1;
 	libbpf_set_print(libbpf_log);
 	e->adopted = pins_exist(pin_dir);
 
@@ -189,7 +189,8 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 	if (err)
 		return err;
 
-	e->task_map_fd = bpf_map__fd(e->skel->maps.vcpu_task);
+	e->bind_reqs_fd = bpf_map__fd(e->skel->maps.bind_reqs);
+	e->bind_link_fd = bpf_link__fd(e->skel->links.bind_threads);
 	e->regions_fd = bpf_map__fd(e->skel->maps.regions);
 	e->stats_fd = bpf_map__fd(e->skel->maps.stats);
 	e->discover_link_fd = bpf_link__fd(e->skel->links.discover);
@@ -243,6 +244,65 @@ int bpf_engine_unpin(const char *pin_dir)
 	if (rmdir(pin_dir) && errno != ENOENT && errno != ENOTEMPTY)
 		err = log_errno(-errno, "rmdir %s", pin_dir);
 	return err;
+}
+
+int bpf_engine_bind_queue(struct bpf_engine *e, pid_t tid, uint32_t slot, bool bind)
+{
+	struct st_bind_req r = { .slot = slot, .op = bind ? ST_BIND_OP_BIND : ST_BIND_OP_UNBIND };
+	__u32 key = (__u32)tid;
+
+	if (tid <= 0)
+		return -EINVAL;
+	if (bpf_map_update_elem(e->bind_reqs_fd, &key, &r, bind ? BPF_ANY : BPF_NOEXIST)) {
+		if (!bind && errno == EEXIST)
+			return 0;
+		return log_errno(-errno, "queue %s of thread %d", bind ? "binding" : "unbinding", tid);
+	}
+	e->bind_queued++;
+	return 0;
+}
+
+int bpf_engine_bind_run(struct bpf_engine *e)
+{
+	char buf[64];
+	ssize_t r;
+	int fd;
+
+	if (!e->bind_queued)
+		return 0;
+	fd = bpf_iter_create(e->bind_link_fd);
+	if (fd < 0)
+		return log_errno(-errno, "create binding iterator");
+	while ((r = read(fd, buf, sizeof(buf))) > 0 || (r < 0 && errno == EINTR))
+		;
+	if (r < 0)
+		r = log_errno(-errno, "run binding iterator");
+	close(fd);
+	return (int)r;
+}
+
+uint32_t bpf_engine_bind_result(struct bpf_engine *e, pid_t tid)
+{
+	struct st_bind_req r;
+	__u32 key = (__u32)tid;
+
+	if (bpf_map_lookup_elem(e->bind_reqs_fd, &key, &r))
+		return ST_BIND_PENDING;
+	return r.result;
+}
+
+void bpf_engine_bind_clear(struct bpf_engine *e)
+{
+	__u32 key, next;
+
+	if (!e->bind_queued)
+		return;
+	while (bpf_map_get_next_key(e->bind_reqs_fd, NULL, &next) == 0) {
+		key = next;
+		if (bpf_map_delete_elem(e->bind_reqs_fd, &key))
+			break;
+	}
+	e->bind_queued = 0;
 }
 
 int bpf_engine_discover(struct bpf_engine *e, struct st_disc **out, size_t *n)

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "stealtime.h"
 
@@ -20,7 +21,9 @@ struct bpf_engine {
 	struct stealtime_bpf *skel;
 	struct st_vcpu *vcpus;  /* mmap of the vcpus array, ST_MAX_VCPUS slots */
 	size_t vcpus_len;
-	int task_map_fd;        /* vcpu_task: task storage, keyed by thread pidfd */
+	int bind_reqs_fd;       /* bind_reqs: thread bindings queued for bind_threads */
+	int bind_link_fd;       /* the bind_threads iterator */
+	unsigned bind_queued;   /* requests in bind_reqs */
 	int regions_fd;         /* array of region maps */
 	int stats_fd;
 	int discover_link_fd;
@@ -38,6 +41,17 @@ int bpf_engine_unpin(const char *pin_dir);
 
 /* Runs the discovery iterator: *out (malloc'd) holds *n records. */
 int bpf_engine_discover(struct bpf_engine *e, struct st_disc **out, size_t *n);
+/*
+ * Thread bindings: bpf_engine_bind_queue() queues one (bind=false: remove
+ * tid's binding to slot; a bind queued for the same tid wins),
+ * bpf_engine_bind_run() carries out all queued ones in one pass of the
+ * bind_threads iterator, then bpf_engine_bind_result() tells how each went
+ * (ST_BIND_*) until bpf_engine_bind_clear().
+ */
+int bpf_engine_bind_queue(struct bpf_engine *e, pid_t tid, uint32_t slot, bool bind);
+int bpf_engine_bind_run(struct bpf_engine *e);
+uint32_t bpf_engine_bind_result(struct bpf_engine *e, pid_t tid);
+void bpf_engine_bind_clear(struct bpf_engine *e);
 /* Writes value into a record of a (frozen) region, through the seed_record program */
 int bpf_engine_seed_record(struct bpf_engine *e, uint32_t region, uint32_t record, uint64_t value);
 /* Sum of the per-CPU counter over all CPUs */

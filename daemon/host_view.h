@@ -15,6 +15,7 @@
 struct vcpu_view {
 	uint32_t index;      /* KVM vcpu_id */
 	int32_t tid;         /* thread running it, 0 before its first KVM_RUN */
+	bool bound;          /* that thread is measured (its binding exists) */
 	uint64_t steal_ns;
 	uint64_t run_ns;
 	uint64_t waits;
@@ -87,6 +88,7 @@ struct daemon_stats_view {
 	uint64_t region_missing;
 	uint64_t discovery_errors;
 	uint64_t slots_exhausted;
+	uint64_t bind_failures;
 	uint64_t http_requests;
 	uint64_t http_errors;
 	uint64_t control_requests;

@@ -82,6 +82,7 @@ static json_t *render_vcpu_json(const struct vcpu_view *v, bool hist)
 
 	err |= json_object_set_new(obj, "index", json_integer(v->index));
 	err |= json_object_set_new(obj, "tid", json_integer(v->tid));
+	err |= json_object_set_new(obj, "bound", json_boolean(v->bound));
 	err |= json_object_set_new(obj, "steal_ns", json_u64(v->steal_ns));
 	err |= json_object_set_new(obj, "run_ns", json_u64(v->run_ns));
 	err |= json_object_set_new(obj, "waits", json_u64(v->waits));

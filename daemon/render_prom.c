@@ -51,6 +51,8 @@
  *   stealtime_daemon_discovery_errors_total     counter  failed discovery scans
  *   stealtime_daemon_slots_exhausted_total      counter  vCPUs left untracked: no
  *                                                        free slot
+ *   stealtime_daemon_bind_failures_total        counter  vCPU threads found but
+ *                                                        not bound
  *   stealtime_daemon_http_requests_total        counter  HTTP requests
  *   stealtime_daemon_http_errors_total          counter  HTTP requests answered
  *                                                        with 4xx/5xx
@@ -153,6 +155,9 @@ static const struct daemon_counter daemon_counters[] = {
 	{ "stealtime_daemon_slots_exhausted_total",
 	  "vCPUs left untracked because every vCPU slot was in use.",
 	  STATS_FIELD(slots_exhausted) },
+	{ "stealtime_daemon_bind_failures_total",
+	  "vCPUs whose thread was found but could not be bound (not measured until it is).",
+	  STATS_FIELD(bind_failures) },
 	{ "stealtime_daemon_http_requests_total", "HTTP requests received.",
 	  STATS_FIELD(http_requests) },
 	{ "stealtime_daemon_http_errors_total", "HTTP requests answered with a 4xx or 5xx status.",

@@ -17,53 +17,66 @@
 #include "vm_naming.h"
 #include "vm_table.h"
 
-#ifndef PIDFD_THREAD
-#define PIDFD_THREAD O_EXCL
-#endif
-
 struct st_vcpu *vm_table_slot(struct vm_table *t, uint32_t slot)
 {
 	return slot < ST_MAX_VCPUS ? &t->bpf->vcpus[slot] : NULL;
 }
 
-static int thread_pidfd(pid_t tid)
-{
-	return (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
-}
-
 /* ---- threads ------------------------------------------------------------ */
 
-/* Binds thread tid to slot, unless it already is (a restarted daemon). */
-static int bind_thread(struct vm_table *t, pid_t tid, uint32_t slot)
+/*
+ * Thread bindings are queued while a rescan walks what it found and carried
+ * out together at its end (finish_bindings): the BPF bind_threads iterator
+ * creates them, on every kernel with task storage.
+ */
+static void bind_thread(struct vm_table *t, struct vcpu_entry *c, pid_t tid)
 {
-	struct st_task cur, b = { .slot = slot, .flags = ST_TASK_NEEDS_BASE };
-	int pfd = thread_pidfd(tid), err = 0;
-
-	if (pfd < 0)
-		return -errno; /* gone already: the next rescan retires it */
-	if (bpf_map_lookup_elem(t->bpf->task_map_fd, &pfd, &cur) == 0 && cur.slot == slot)
-		goto out;
-	if (bpf_map_update_elem(t->bpf->task_map_fd, &pfd, &b, BPF_ANY))
-		err = log_errno(-errno, "bind thread %d to slot %u", tid, slot);
-out:
-	close(pfd);
-	return err;
+	if (bpf_engine_bind_queue(t->bpf, tid, c->slot, true) == 0)
+		c->pending_tid = tid;
 }
 
 /* Removes thread tid's binding to slot, if the thread still exists. */
 static void unbind_thread(struct vm_table *t, pid_t tid, uint32_t slot)
 {
-	struct st_task cur;
-	int pfd;
+	if (tid > 0)
+		bpf_engine_bind_queue(t->bpf, tid, slot, false);
+}
 
-	if (tid <= 0)
-		return;
-	pfd = thread_pidfd(tid);
-	if (pfd < 0)
-		return;
-	if (bpf_map_lookup_elem(t->bpf->task_map_fd, &pfd, &cur) == 0 && cur.slot == slot)
-		bpf_map_delete_elem(t->bpf->task_map_fd, &pfd);
-	close(pfd);
+static const char *bind_error(uint32_t result)
+{
+	return result == ST_BIND_NO_STORAGE ? "no task storage" : "thread not found";
+}
+
+static void finish_bindings(struct vm_table *t)
+{
+	int err = bpf_engine_bind_run(t->bpf);
+
+	for (size_t i = 0; i < t->nvms; i++) {
+		struct vm_entry *vm = t->vms[i];
+
+		for (size_t j = 0; j < vm->nvcpus; j++) {
+			struct vcpu_entry *c = &vm->vcpus[j];
+			uint32_t result;
+
+			if (!c->pending_tid)
+				continue;
+			result = err ? ST_BIND_PENDING : bpf_engine_bind_result(t->bpf, c->pending_tid);
+			if (result == ST_BIND_DONE) {
+				c->tid = c->pending_tid;
+				c->bind_failed = false;
+			} else if (!c->bind_failed) { /* once until it works */
+				c->bind_failed = true;
+				t->bind_failures++;
+				log_warning("vCPU %u of VM %s (pid %d): thread %d not bound (%s); "
+					    "it is not measured until a rescan binds it "
+					    "(stealtime_daemon_bind_failures_total)",
+					    c->vcpu_id, vm->id, vm->pid, c->pending_tid,
+					    err ? strerror(-err) : bind_error(result));
+			}
+			c->pending_tid = 0;
+		}
+	}
+	bpf_engine_bind_clear(t->bpf);
 }
 
 /* ---- slots -------------------------------------------------------------- */
@@ -312,8 +325,7 @@ static void apply_disc(struct vm_table *t, const struct st_disc *d)
 	if (d->tid && (pid_t)d->tid != c->tid) {
 		/* first run, or KVM now runs this vCPU on another thread */
 		unbind_thread(t, c->tid, c->slot);
-		if (bind_thread(t, d->tid, c->slot) == 0)
-			c->tid = d->tid;
+		bind_thread(t, c, d->tid);
 	}
 }
 
@@ -365,6 +377,7 @@ int vm_table_rescan_locked(struct vm_table *t)
 		apply_disc(t, &d[i]);
 	free(d);
 	drop_unseen(t);
+	finish_bindings(t);
 	forget_freed_slots(t);
 	t->rescans++;
 	return 0;

@@ -21,6 +21,8 @@ struct vcpu_entry {
 	uint32_t vcpu_id;
 	uint32_t slot;
 	pid_t tid;  /* thread bound to the slot, 0 before the vCPU first ran */
+	pid_t pending_tid; /* binding queued by the current rescan */
+	bool bind_failed;  /* its thread could not be bound (logged, counted once) */
 	bool seen;  /* found by the current rescan */
 };
 
@@ -66,6 +68,7 @@ struct vm_table {
 	uint64_t discovery_errors;
 	uint64_t slots_exhausted;  /* vCPUs not tracked: max_vcpus reached */
 	uint64_t vms_dropped;      /* VMs not tracked: max_vms reached */
+	uint64_t bind_failures;    /* vCPU threads found but not bound */
 };
 
 int vm_table_init(struct vm_table *t, struct bpf_engine *bpf, unsigned max_vms,

@@ -17,6 +17,7 @@ static void fill_vcpu_view(struct vm_table *t, const struct vcpu_entry *c, struc
 
 	o->index = c->vcpu_id;
 	o->tid = v->tid;
+	o->bound = c->tid != 0;
 	o->steal_ns = v->steal_ns;
 	o->run_ns = v->run_ns;
 	o->waits = v->waits;
@@ -143,6 +144,7 @@ int vm_table_view(void *table, struct host_view *out)
 	out->stats.rescan_requests = t->rescan_requests;
 	out->stats.discovery_errors = t->discovery_errors;
 	out->stats.slots_exhausted = t->slots_exhausted + t->vms_dropped;
+	out->stats.bind_failures = t->bind_failures;
 out:
 	pthread_mutex_unlock(&t->lock);
 	free(slot_vm);

@@ -19,6 +19,9 @@
 #define ST_REGION_SIZE (ST_RECORDS_PER_REGION * ST_RECORD_SIZE) /* 64 KiB */
 #define ST_SLOT_NONE 0xffffffffu
 
+/* the BPF side masks histogram and log indices with SIZE - 1 */
+_Static_assert((ST_HIST_SLOTS & (ST_HIST_SLOTS - 1)) == 0, "ST_HIST_SLOTS must be a power of 2");
+
 /* the "settings" array */
 #define ST_SETTING_COOKIE_KEY 0
 #define ST_SETTING_GENERATION 1
@@ -54,6 +57,26 @@ struct st_task {
 	__u64 steal_off; /* vCPU steal = thread run_delay + steal_off (mod 2^64) */
 	__u64 run_off;   /* vCPU run = thread sum_exec_runtime + run_off */
 };
+
+/*
+ * A request to bind a thread to a slot (or to unbind it), in the hash
+ * "bind_reqs" keyed by tid. The daemon queues them and runs the
+ * bind_threads task iterator, which carries them out and writes result:
+ * a thread that is not a group leader has a pidfd only from Linux 6.9 on,
+ * a task iterator works on every kernel with task storage.
+ */
+struct st_bind_req {
+	__u32 slot;
+	__u32 op;     /* ST_BIND_OP_* */
+	__u32 result; /* ST_BIND_* (the iterator's) */
+	__u32 reserved;
+};
+
+#define ST_BIND_OP_BIND 1u
+#define ST_BIND_OP_UNBIND 2u
+#define ST_BIND_PENDING 0u    /* no such thread (any more) */
+#define ST_BIND_DONE 1u
+#define ST_BIND_NO_STORAGE 2u /* task storage could not be allocated */
 
 /*
  * One vCPU, in the BPF_F_MMAPABLE array "vcpus" indexed by slot. The

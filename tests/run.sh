@@ -5,18 +5,26 @@
 # Under CI=true a skip counts as a failure: every test must run.
 #
 # A script that calls need_kvm needs /dev/kvm. Where this machine has none
-# (its kernel may itself be a guest), those scripts run in one VM of
-# tests/vm/run.sh (a Debian kernel, KVM inside, this file system), after
-# the others have run here; their results count in the same summary.
+# (its kernel may itself be a guest), those scripts run in VMs of
+# tests/vm/run.sh (a Debian kernel, KVM inside, this file system), VM_JOBS
+# (default 2) at a time, after the others have run here.
 #
+# The kernel matrix: for each kernel series in KERNELS (e.g. "6.1 6.12"),
+# the kernel-sensitive scripts (KERNEL_TESTS) run again in a VM of that
+# kernel, named NAME@SERIES. Every result counts in the one summary.
+#
+# KERNELS_ONLY=1 runs the matrix alone (make check-kernels).
 # TESTS="name ..." runs only those (unit binary or script basename).
-# VM_KERNEL picks the VM's kernel (tests/vm/run.sh); VM_TIMEOUT its limit.
-# RESULTS=FILE (used by the VM run) appends "name status seconds" lines
-# to FILE and leaves the summary to the caller.
+# VM_KERNEL picks the VMs' kernel for the KVM suites (default 6.12);
+# VM_TIMEOUT the limit of one VM (seconds).
+# Used inside a VM: RESULTS=FILE appends "name status seconds" lines to
+# FILE and leaves the summary to the caller; NAME_SUFFIX is added to names.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 export BUILD
+VM_JOBS=${VM_JOBS:-2}
+KERNEL_TESTS=${KERNEL_TESTS:-"vmm_smoke qemu_discovery steal_accuracy guest_commit restart_continuity vcpu_handoff attribution_qemu throttle_cgroup unbound_vcpu"}
 pass=0 fail=0 skip=0
 failed=()
 logdir=$BUILD/test-logs
@@ -29,48 +37,84 @@ wanted() {
 	return 1
 }
 
-# count NAME STATUS SECONDS LOG: STATUS is the exit status, or "lost"
+# count NAME STATUS: STATUS is the exit status, or "lost"
 count() {
-	local name=$1 rc=$2 took=$3 log=$4
-	[ -n "${RESULTS:-}" ] && echo "$name $rc $took" >>"$RESULTS"
-	if [ "$rc" = 0 ]; then
+	if [ "$2" = 0 ]; then
 		pass=$((pass + 1))
-	elif [ "$rc" = 77 ] && [ "${CI:-}" != true ]; then
+	elif [ "$2" = 77 ] && [ "${CI:-}" != true ]; then
 		skip=$((skip + 1))
 	else
-		fail=$((fail + 1)); failed+=("$name")
+		fail=$((fail + 1)); failed+=("$1")
 	fi
 }
 
 run_one() { # name cmd...
-	local name=$1; shift
-	wanted "$name" || return 0
-	local log=$logdir/$name.log start=$SECONDS rc
-	printf '%-40s ' "$name"
+	local name=$1${NAME_SUFFIX:-}; shift
+	local log=$logdir/$name.log start=$SECONDS rc verdict
 	"$@" >"$log" 2>&1
 	rc=$?
 	local took=$((SECONDS - start))
-	count "$name" $rc $took "$log"
+	[ -n "${RESULTS:-}" ] && echo "$name $rc $took" >>"$RESULTS"
+	count "$name" $rc
 	if [ $rc -eq 0 ]; then
-		echo "ok (${took}s)"
+		verdict="ok (${took}s)"
 	elif [ $rc -eq 77 ] && [ "${CI:-}" != true ]; then
-		echo "SKIP: $(tail -n 1 "$log")"
+		verdict="SKIP: $(tail -n 1 "$log")"
+	elif [ $rc -eq 77 ]; then
+		verdict="FAIL (skipped under CI=true)"
 	else
-		[ $rc -eq 77 ] && echo "FAIL (skipped under CI=true)" || echo "FAIL (rc=$rc, ${took}s)"
-		sed 's/^/    | /' "$log" | tail -n 40
+		verdict="FAIL (rc=$rc, ${took}s)"
 	fi
+	# one write per result: VMs running side by side share the terminal
+	{
+		printf '%-40s %s\n' "$name" "$verdict"
+		[ $rc -eq 0 ] || [ "${verdict#SKIP}" != "$verdict" ] || sed 's/^/    | /' "$log" | tail -n 40
+	} | { out=$(cat); printf '%s\n' "$out"; }
 }
 
 needs_vm() { # script: needs KVM this machine does not have
 	[ -z "${STEALTIME_VM:-}" ] && [ ! -w /dev/kvm ] && grep -q '^[^#]*need_kvm' "$1"
 }
 
-for t in "$BUILD"/tests/test_*; do
+# ---- VM jobs: KERNEL NAME-SUFFIX TESTS..., VM_JOBS at a time --------------
+jobs_names=() jobs_results=() jobs_pids=()
+vm_job() {
+	local kernel=$1 suffix=$2; shift 2
+	local res; res=$(mktemp "$BUILD/vm-results.XXXXXX")
+	while [ "$(jobs -rp | wc -l)" -ge "$VM_JOBS" ]; do wait -n; done
+	echo "# VM (Debian kernel $kernel, KVM inside): $*"
+	TESTS="$*" RESULTS=$res NAME_SUFFIX=$suffix bash tests/vm/run.sh --kernel "$kernel" \
+		--timeout "${VM_TIMEOUT:-2400}" -- bash tests/run.sh &
+	jobs_pids+=($!)
+	local n; for n in "$@"; do jobs_names+=("$n$suffix"); jobs_results+=("$res"); done
+}
+vm_jobs_collect() {
+	local i name line rc
+	for i in "${jobs_pids[@]}"; do wait "$i"; done
+	for i in "${!jobs_names[@]}"; do
+		name=${jobs_names[$i]}
+		line=$(grep "^$name " "${jobs_results[$i]}" 2>/dev/null | tail -n 1)
+		if [ -n "$line" ]; then
+			read -r _ rc _ <<<"$line"
+			count "$name" "$rc"
+		else
+			printf '%-40s FAIL (not run: its VM failed, see above)\n' "$name"
+			count "$name" lost
+		fi
+	done
+	printf '%s\n' "${jobs_results[@]}" | sort -u | xargs -r rm -f
+}
+
+[ -n "${STEALTIME_VM:-}" ] && KERNELS=
+[ -n "${KERNELS_ONLY:-}" ] && TESTS=${TESTS:-$KERNEL_TESTS} && skip_main=1
+
+# ---- this machine ----------------------------------------------------------
+[ -z "${skip_main:-}" ] && for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
-	run_one "$(basename "$t")" "$t"
+	wanted "$(basename "$t")" && run_one "$(basename "$t")" "$t"
 done
 in_vm=()
-for t in tests/integration/*.sh; do
+[ -z "${skip_main:-}" ] && for t in tests/integration/*.sh; do
 	[ -f "$t" ] || continue
 	name=$(basename "$t" .sh)
 	wanted "$name" || continue
@@ -78,26 +122,27 @@ for t in tests/integration/*.sh; do
 	run_one "$name" bash "$t"
 done
 
+# ---- in VMs -----------------------------------------------------------------
+# the KVM suites, dealt round-robin over VM_JOBS VMs (longest first)
 if [ ${#in_vm[@]} -gt 0 ]; then
-	kernel=${VM_KERNEL:-6.12}
-	echo "# no /dev/kvm here: ${#in_vm[@]} suites run in a VM (Debian kernel $kernel, KVM inside)"
-	vmres=$(mktemp "$BUILD/vm-results.XXXXXX")
-	start=$SECONDS
-	TESTS="${in_vm[*]}" RESULTS=$vmres bash tests/vm/run.sh --kernel "$kernel" \
-		--timeout "${VM_TIMEOUT:-3000}" -- bash tests/run.sh
-	vmrc=$?
-	for name in "${in_vm[@]}"; do
-		line=$(grep "^$name " "$vmres" | tail -n 1)
-		if [ -n "$line" ]; then
-			read -r _ rc took <<<"$line"
-			count "$name" "$rc" "$took" "$logdir/$name.log"
-		else
-			printf '%-40s FAIL (not run: the VM exited %s)\n' "$name" "$vmrc"
-			count "$name" lost $((SECONDS - start)) /dev/null
-		fi
+	echo "# no /dev/kvm here: ${#in_vm[@]} suites run in VMs"
+	mapfile -t in_vm < <(for n in "${in_vm[@]}"; do
+		echo "$(grep -m1 -o '^# cost: [0-9]*' "tests/integration/$n.sh" | grep -o '[0-9]*$' || echo 1) $n"
+	done | sort -rn | awk '{print $2}')
+	for ((j = 0; j < VM_JOBS && j < ${#in_vm[@]}; j++)); do
+		group=()
+		for ((i = j; i < ${#in_vm[@]}; i += VM_JOBS)); do group+=("${in_vm[$i]}"); done
+		vm_job "${VM_KERNEL:-6.12}" "" "${group[@]}"
 	done
-	rm -f "$vmres"
 fi
+for k in ${KERNELS:-}; do
+	# the kernel the KVM suites just ran on has been proven by all of them
+	[ ${#in_vm[@]} -gt 0 ] && [ "$k" = "${VM_KERNEL:-6.12}" ] && continue
+	group=()
+	for n in $KERNEL_TESTS; do wanted "$n" && group+=("$n"); done
+	[ ${#group[@]} -gt 0 ] && vm_job "$k" "@$k" "${group[@]}"
+done
+[ ${#jobs_pids[@]} -gt 0 ] && vm_jobs_collect
 
 [ -n "${RESULTS:-}" ] && exit 0
 echo

@@ -181,7 +181,8 @@ static void fill_sample(void)
 		.stats = { .rescans = 11, .rescan_requests = 12, .ringbuf_drops = 13,
 			   .bad_slot = 14, .region_missing = 15, .discovery_errors = 16,
 			   .slots_exhausted = 17, .http_requests = 18, .http_errors = 19,
-			   .control_requests = 20, .control_errors = 21, .attribution_drops = 22 },
+			   .control_requests = 20, .control_errors = 21, .attribution_drops = 22,
+			   .bind_failures = 23 },
 	};
 }
 
@@ -205,6 +206,7 @@ static const char *const families[] = {
 	"stealtime_daemon_rescan_requests_total",
 	"stealtime_daemon_discovery_errors_total",
 	"stealtime_daemon_slots_exhausted_total",
+	"stealtime_daemon_bind_failures_total",
 	"stealtime_daemon_http_requests_total",
 	"stealtime_daemon_http_errors_total",
 	"stealtime_daemon_control_requests_total",
@@ -610,6 +612,7 @@ static void render__daemon_stats__one_counter_each(void **state)
 	assert_line(out, "stealtime_daemon_control_requests_total 20");
 	assert_line(out, "stealtime_daemon_control_errors_total 21");
 	assert_line(out, "stealtime_bpf_attribution_drops_total 22");
+	assert_line(out, "stealtime_daemon_bind_failures_total 23");
 	assert_line(out, "# TYPE stealtime_bpf_ringbuf_drops_total counter");
 	free(out);
 }

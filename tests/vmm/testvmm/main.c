@@ -33,6 +33,7 @@ static void usage(FILE *f)
 		"  --cycles N         before registering for good, connect/register/close N times\n"
 		"  --idle-us N        sleep N us after each guest heartbeat (mostly idle vCPUs)\n"
 		"  --handoff-after S  after S seconds vCPU 0 continues on a new thread\n"
+		"  --handoff-exit     ... or rather, its thread exits and no thread runs it\n"
 		"SIGHUP, once registered: connect and register again (as after a daemon restart)\n"
 		"and report whether the region is the same\n"
 		"exit: 0 ok, 1 error, 2 registration failed, %d bad usage\n",
@@ -87,6 +88,7 @@ static int parse_option(struct options *o, int c, const char *arg)
 	case 'o': o->snapshot_out = arg; return 0;
 	case 'N': o->set_ipa = false; return 0;
 	case 'w': o->try_rw_mmap = true; return 0;
+	case 'X': o->handoff_exit = true; return 0;
 	case 'a':
 		return parse_u64(arg, &o->region_ipa);
 	case 'i':
@@ -130,6 +132,7 @@ static int parse_options(struct options *o, int argc, char **argv)
 		{ "cycles", required_argument, NULL, 'Y' },
 		{ "idle-us", required_argument, NULL, 'I' },
 		{ "handoff-after", required_argument, NULL, 'H' },
+		{ "handoff-exit", no_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};

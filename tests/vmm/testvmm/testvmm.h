@@ -100,6 +100,7 @@ struct options {
 	unsigned int cycles;
 	uint64_t idle_us;        /* sleep after each heartbeat (idle vCPUs) */
 	double handoff_after;    /* vCPU 0 moves to a new thread after this many seconds */
+	bool handoff_exit;       /* ... or its thread exits and none takes over */
 };
 
 /* What the guest last read from its record, as it reported it. */

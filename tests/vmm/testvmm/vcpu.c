@@ -170,6 +170,11 @@ static int hand_off(struct vcpu *v)
 	int err;
 
 	v->handed_off = true;
+	if (v->vm->opt->handoff_exit) { /* KVM keeps this thread as vcpu->pid */
+		report_emit(&v->vm->report, json_pack("{s:s, s:i, s:i}", "event", "handoff_exit",
+						      "vcpu", v->index, "old_tid", old));
+		return 0;
+	}
 	err = -pthread_create(&v->next_thread, NULL, vcpu_thread_next, v);
 	if (err)
 		return error_at(err, "vCPU %u: hand-off thread", v->index);
