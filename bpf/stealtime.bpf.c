@@ -235,7 +235,7 @@ static __always_inline void switch_out(struct st_task *b, struct task_struct *t,
 static __always_inline void switch_in(struct st_task *b, struct task_struct *t, __u64 now)
 {
 	struct st_vcpu *v = bound_vcpu(b);
-	__u64 queued, run_delay, wait = 0, steal;
+	__u64 queued, run_delay, wait = 0, steal, slot;
 
 	if (!v)
 		return;
@@ -247,8 +247,14 @@ static __always_inline void switch_in(struct st_task *b, struct task_struct *t, 
 		if (now > queued)
 			wait = now - queued;
 		v->waits++;
-		/* masked: 6.1's verifier cannot bound the clamped index alone */
-		v->hist[log2l_clamped(wait, ST_HIST_SLOTS - 1) & (ST_HIST_SLOTS - 1)]++;
+		/*
+		 * The clamp is done in 32-bit registers, whose bounds 6.1's
+		 * verifier does not carry to 64 bits: mask the index in 64 bits,
+		 * behind a barrier so that clang keeps the (redundant) mask.
+		 */
+		slot = log2l_clamped(wait, ST_HIST_SLOTS - 1);
+		barrier_var(slot);
+		v->hist[slot & (ST_HIST_SLOTS - 1)]++;
 		if (wait > v->max_wait_ns)
 			v->max_wait_ns = wait;
 		attribute_wait(b->slot, queued, now);

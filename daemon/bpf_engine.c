@@ -353,6 +353,22 @@ int bpf_engine_discover(struct bpf_engine *e, struct st_disc **out, size_t *n)
 	return 0;
 }
 
+int bpf_engine_create_region(struct bpf_engine *e)
+{
+	const struct bpf_map *tpl = e->skel->maps.region_template;
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = bpf_map__map_flags(tpl),
+		    .btf_fd = bpf_object__btf_fd(e->skel->obj),
+		    .btf_key_type_id = bpf_map__btf_key_type_id(tpl),
+		    .btf_value_type_id = bpf_map__btf_value_type_id(tpl));
+	int fd;
+
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "st_region", bpf_map__key_size(tpl),
+			    bpf_map__value_size(tpl), bpf_map__max_entries(tpl), &opts);
+	if (fd < 0)
+		return log_errno(-errno, "create region map");
+	return fd;
+}
+
 int bpf_engine_seed_record(struct bpf_engine *e, uint32_t region, uint32_t record, uint64_t value)
 {
 	struct st_seed seed = { .region = region, .record = record, .value = value };

@@ -52,6 +52,12 @@ int bpf_engine_bind_queue(struct bpf_engine *e, pid_t tid, uint32_t slot, bool b
 int bpf_engine_bind_run(struct bpf_engine *e);
 uint32_t bpf_engine_bind_result(struct bpf_engine *e, pid_t tid);
 void bpf_engine_bind_clear(struct bpf_engine *e);
+/*
+ * A new region map (an fd), defined as the regions map's inner template,
+ * BTF included: some kernels (Debian's 6.1) refuse an inner map whose BTF
+ * differs from the template's.
+ */
+int bpf_engine_create_region(struct bpf_engine *e);
 /* Writes value into a record of a (frozen) region, through the seed_record program */
 int bpf_engine_seed_record(struct bpf_engine *e, uint32_t region, uint32_t record, uint64_t value);
 /* Sum of the per-CPU counter over all CPUs */

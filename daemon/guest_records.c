@@ -24,7 +24,6 @@ static struct vm_entry *owned_vm(struct vm_table *t, const struct control_peer *
 
 static int region_create(struct vm_table *t, uint32_t *idx)
 {
-	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_MMAPABLE);
 	uint32_t i;
 	int fd;
 
@@ -32,10 +31,9 @@ static int region_create(struct vm_table *t, uint32_t *idx)
 		;
 	if (i == ST_MAX_REGIONS)
 		return -ENOSPC;
-	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "st_region", sizeof(__u32), sizeof(struct st_record),
-			    ST_RECORDS_PER_REGION, &opts);
+	fd = bpf_engine_create_region(t->bpf);
 	if (fd < 0)
-		return log_errno(-errno, "create region map");
+		return fd;
 	/* from now on only PROT_READ mmaps succeed; BPF can still write */
 	if (bpf_map_freeze(fd) || bpf_map_update_elem(t->bpf->regions_fd, &i, &fd, BPF_ANY)) {
 		int err = log_errno(-errno, "freeze/insert region %u", i);

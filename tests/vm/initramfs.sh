@@ -23,7 +23,7 @@ chmod 0755 "$tmp/init"
 
 # insmod order: modprobe's own resolution against the unpacked tree.
 : >"$tmp/modules.list"
-for m in 9p 9pnet_virtio overlay kvm_amd kvm_intel; do
+for m in virtio_pci 9p 9pnet_virtio overlay kvm_amd kvm_intel; do
 	modprobe -d "$kdir/root" -S "$version" --show-depends "$m" 2>/dev/null |
 		awk '$1 == "insmod" {print $2}'
 done | awk '!seen[$0]++' | while read -r ko; do

@@ -73,19 +73,17 @@ if [ $shell -eq 1 ]; then
 	exit 0
 fi
 
-"${qemu[@]}" -display none -monitor none -serial "file:$run/console" &
+timeout -k 10 "$timeout" "${qemu[@]}" -display none -monitor none -serial "file:$run/console" &
 qpid=$!
 tail -n +1 -F --pid=$qpid "$run/output" 2>/dev/null &
 tpid=$!
-( sleep "$timeout" && kill $qpid 2>/dev/null && touch "$run/timed-out" ) &
-wpid=$!
 set +e
 wait $qpid
-kill $wpid 2>/dev/null
+qrc=$?
 wait $tpid 2>/dev/null
 set -e
 cp "$run/console" "$BUILD/vm/console-$kernel.log" 2>/dev/null || true
-if [ -e "$run/timed-out" ]; then
+if [ $qrc -eq 124 ] || [ $qrc -eq 137 ]; then
 	echo "run.sh: the VM (kernel $kernel) did not finish in ${timeout}s; its console ended:" >&2
 	tail -n 30 "$run/console" | sed 's/^/    console| /' >&2
 	exit 124
