@@ -2,8 +2,6 @@
 # The end-to-end daemon path under valgrind: discovery, a registered VMM
 # with a guest reading its record, HTTP scrapes, bad control messages, a
 # VMM killed mid-session, SIGTERM. No invalid access, no definite leak.
-# (valgrind 3.19 does not know pidfd_open, so under it threads stay
-# unbound: the ASan build in sanitizers.sh covers that path.)
 source "$(dirname "$0")/../lib.sh"
 need_root; need_kvm; need_btf
 command -v valgrind >/dev/null || skip "valgrind not installed"
@@ -19,6 +17,8 @@ wait_for 60 curl -fsS "$URL/healthz" >/dev/null || { cat "$TMP/daemon.log"; fail
 
 start_testvmm --vcpus 2 --seconds 60 --control "$CONTROL_SOCK"
 wait_for 20 grep -q '"event":"guest"' "$VMM_REPORT" || fail "guest reported nothing"
+wait_for 20 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $VMM_PID) | .vcpus | length == 2 and all(.bound)' >/dev/null" ||
+	fail "vCPU threads not bound under valgrind: $(vm_json "$VMM_PID" | jq -c '[.vcpus[] | {index, tid, bound}]')"
 for i in 1 2 3; do
 	curl -fsS "$URL/metrics" >/dev/null || fail "/metrics"
 	curl -fsS "$URL/v1/vms" >/dev/null || fail "/v1/vms"
