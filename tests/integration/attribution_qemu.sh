@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# cost: 82 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # Two QEMU VMs and a host CPU hog share one CPU: VM A's stolen_by names VM
 # B and the hog process, with shares within 10 percentage points of what
 # /proc says independently (run time of the competing threads over the same

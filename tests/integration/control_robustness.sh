@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# cost: 43 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # The control socket survives bad peers: malformed, oversized, truncated
 # and out-of-order messages get an error reply and the daemon keeps
 # serving; a VMM killed mid-session frees its region; 100 register/close

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# cost: 66 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # stealtimectl against a live daemon: two test VMs and a CPU hog share CPU 1.
 # The interactive top (in tmux, 80x24) shows both VMs with a steal share
 # between 20 and 80 % and quits on q with status 0; batch and JSON frames

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# cost: 49 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # End to end: the daemon serves /metrics that promtool accepts, the JSON
 # API, /healthz, 404 and 405, and stealtimectl lists the VM.
 source "$(dirname "$0")/../lib.sh"

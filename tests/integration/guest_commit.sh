@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# cost: 33 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # A real KVM guest reads its own stolen time from a DEN0057 record that the
 # BPF commit hook keeps current: the test VMM registers, maps the region
 # read-only as a KVM_MEM_READONLY memslot, the guest asks PV_TIME_ST for

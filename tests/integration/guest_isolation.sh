@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# cost: 110 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # Two registered VMs at once: each guest reads only its own record, the
 # region cannot be mapped writable, a process without a VM cannot
 # register, and every control error comes back where it should.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# cost: 47 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # Limits reached (limits.vms, limits.vcpus): what does not fit is refused
 # with a clear log line and counted in /metrics, nothing else is disturbed,
 # and what fits is tracked exactly.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# cost: 37 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # Live migration / snapshot restore on one host: VMM A runs a guest under
 # contention, pauses it and takes a snapshot of its vCPU's committed value;
 # VMM B (another process) registers a new VM, seeds the vCPU's record with

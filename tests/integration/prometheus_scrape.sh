@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# cost: 58 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # The Prometheus server (Debian's), started on loopback with a scrape
 # config pointing at the daemon: the target is up, and stealtime series of
 # a running VM come back through the query API.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# cost: 76 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # Debian's QEMU: the daemon finds the VM with its -name and -uuid, both
 # vCPUs with the right threads ("CPU n/KVM"), and vCPU 0's steal beside a
 # CPU hog equals its thread's run_delay.

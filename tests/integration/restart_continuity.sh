@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# cost: 43 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # SIGKILL and restart of the daemon with a registered VM under contention:
 # the programs' links are pinned, so the guest's record keeps being
 # committed while no daemon runs; the maps are pinned and adopted, so the

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# cost: 60 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # An ASan+UBSan build (clang) of the daemon, the CLI and the unit tests:
 # every unit test, then the daemon end to end (discovery, a registered
 # guest reading its record, scrapes, bad control messages, a killed VMM,

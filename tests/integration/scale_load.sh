@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# cost: 78 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # Scale and load: 100 test VMs x 8 vCPUs tracked at once; /metrics and
 # /v1/vms under a concurrent load (two wrk, loopback) for 30 s with no
 # error and no timeout; requests/s, p50/p99 latency, the daemon's CPU and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# cost: 68 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # The daemon's steal_ns for a vCPU is the kernel's own run_delay of its
 # thread (/proc/PID/task/TID/schedstat), with and without a CPU hog.
 source "$(dirname "$0")/../lib.sh"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# cost: 30 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # A VM whose VMM runs in a cgroup with a 30% CPU quota: the daemon's
 # throttled time is the cgroup's own cpu.stat throttled time, and the
 # steal it causes shows up in run_delay.

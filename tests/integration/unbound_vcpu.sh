@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# cost: 30 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # No silent zero: a vCPU whose thread cannot be bound (its last thread
 # exited and no thread runs it yet, so KVM still names the dead thread) is
 # listed with "bound": false, logged once, and counted once in

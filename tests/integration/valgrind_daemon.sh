@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# cost: 112 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # The end-to-end daemon path under valgrind: discovery, a registered VMM
 # with a guest reading its record, HTTP scrapes, bad control messages, a
 # VMM killed mid-session, SIGTERM. No invalid access, no definite leak.

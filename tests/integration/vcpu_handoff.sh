@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# cost: 81 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # KVM runs a vCPU on a new thread after its first thread exits: the daemon
 # binds the new thread, the vCPU's counters continue (never backwards), its
 # steal keeps tracking the new thread's run_delay, and the guest's record

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# cost: 5 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # The test VMM runs a real KVM guest without a daemon: one thread per vCPU
 # named "CPU n/KVM" (as QEMU names them), the start event's tids are those
 # threads, every vCPU ran its guest loop, and it exits 0 on time.
