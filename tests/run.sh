@@ -81,6 +81,9 @@ jobs_names=() jobs_results=() jobs_pids=()
 vm_job() {
 	local kernel=$1 suffix=$2; shift 2
 	local res; res=$(mktemp "$BUILD/vm-results.XXXXXX")
+	# the kernel fetched and its initramfs built before VMs run side by side
+	local kdir; kdir=$(bash tests/vm/kernel.sh "$kernel") && bash tests/vm/initramfs.sh "$kdir" ||
+		echo "# kernel $kernel: not available (its VM will fail)"
 	while [ "$(jobs -rp | wc -l)" -ge "$VM_JOBS" ]; do wait -n; done
 	echo "# VM (Debian kernel $kernel, KVM inside): $*"
 	TESTS="$*" RESULTS=$res NAME_SUFFIX=$suffix bash tests/vm/run.sh --kernel "$kernel" \

@@ -13,8 +13,6 @@ ln -sfn /proc/self/fd /dev/fd
 ln -sfn /proc/self/fd/0 /dev/stdin
 ln -sfn /proc/self/fd/1 /dev/stdout
 ln -sfn /proc/self/fd/2 /dev/stderr
-mount -t tmpfs -o mode=1777 tmpfs /tmp
-mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 echo "+cpu +cpuset +memory +pids" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null ||
 	echo "+cpu" >/sys/fs/cgroup/cgroup.subtree_control

@@ -6,6 +6,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 kdir=${1:?usage: initramfs.sh KDIR}
 out=$kdir/initramfs.cpio.gz
+exec 9>"$out.lock"
+flock 9
 if [ -f "$out" ] && [ "$out" -nt "$here/init" ] && [ "$out" -nt "$0" ]; then
 	exit 0
 fi

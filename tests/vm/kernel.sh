@@ -19,6 +19,9 @@ case $series in
 *) echo "kernel.sh: unknown series $series (5.10, 6.1 or 6.12)" >&2; exit 2 ;;
 esac
 out=$BUILD/vm/kernels/$series
+mkdir -p "$BUILD/vm/kernels"
+exec 9>"$out.lock" # one fetch at a time per series (VMs start side by side)
+flock 9
 if [ -s "$out/version" ] && [ -f "$out/vmlinuz" ]; then
 	echo "$out"
 	exit 0
