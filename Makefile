@@ -182,7 +182,7 @@ asan: | $(DEPS_STAMP)
 
 # The kernel matrix: the kernel-sensitive suites on each of Debian's
 # kernels, in VMs of tests/vm/run.sh (tests/run.sh says how).
-CHECK_KERNELS ?= 6.1 6.12
+CHECK_KERNELS ?= 5.10 6.1 6.12
 
 check: all asan mounts
 	$(Q)KERNELS="$(CHECK_KERNELS)" bash tests/run.sh

@@ -12,6 +12,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf_engine.h"
+#include "kernel_features.h"
 #include "log.h"
 #include "stealtime.skel.h"
 
@@ -166,6 +167,9 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 	memset(e, 0, sizeof(*e));
 	e->bind_reqs_fd = e->bind_link_fd = e->regions_fd = e->stats_fd = -1;
 	libbpf_set_print(libbpf_log);
+	err = kernel_features_check();
+	if (err)
+		return err;
 	e->adopted = pins_exist(pin_dir);
 
 	e->skel = stealtime_bpf__open_opts(&opts);
