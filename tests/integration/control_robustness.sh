@@ -41,7 +41,7 @@ grep -q EMSGSIZE "$TMP/bad.out" || fail "no EMSGSIZE for a 5000-byte message"
 curl -fsS "$URL/healthz" >/dev/null || fail "daemon stopped answering after bad messages"
 
 # a VMM killed while registered: its VM and region go away
-start_testvmm --vcpus 2 --seconds 60 --control "$CONTROL_SOCK"
+start_testvmm --vcpus 2 --seconds 600 --control "$CONTROL_SOCK"
 wait_for 5 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $VMM_PID and .registered)' >/dev/null" ||
 	fail "VM not registered"
 kill -9 "$VMM_PID"
@@ -54,7 +54,7 @@ sleep 0.5
 before=$(fds)
 killed=()
 for i in $(seq 1 20); do
-	"$BUILD/tests/vmm/testvmm" --vcpus 2 --seconds 30 --control "$CONTROL_SOCK" >/dev/null 2>&1 &
+	"$BUILD/tests/vmm/testvmm" --vcpus 2 --seconds 600 --control "$CONTROL_SOCK" >/dev/null 2>&1 &
 	p=$!; killed+=("$p")
 	sleep "0.0$((RANDOM % 10))"
 	kill -9 "$p"; wait "$p" 2>/dev/null
@@ -81,6 +81,6 @@ note "daemon fds: $before before, $after after 100 register/close cycles"
 [ "$after" -eq "$before" ] || fail "daemon fd count went from $before to $after"
 
 # and it still serves a new VMM
-start_testvmm --vcpus 1 --seconds 30 --control "$CONTROL_SOCK"
+start_testvmm --vcpus 1 --seconds 600 --control "$CONTROL_SOCK"
 wait_for 10 grep -q '"event":"guest"' "$VMM_REPORT" || fail "a new VMM after all that got nothing"
 echo "control socket robust"

@@ -13,8 +13,8 @@ CTL=$BUILD/stealtimectl
 [ -x "$CTL" ] || fail "$CTL not built"
 
 start_daemon
-start_testvmm --vcpus 1 --cpu 1 --seconds 60 --name topvm-a; pid_a=$VMM_PID
-start_testvmm --vcpus 1 --cpu 1 --seconds 60 --name topvm-b; pid_b=$VMM_PID
+start_testvmm --vcpus 1 --cpu 1 --seconds 600 --name topvm-a; pid_a=$VMM_PID
+start_testvmm --vcpus 1 --cpu 1 --seconds 600 --name topvm-b; pid_b=$VMM_PID
 hog 1
 bound() { vm_json "$1" | jq -e '.vcpus | length == 1 and .[0].tid > 0' >/dev/null; }
 wait_for 10 bound "$pid_a" || fail "VM a not listed with its vCPU"

@@ -7,7 +7,7 @@ need_root; need_kvm; need_btf
 command -v promtool >/dev/null || skip "promtool not installed"
 
 start_daemon
-start_testvmm --vcpus 2 --seconds 60 --name e2e-vmm
+start_testvmm --vcpus 2 --seconds 600 --name e2e-vmm
 wait_for 5 vm_json "$VMM_PID" >/dev/null || fail "VM not listed"
 
 curl -fsS "$URL/metrics" >"$TMP/metrics" || fail "GET /metrics"

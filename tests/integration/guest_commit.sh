@@ -10,7 +10,7 @@ need_root; need_kvm; need_btf
 [ "$(nproc)" -ge 2 ] || skip "needs 2 CPUs"
 
 start_daemon
-start_testvmm --vcpus 1 --cpu 1 --seconds 60 --control "$CONTROL_SOCK" --region-ipa 0x80000
+start_testvmm --vcpus 1 --cpu 1 --seconds 600 --control "$CONTROL_SOCK" --region-ipa 0x80000
 tid=${VMM_TIDS%% *}
 wait_for 10 grep -q '"event":"guest"' "$VMM_REPORT" || { cat "$VMM_REPORT.out" >&2; fail "the guest reported nothing"; }
 

@@ -8,10 +8,13 @@ need_root; need_kvm; need_btf
 [ "$(nproc)" -ge 2 ] || skip "needs 2 CPUs"
 
 start_daemon
-# VM A beside a hog on CPU 1, VM B alone on CPU 0; both use record 0 of their region
-start_testvmm --vcpus 1 --cpu 1 --seconds 120 --control "$CONTROL_SOCK" --try-rw-mmap
+# VM A beside a hog on CPU 1, its record seeded with 1000 s (as after a
+# migration), so that its values are ones B could never come by honestly;
+# VM B on CPU 0; both use record 0 of their region
+SEED=1000000000000
+start_testvmm --vcpus 1 --cpu 1 --seconds 600 --control "$CONTROL_SOCK" --try-rw-mmap --initial-ns $SEED
 A=$VMM_PID; A_REPORT=$VMM_REPORT
-start_testvmm --vcpus 1 --cpu 0 --seconds 120 --control "$CONTROL_SOCK"
+start_testvmm --vcpus 1 --cpu 0 --seconds 600 --control "$CONTROL_SOCK"
 B=$VMM_PID; B_REPORT=$VMM_REPORT
 hog 1
 wait_for 10 grep -q '"event":"guest"' "$B_REPORT" || fail "VM B's guest reported nothing"
@@ -23,11 +26,12 @@ ga=$(next_guest_value "$A_REPORT" 0) || fail "no value from A"
 gb=$(next_guest_value "$B_REPORT" 0) || fail "no value from B"
 ra=$(run_delay "$ta"); rb=$(run_delay "$tb")
 note "guest A read $ga ns (thread run_delay $ra), guest B read $gb ns (run_delay $rb)"
-# a guest's value can never exceed its own vCPU thread's whole run_delay
-[ "$ga" -le $((ra + 20000000)) ] || fail "VM A read $ga ns, more than its thread's run_delay $ra"
+# a guest's value can never exceed its own seed plus its vCPU thread's whole run_delay
+[ "$ga" -ge "$SEED" ] && [ "$ga" -le $((SEED + ra + 20000000)) ] ||
+	fail "VM A read $ga ns, not its seed $SEED plus at most its thread's run_delay $ra"
 [ "$gb" -le $((rb + 20000000)) ] || fail "VM B read $gb ns, more than its thread's run_delay $rb: not its own record"
 # and A's value is one B could not have come by honestly, so the check above means something
-[ "$ga" -gt $((rb + 20000000)) ] || fail "VM A read only $ga ns beside a hog (B's run_delay $rb): no contrast"
+[ "$ga" -gt $((rb + 20000000)) ] || fail "VM A read only $ga ns (B's run_delay $rb): no contrast"
 ida=$(grep -m1 '"event":"register"' "$A_REPORT" | jq -r .vm)
 idb=$(grep -m1 '"event":"register"' "$B_REPORT" | jq -r .vm)
 [ "$ida" != "$idb" ] || fail "both VMMs got VM $ida"
@@ -62,7 +66,7 @@ R=(
 )
 args=()
 for r in "${R[@]}"; do args+=(--request "$r"); done
-start_testvmm --vcpus 2 --cpu 0 --seconds 30 --control "$CONTROL_SOCK" --no-set-ipa "${args[@]}"
+start_testvmm --vcpus 2 --cpu 0 --seconds 600 --control "$CONTROL_SOCK" --no-set-ipa "${args[@]}"
 C_REPORT=$VMM_REPORT
 mapfile -t replies < <(grep '"event":"reply"' "$C_REPORT" | jq -c .reply)
 [ "${#replies[@]}" -eq "${#R[@]}" ] || fail "got ${#replies[@]} replies for ${#R[@]} requests"
@@ -88,7 +92,7 @@ expect 13 '.ok == true and (.vcpus | length) == 1 and .vcpus[0].vcpu == 0'
 # with commit disabled, set_ipa says ENXIO and PV_TIME_FEATURES NOT_SUPPORTED
 stop_daemon
 start_daemon --no-commit
-start_testvmm --vcpus 1 --seconds 30 --control "$CONTROL_SOCK" --no-set-ipa \
+start_testvmm --vcpus 1 --seconds 600 --control "$CONTROL_SOCK" --no-set-ipa \
 	--request '{"op":"set_ipa","vcpu":0,"ipa":524288}' \
 	--request '{"op":"smccc","vcpu":0,"function":2147483649,"arg":3305111584}'
 mapfile -t replies < <(grep '"event":"reply"' "$VMM_REPORT" | jq -c .reply)

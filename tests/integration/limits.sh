@@ -14,7 +14,7 @@ exhausted() { curl -fsS "$URL/metrics" | awk '/^stealtime_daemon_slots_exhausted
 # 4 VMs of 2 vCPUs: 3 VMs fit, 5 vCPU slots
 vms=()
 for i in 1 2 3 4; do
-	start_testvmm --vcpus 2 --seconds 60 --name "lim-$i"; vms+=("$VMM_PID")
+	start_testvmm --vcpus 2 --seconds 600 --name "lim-$i"; vms+=("$VMM_PID")
 	sleep 0.3
 done
 sleep 2

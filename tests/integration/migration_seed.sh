@@ -12,7 +12,7 @@ need_root; need_kvm; need_btf
 start_daemon
 hog 1
 touch "$TMP/not-paused"
-start_testvmm --vcpus 1 --cpu 1 --seconds 60 --control "$CONTROL_SOCK" \
+start_testvmm --vcpus 1 --cpu 1 --seconds 600 --control "$CONTROL_SOCK" \
 	--pause-file "$TMP/pause" --snapshot-out "$TMP/snap.json"
 A=$VMM_PID; A_REPORT=$VMM_REPORT
 wait_for 10 grep -q '"event":"guest"' "$A_REPORT" || fail "A's guest reported nothing"
@@ -29,7 +29,7 @@ gA=$(guest_lines "$A_REPORT" 0 | tail -n 1 | jq -r .stolen_ns)
 [ "$gA" -le "$sA" ] || fail "A's guest last read $gA, above the snapshot $sA"
 
 # B: a different process, same host, seeded with A's value
-start_testvmm --vcpus 1 --cpu 1 --seconds 60 --control "$CONTROL_SOCK" --initial-ns "$sA" \
+start_testvmm --vcpus 1 --cpu 1 --seconds 600 --control "$CONTROL_SOCK" --initial-ns "$sA" \
 	--request "{\"op\":\"set_ipa\",\"vcpu\":0,\"ipa\":524288,\"initial_ns\":$sA}" \
 	--request '{"op":"set_ipa","vcpu":0,"ipa":524352,"initial_ns":-1}' \
 	--request '{"op":"set_ipa","vcpu":0,"ipa":524352,"initial_ns":1.5}' \

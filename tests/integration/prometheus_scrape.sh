@@ -8,7 +8,7 @@ need_root; need_kvm; need_btf
 command -v prometheus >/dev/null || skip "prometheus not installed"
 
 start_daemon
-start_testvmm --vcpus 2 --seconds 60 --name prom-vm
+start_testvmm --vcpus 2 --seconds 600 --name prom-vm
 wait_for 5 vm_json "$VMM_PID" >/dev/null || fail "VM not listed"
 id=$(vm_json "$VMM_PID" | jq -r .id)
 

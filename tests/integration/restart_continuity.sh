@@ -12,7 +12,7 @@ need_root; need_kvm; need_btf
 
 start_daemon
 # the VMM connects and registers again on SIGHUP, after the restart below
-start_testvmm --vcpus 1 --cpu 1 --seconds 120 --control "$CONTROL_SOCK"
+start_testvmm --vcpus 1 --cpu 1 --seconds 600 --control "$CONTROL_SOCK"
 tid=${VMM_TIDS%% *}
 hog 1
 wait_for 10 grep -q '"event":"guest"' "$VMM_REPORT" || fail "guest reported nothing"

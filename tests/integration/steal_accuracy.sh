@@ -7,7 +7,7 @@ need_root; need_kvm; need_btf
 [ "$(nproc)" -ge 2 ] || skip "needs 2 CPUs"
 
 start_daemon
-start_testvmm --vcpus 1 --cpu 1 --seconds 60
+start_testvmm --vcpus 1 --cpu 1 --seconds 600
 tid=${VMM_TIDS%% *}
 wait_for 5 vm_json "$VMM_PID" >/dev/null || fail "VM of pid $VMM_PID not in /v1/vms"
 wait_for 5 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $VMM_PID) | .vcpus[0].tid == $tid' >/dev/null" ||

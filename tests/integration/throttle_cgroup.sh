@@ -22,7 +22,7 @@ fi
 trap 'cleanup; sleep 0.2; rmdir "$CG" 2>/dev/null' EXIT
 
 start_daemon
-start_testvmm --vcpus 2 --seconds 60
+start_testvmm --vcpus 2 --seconds 600
 echo "$VMM_PID" >"$CG/cgroup.procs" || fail "cannot move the VMM into $CG"
 # cgroup v1 moves one thread at a time (v2 moved them all with the process)
 [ -e "$CG/tasks" ] && for t in /proc/$VMM_PID/task/*; do echo "$(basename "$t")" 2>/dev/null >"$CG/tasks"; done

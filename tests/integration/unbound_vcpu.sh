@@ -8,7 +8,7 @@
 source "$(dirname "$0")/../lib.sh"
 need_root; need_kvm; need_btf
 
-start_testvmm --vcpus 2 --seconds 120 --handoff-after 1 --handoff-exit
+start_testvmm --vcpus 2 --seconds 600 --handoff-after 1 --handoff-exit
 wait_for 20 grep -q '"event":"handoff_exit"' "$VMM_REPORT" || fail "vCPU 0's thread did not exit"
 old=$(grep -m1 '"event":"handoff_exit"' "$VMM_REPORT" | jq .old_tid)
 wait_for 10 test ! -e "/proc/$VMM_PID/task/$old" || fail "thread $old still exists"

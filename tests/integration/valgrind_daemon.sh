@@ -16,7 +16,7 @@ CONTROL_SOCK=$TMP/control.sock; PIN_DIR=/sys/fs/bpf/stealtime-test-$$
 DAEMON_PID=$!; PIDS+=($DAEMON_PID)
 wait_for 60 curl -fsS "$URL/healthz" >/dev/null || { cat "$TMP/daemon.log"; fail "daemon under valgrind did not start"; }
 
-start_testvmm --vcpus 2 --seconds 60 --control "$CONTROL_SOCK"
+start_testvmm --vcpus 2 --seconds 600 --control "$CONTROL_SOCK"
 wait_for 20 grep -q '"event":"guest"' "$VMM_REPORT" || fail "guest reported nothing"
 wait_for 20 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $VMM_PID) | .vcpus | length == 2 and all(.bound)' >/dev/null" ||
 	fail "vCPU threads not bound under valgrind: $(vm_json "$VMM_PID" | jq -c '[.vcpus[] | {index, tid, bound}]')"
