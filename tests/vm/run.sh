@@ -7,7 +7,8 @@
 # output is streamed, and its exit status becomes run.sh's.
 #
 # Inside: /dev/kvm (kvm-amd or kvm-intel; with the host's /dev/kvm when it
-# works, otherwise QEMU's TCG emulating AMD SVM with -cpu max), bpffs,
+# offers nested virtualization, otherwise QEMU's TCG emulating AMD SVM with
+# -cpu max), bpffs,
 # tracefs, cgroup2 with the cpu controller, devpts, /dev/shm, /dev/fd,
 # loopback up, fresh /tmp and /run, STEALTIME_VM=1.
 #
@@ -53,7 +54,17 @@ printf '%q ' "$@" >"$run/cmd"
 echo >>"$run/cmd"
 : >"$run/output"
 
-if [ -w /dev/kvm ] && [ -z "${VM_NO_KVM:-}" ]; then
+# The host's KVM, if it lets a guest run KVM itself (nested); VM_NO_KVM=1
+# forces emulation.
+nested_kvm() {
+	local f
+	[ -w /dev/kvm ] && [ -z "${VM_NO_KVM:-}" ] || return 1
+	for f in /sys/module/kvm_intel/parameters/nested /sys/module/kvm_amd/parameters/nested; do
+		[ -r "$f" ] && grep -qE '^(Y|1)' "$f" && return 0
+	done
+	return 1
+}
+if nested_kvm; then
 	accel=(-accel kvm -cpu host)
 else
 	# One TCG thread for all vCPUs: with multi-threaded TCG a vCPU can run
