@@ -111,7 +111,7 @@ vm_jobs_collect() {
 	printf '%s\n' "${jobs_results[@]}" | sort -u | xargs -r rm -f
 }
 
-[ -n "${STEALTIME_VM:-}" ] && KERNELS=
+[ -n "${STEALTIME_VM:-}" ] && KERNELS= && KERNELS_ONLY=
 [ -n "${KERNELS_ONLY:-}" ] && TESTS=${TESTS:-$KERNEL_TESTS} && skip_main=1
 
 # ---- this machine ----------------------------------------------------------
@@ -129,17 +129,22 @@ in_vm=()
 done
 
 # ---- in VMs -----------------------------------------------------------------
-# the KVM suites, dealt round-robin over VM_JOBS VMs (longest first)
-if [ ${#in_vm[@]} -gt 0 ]; then
-	echo "# no /dev/kvm here: ${#in_vm[@]} suites run in VMs"
-	mapfile -t in_vm < <(for n in "${in_vm[@]}"; do
+# deal KERNEL SUFFIX NAMES...: the scripts dealt round-robin over VM_JOBS VMs
+# of KERNEL, longest first (each script's "# cost:" line)
+deal() {
+	local kernel=$1 suffix=$2 i j names group; shift 2
+	mapfile -t names < <(for n in "$@"; do
 		echo "$(grep -m1 -o '^# cost: [0-9]*' "tests/integration/$n.sh" | grep -o '[0-9]*$' || echo 1) $n"
 	done | sort -rn | awk '{print $2}')
-	for ((j = 0; j < VM_JOBS && j < ${#in_vm[@]}; j++)); do
+	for ((j = 0; j < VM_JOBS && j < ${#names[@]}; j++)); do
 		group=()
-		for ((i = j; i < ${#in_vm[@]}; i += VM_JOBS)); do group+=("${in_vm[$i]}"); done
-		vm_job "${VM_KERNEL:-6.12}" "" "${group[@]}"
+		for ((i = j; i < ${#names[@]}; i += VM_JOBS)); do group+=("${names[$i]}"); done
+		vm_job "$kernel" "$suffix" "${group[@]}"
 	done
+}
+if [ ${#in_vm[@]} -gt 0 ]; then
+	echo "# no /dev/kvm here: ${#in_vm[@]} suites run in VMs"
+	deal "${VM_KERNEL:-6.12}" "" "${in_vm[@]}"
 fi
 for k in ${KERNELS:-}; do
 	# the kernel the KVM suites just ran on has been proven by all of them
@@ -147,7 +152,7 @@ for k in ${KERNELS:-}; do
 	group=()
 	var=KERNEL_TESTS_${k//./_}
 	for n in ${!var:-$KERNEL_TESTS}; do wanted "$n" && group+=("$n"); done
-	[ ${#group[@]} -gt 0 ] && vm_job "$k" "@$k" "${group[@]}"
+	[ ${#group[@]} -gt 0 ] && deal "$k" "@$k" "${group[@]}"
 done
 [ ${#jobs_pids[@]} -gt 0 ] && vm_jobs_collect
 
