@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# cost: 40 (seconds, here: it boots two VMs itself)
+# The VM runner (tests/vm/run.sh) itself: a command runs from the same
+# folder with the same environment, its output and exit status come back,
+# the guest has what the suites need (/dev/kvm, bpffs, tracefs, cgroup2
+# with cpu, devpts, /dev/shm, /dev/fd, loopback up, the project folder
+# writable), and a command that hangs is stopped at the timeout with the
+# tail of the console.
+source "$(dirname "$0")/../lib.sh"
+need_root
+command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86 not installed"
+cd "$ROOT" || fail "no $ROOT"
+
+probe=$BUILD/vm-runner-probe.$$
+rm -f "$probe"
+out=$(VM_RUNNER_PROBE=yes bash tests/vm/run.sh --timeout 300 -- bash -c '
+	echo "pwd $(pwd)"; echo "env $VM_RUNNER_PROBE"
+	test -c /dev/kvm && echo kvm
+	mountpoint -q /sys/fs/bpf && echo bpffs
+	mountpoint -q /sys/kernel/tracing && echo tracefs
+	grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control && echo cgroup-cpu
+	mountpoint -q /dev/pts && mountpoint -q /dev/shm && echo devpts-shm
+	cat <(echo dev-fd)
+	ip -o link show lo | grep -q "UP" && echo lo-up
+	echo written >"$1"
+	echo "to stderr" >&2
+	exit 7' probe "$probe" 2>&1)
+rc=$?
+echo "$out"
+[ $rc -eq 7 ] || fail "exit status $rc, want the command's 7"
+for want in "pwd $ROOT" "env yes" kvm bpffs tracefs cgroup-cpu devpts-shm dev-fd lo-up "to stderr"; do
+	grep -qx "$want" <<<"$out" || fail "the VM's output lacks \"$want\""
+done
+[ "$(cat "$probe" 2>/dev/null)" = written ] || fail "a file written in the project folder did not come back"
+rm -f "$probe"
+
+start=$SECONDS
+out=$(bash tests/vm/run.sh --timeout 20 -- sleep 600 2>&1)
+rc=$?
+echo "$out" | tail -n 5
+[ $rc -eq 124 ] || fail "a hung command gave $rc, want 124"
+[ $((SECONDS - start)) -lt 120 ] || fail "the hung VM was stopped only after $((SECONDS - start)) s"
+grep -q "did not finish in 20s" <<<"$out" || fail "no timeout message"
+grep -q "console|" <<<"$out" || fail "no console tail"
+echo "VM runner: status, output, environment, mounts and timeout as expected"
