@@ -5,17 +5,18 @@
  * Design
  * ------
  * A vCPU is a slot in "vcpus", an mmapable array the daemon reads and
- * writes directly. A thread that runs a vCPU carries a task-storage binding
- * (struct st_task) naming its slot; everything else on the host has no
- * binding, so a context switch that involves no vCPU costs two task-storage
- * lookups that find nothing.
+ * writes directly. A thread that runs a vCPU carries a binding (struct
+ * st_task) naming its slot, in task storage (or, on 5.10, a tid-keyed hash:
+ * bindings.bpf.h); everything else on the host has no binding, so a context
+ * switch that involves no vCPU costs one load per task that finds nothing.
  *
  *  discover (iter/task_file)   every "kvm-vcpu:N" file: VM, vcpu_id, the
- *                              thread that runs it (vcpu->pid). The daemon
- *                              allocates slots and queues thread bindings.
+ *                              thread that runs it (discover.bpf.h). The
+ *                              daemon allocates slots and queues thread
+ *                              bindings.
  *  bind_threads (iter/task)    creates and removes the bindings the daemon
- *                              queued in bind_reqs (task storage).
- *  on_kvm_exit                 a KVM_RUN return by a thread with no binding
+ *                              queued in bind_reqs.
+ *  on_kvm_exit / on_vcpu_entry a thread that runs a vCPU with no binding
  *                              asks the daemon to rescan, once per thread.
  *  on_switch (sched_switch)    switch-out: run time, preemptions.
  *                              switch-in: steal = the kernel's own
@@ -26,6 +27,9 @@
  *                              guest record commit.
  *  on_wakeup                   wakeups of vCPU threads.
  *  on_exit                     tells the daemon a bound thread is gone.
+ *
+ * Programs that depend on the kernel come in twins (core_fixes.bpf.h says
+ * why); the daemon loads one of each (daemon/kernel_features.c).
  *
  * Counters never decrease: a binding carries offsets so that when KVM runs
  * a vCPU on a new thread, the vCPU's counters continue from where the old
@@ -45,8 +49,12 @@
 
 #include "stealtime.h"
 #include "bits.bpf.h"
+#include "core_fixes.bpf.h"
 
 #define TASK_RUNNING 0
+
+#define READ_ONCE(x) (*(volatile typeof(x) *)&(x))
+#define WRITE_ONCE(x, val) (*(volatile typeof(x) *)&(x) = (val))
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -56,14 +64,6 @@ struct {
 	__type(value, struct st_vcpu);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } vcpus SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct st_task);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} vcpu_task SEC(".maps");
 
 /* keeps the full record type in BTF (the region maps' value type) */
 const volatile struct st_record record_layout = {};
@@ -131,21 +131,8 @@ static __always_inline void stat_inc(__u32 which)
 }
 
 #include "attribution.bpf.h"
-
-static __always_inline void emit(__u32 type, struct task_struct *t, __u32 slot)
-{
-	struct st_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-
-	if (!e) {
-		stat_inc(ST_STAT_RINGBUF_DROPS);
-		return;
-	}
-	e->type = type;
-	e->pid = t->tgid;
-	e->tid = t->pid;
-	e->slot = slot;
-	bpf_ringbuf_submit(e, 0);
-}
+#include "bindings.bpf.h"
+#include "discover.bpf.h"
 
 static __always_inline struct st_vcpu *bound_vcpu(struct st_task *b)
 {
@@ -160,6 +147,18 @@ static __always_inline struct st_vcpu *bound_vcpu(struct st_task *b)
 		return NULL;
 	}
 	return v;
+}
+
+/*
+ * The record's base is the vCPU's steal when the record was set. The daemon
+ * asks for it (base_pending, a word of its own: plain stores on both sides,
+ * no read-modify-write to race with) when no thread has been bound yet; it
+ * is taken at the vCPU's next event, whichever comes first.
+ */
+static __always_inline void take_commit_base(struct st_vcpu *v, __u64 steal)
+{
+	v->commit_base = steal;
+	WRITE_ONCE(v->base_pending, 0);
 }
 
 /*
@@ -179,10 +178,8 @@ static __always_inline void bind_thread(struct st_task *b, struct st_vcpu *v,
 	}
 	v->threads++;
 	v->tid = t->pid;
-	if (v->commit_flags & ST_COMMIT_BASE_PENDING) {
-		v->commit_base = run_delay + b->steal_off;
-		__sync_fetch_and_and(&v->commit_flags, ~ST_COMMIT_BASE_PENDING);
-	}
+	if (READ_ONCE(v->base_pending))
+		take_commit_base(v, run_delay + b->steal_off);
 	b->flags &= ~ST_TASK_NEEDS_BASE;
 }
 
@@ -194,8 +191,10 @@ static __always_inline void commit(struct st_vcpu *v)
 	void *inner;
 	__u64 val;
 
-	if (!(flags & ST_COMMIT_ON) || (flags & ST_COMMIT_BASE_PENDING))
+	if (!(flags & ST_COMMIT_ON))
 		return;
+	if (READ_ONCE(v->base_pending)) /* set while this thread was being bound */
+		take_commit_base(v, v->steal_ns);
 	region = v->region;
 	record = v->record;
 	inner = bpf_map_lookup_elem(&regions, &region);
@@ -214,8 +213,14 @@ static __always_inline void commit(struct st_vcpu *v)
 	v->commits++;
 }
 
+/*
+ * How prev left the CPU: from sched_switch's prev_state where the kernel
+ * passes it (5.18), else read from prev as older kernels' tracepoint did.
+ */
+enum prev_state_src { STATE_FROM_ARG, STATE_FROM_TASK };
+
 static __always_inline void switch_out(struct st_task *b, struct task_struct *t, bool preempt,
-				       unsigned int prev_state)
+				       unsigned int prev_state, enum prev_state_src src)
 {
 	struct st_vcpu *v = bound_vcpu(b);
 	__u64 exec = t->se.sum_exec_runtime, run;
@@ -227,6 +232,8 @@ static __always_inline void switch_out(struct st_task *b, struct task_struct *t,
 	run = exec + b->run_off;
 	if (run > v->run_ns)
 		v->run_ns = run;
+	if (src == STATE_FROM_TASK && !preempt)
+		prev_state = task_state(t);
 	/* still runnable: it was preempted, not blocked */
 	if (preempt || prev_state == TASK_RUNNING)
 		v->preemptions++;
@@ -266,21 +273,9 @@ static __always_inline void switch_in(struct st_task *b, struct task_struct *t, 
 	commit(v);
 }
 
-/*
- * The thread's binding, or NULL. Hot path: a task with no task-local
- * storage at all (almost every task on a host) costs one load, not a
- * helper call.
- */
-static __always_inline struct st_task *binding_of(struct task_struct *t)
-{
-	if (!t->bpf_storage)
-		return NULL;
-	return bpf_task_storage_get(&vcpu_task, t, 0, 0);
-}
-
-SEC("tp_btf/sched_switch")
-int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
-	     unsigned int prev_state)
+static __always_inline int handle_switch(bool preempt, struct task_struct *prev,
+					 struct task_struct *next, unsigned int prev_state,
+					 enum prev_state_src src, enum binding_home home)
 {
 	bool prev_is_vcpu = false;
 	struct st_task *b;
@@ -290,24 +285,45 @@ int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_stru
 		return 0;
 	/* the rq clock, which sched_info_arrive() is about to use too */
 	now = next->se.cfs_rq->rq->clock;
-	b = binding_of(prev);
+	b = binding_of(prev, home);
 	if (b) {
 		prev_is_vcpu = b->slot != ST_SLOT_NONE;
-		switch_out(b, prev, preempt, prev_state);
+		switch_out(b, prev, preempt, prev_state, src);
 	}
 	log_switch(prev, prev_is_vcpu, now);
-	b = binding_of(next);
+	b = binding_of(next, home);
 	if (b)
 		switch_in(b, next, now);
 	return 0;
 }
 
-static __always_inline int handle_wakeup(struct task_struct *t)
+SEC("tp_btf/sched_switch")
+int BPF_PROG(on_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	return handle_switch(preempt, prev, next, prev_state, STATE_FROM_ARG, IN_TASK_STORAGE);
+}
+
+/* 5.11 to 5.17: task storage, no prev_state */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(on_switch_nostate, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return handle_switch(preempt, prev, next, 0, STATE_FROM_TASK, IN_TASK_STORAGE);
+}
+
+/* 5.10 */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(on_switch_tid, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return handle_switch(preempt, prev, next, 0, STATE_FROM_TASK, IN_TID_HASH);
+}
+
+static __always_inline int handle_wakeup(struct task_struct *t, enum binding_home home)
 {
 	struct st_task *b;
 	struct st_vcpu *v;
 
-	b = binding_of(t);
+	b = binding_of(t, home);
 	if (!b || !active())
 		return 0;
 	v = bound_vcpu(b);
@@ -319,173 +335,63 @@ static __always_inline int handle_wakeup(struct task_struct *t)
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(on_wakeup, struct task_struct *t)
 {
-	return handle_wakeup(t);
+	return handle_wakeup(t, IN_TASK_STORAGE);
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(on_wakeup_new, struct task_struct *t)
 {
-	return handle_wakeup(t);
+	return handle_wakeup(t, IN_TASK_STORAGE);
 }
 
-SEC("tp_btf/kvm_userspace_exit")
-int BPF_PROG(on_kvm_exit, __u32 reason, int err)
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(on_wakeup_tid, struct task_struct *t)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
-	struct st_task init = { .slot = ST_SLOT_NONE, .flags = ST_TASK_RESCAN_ASKED };
+	return handle_wakeup(t, IN_TID_HASH);
+}
 
-	if (binding_of(t) || !active())
-		return 0;
-	if (!bpf_task_storage_get(&vcpu_task, t, &init, BPF_LOCAL_STORAGE_GET_F_CREATE)) {
-		stat_inc(ST_STAT_STORAGE_FULL);
-		return 0;
-	}
-	stat_inc(ST_STAT_RESCAN_ASKS);
-	emit(ST_EVENT_UNKNOWN_VCPU, t, ST_SLOT_NONE);
-	return 0;
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(on_wakeup_new_tid, struct task_struct *t)
+{
+	return handle_wakeup(t, IN_TID_HASH);
 }
 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(on_exit, struct task_struct *t)
 {
-	struct st_task *b = binding_of(t);
+	struct st_task *b = binding_of(t, IN_TASK_STORAGE);
 
 	if (b && b->slot != ST_SLOT_NONE && active())
-		emit(ST_EVENT_VCPU_EXIT, t, b->slot);
+		emit(ST_EVENT_VCPU_EXIT, t->tgid, t->pid, b->slot);
 	return 0;
 }
 
-static __always_inline __u64 mix64(__u64 x)
+/* a tid-keyed binding must not outlive its thread: the tid will be reused */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit_tid, struct task_struct *t)
 {
-	/* splitmix64 finalizer */
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return x;
-}
+	struct st_task *b = binding_of(t, IN_TID_HASH);
 
-enum kvm_file { NOT_KVM, KVM_VM_FILE, KVM_VCPU_FILE };
-
-/* KVM's anonymous inodes are named "kvm-vm" and "kvm-vcpu:N" */
-static __always_inline enum kvm_file kvm_file_kind(struct file *file)
-{
-	const unsigned char *dname = BPF_CORE_READ(file, f_path.dentry, d_name.name);
-	char name[10];
-
-	if (bpf_probe_read_kernel(name, sizeof(name), dname))
-		return NOT_KVM;
-	if (name[0] != 'k' || name[1] != 'v' || name[2] != 'm' || name[3] != '-')
-		return NOT_KVM;
-	if (name[4] == 'v' && name[5] == 'm' && name[6] == '\0')
-		return KVM_VM_FILE;
-	if (name[4] == 'v' && name[5] == 'c' && name[6] == 'p' && name[7] == 'u' && name[8] == ':')
-		return KVM_VCPU_FILE;
-	return NOT_KVM;
-}
-
-static __always_inline __u64 vm_cookie(struct kvm *kvm)
-{
-	__u32 zero = ST_SETTING_COOKIE_KEY;
-	__u64 *key = bpf_map_lookup_elem(&settings, &zero);
-
-	return mix64((__u64)kvm ^ (key ? *key : 0));
-}
-
-SEC("iter/task_file")
-int discover(struct bpf_iter__task_file *ctx)
-{
-	struct seq_file *seq = ctx->meta->seq;
-	struct task_struct *task = ctx->task;
-	struct file *file = ctx->file;
-	struct st_disc rec = {};
-	struct kvm_vcpu *vcpu;
-	enum kvm_file kind;
-	struct pid *pid;
-
-	if (!task || !file)
+	if (!b)
 		return 0;
-	kind = kvm_file_kind(file);
-	if (kind == NOT_KVM)
-		return 0;
-	rec.pid = task->tgid;
-	rec.fd = ctx->fd;
-	if (kind == KVM_VM_FILE) {
-		/* a VM, perhaps with no vCPU yet */
-		rec.vm_cookie = vm_cookie((struct kvm *)BPF_CORE_READ(file, private_data));
-		rec.vcpu_id = ST_DISC_VM;
-		bpf_seq_write(seq, &rec, sizeof(rec));
-		return 0;
-	}
-	vcpu = (struct kvm_vcpu *)BPF_CORE_READ(file, private_data);
-	if (!vcpu)
-		return 0;
-	rec.vm_cookie = vm_cookie(BPF_CORE_READ(vcpu, kvm));
-	rec.vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
-	pid = BPF_CORE_READ(vcpu, pid);
-	rec.tid = pid ? BPF_CORE_READ(pid, numbers[0].nr) : 0;
-	bpf_seq_write(seq, &rec, sizeof(rec));
-	return 0;
-}
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 2 * ST_MAX_VCPUS); /* a bind and an unbind per vCPU */
-	__type(key, __u32);                /* tid */
-	__type(value, struct st_bind_req);
-} bind_reqs SEC(".maps");
-
-/*
- * Run by the daemon (read to the end) after it queued bind_reqs: binds and
- * unbinds the threads named there. A new binding is created whole, with its
- * slot and ST_TASK_NEEDS_BASE, so a switch on another CPU sees either the
- * old binding or the new one.
- */
-SEC("iter/task")
-int bind_threads(struct bpf_iter__task *ctx)
-{
-	struct st_task init = { .flags = ST_TASK_NEEDS_BASE };
-	struct task_struct *t = ctx->task;
-	struct st_bind_req *r;
-	struct st_task *b;
-	__u32 tid;
-
-	if (!t)
-		return 0;
-	tid = t->pid;
-	r = bpf_map_lookup_elem(&bind_reqs, &tid);
-	if (!r)
-		return 0;
-	b = bpf_task_storage_get(&vcpu_task, t, 0, 0);
-	if (r->op == ST_BIND_OP_UNBIND) {
-		if (b && b->slot == r->slot)
-			bpf_task_storage_delete(&vcpu_task, t);
-		r->result = ST_BIND_DONE;
-		return 0;
-	}
-	if (b && b->slot == r->slot) { /* a restarted daemon's: keep its offsets */
-		r->result = ST_BIND_DONE;
-		return 0;
-	}
-	if (b)
-		bpf_task_storage_delete(&vcpu_task, t);
-	init.slot = r->slot;
-	b = bpf_task_storage_get(&vcpu_task, t, &init, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	r->result = b ? ST_BIND_DONE : ST_BIND_NO_STORAGE;
+	if (b->slot != ST_SLOT_NONE && active())
+		emit(ST_EVENT_VCPU_EXIT, t->tgid, t->pid, b->slot);
+	binding_delete(t, IN_TID_HASH);
 	return 0;
 }
 
 /*
- * Run by the daemon (BPF_PROG_RUN) to give a record its starting value when
- * a VMM seeds it (migration, restore): user space cannot write a frozen
- * region, programs can.
+ * Run by the daemon (BPF_PROG_TEST_RUN, args: region, record, value) to
+ * give a record its starting value when a VMM seeds it (migration,
+ * restore): user space cannot write a frozen region, programs can. A raw
+ * tracepoint program, never attached: test runs of those exist from 5.10
+ * on ("bpf: Enable BPF_PROG_TEST_RUN for raw_tracepoint").
  */
-SEC("syscall")
-int seed_record(struct st_seed *a)
+SEC("raw_tp")
+int seed_record(struct bpf_raw_tracepoint_args *ctx)
 {
+	__u32 region = ctx->args[ST_SEED_REGION], record = ctx->args[ST_SEED_RECORD];
 	struct st_record *rec;
-	__u32 region = a->region, record = a->record;
 	void *inner;
 
 	inner = bpf_map_lookup_elem(&regions, &region);
@@ -494,7 +400,7 @@ int seed_record(struct st_seed *a)
 	rec = bpf_map_lookup_elem(inner, &record);
 	if (!rec)
 		return -2;
-	*(volatile __u64 *)&rec->stolen_ns = a->value;
+	*(volatile __u64 *)&rec->stolen_ns = ctx->args[ST_SEED_VALUE];
 	return 0;
 }
 

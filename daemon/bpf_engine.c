@@ -16,21 +16,35 @@
 #include "log.h"
 #include "stealtime.skel.h"
 
-static const char *const pinned_maps[] = { "vcpus", "vcpu_task", "regions", "settings", "stats",
-					   "stolen_by" };
+static const char *const pinned_maps[] = { "vcpus",    "vcpu_task", "vcpu_tid", "vcpu_runner",
+					   "regions",  "settings",  "stats",    "stolen_by" };
 
-/* The programs whose links are pinned (they keep working while the daemon is down) */
-static const char *const pinned_links[] = { "on_switch", "on_wakeup", "on_wakeup_new",
-					    "on_kvm_exit", "on_exit" };
-#define NR_PINNED_LINKS (int)(sizeof(pinned_links) / sizeof(pinned_links[0]))
+/*
+ * The programs whose links are pinned (they keep working while the daemon
+ * is down), pinned under the name of their role whichever twin the kernel
+ * got.
+ */
+enum link_role { ROLE_SWITCH, ROLE_WAKEUP, ROLE_WAKEUP_NEW, ROLE_KVM_EXIT, ROLE_EXIT, NR_ROLES };
 
-static struct bpf_link *skel_link(struct stealtime_bpf *skel, int i)
+static const char *const role_names[NR_ROLES] = { "on_switch", "on_wakeup", "on_wakeup_new",
+						   "on_kvm_exit", "on_exit" };
+
+/* The link of the twin that plays the role, or NULL (none loaded) */
+static struct bpf_link *role_link(const struct stealtime_bpf *s, enum link_role role)
 {
-	struct bpf_link *links[] = { skel->links.on_switch, skel->links.on_wakeup,
-				     skel->links.on_wakeup_new, skel->links.on_kvm_exit,
-				     skel->links.on_exit };
+	struct bpf_link *twins[NR_ROLES][3] = {
+		[ROLE_SWITCH] = { s->links.on_switch, s->links.on_switch_nostate,
+				  s->links.on_switch_tid },
+		[ROLE_WAKEUP] = { s->links.on_wakeup, s->links.on_wakeup_tid },
+		[ROLE_WAKEUP_NEW] = { s->links.on_wakeup_new, s->links.on_wakeup_new_tid },
+		[ROLE_KVM_EXIT] = { s->links.on_kvm_exit, s->links.on_vcpu_entry },
+		[ROLE_EXIT] = { s->links.on_exit, s->links.on_exit_tid },
+	};
 
-	return links[i];
+	for (int i = 0; i < 3; i++)
+		if (twins[role][i])
+			return twins[role][i];
+	return NULL;
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -92,14 +106,14 @@ static int take_over(struct bpf_engine *e, const char *pin_dir)
 	snprintf(path, sizeof(path), "%s/links", pin_dir);
 	if (mkdir(path, 0700) && errno != EEXIST)
 		return log_errno(-errno, "mkdir %s", path);
-	for (int i = 0; i < NR_PINNED_LINKS; i++) {
-		struct bpf_link *link = skel_link(e->skel, i);
+	for (int i = 0; i < NR_ROLES; i++) {
+		struct bpf_link *link = role_link(e->skel, i);
 
-		snprintf(path, sizeof(path), "%s/links/%s", pin_dir, pinned_links[i]);
+		snprintf(path, sizeof(path), "%s/links/%s", pin_dir, role_names[i]);
 		if (unlink(path) && errno != ENOENT)
 			return log_errno(-errno, "unpin %s", path);
 		if (!link)
-			continue; /* not loaded (count_wakeups off) */
+			continue; /* not loaded (count_wakeups off, or no kvm BTF) */
 		err = bpf_link__pin(link, path);
 		if (err)
 			return log_errno(err, "pin %s", path);
@@ -158,16 +172,68 @@ static void size_stolen_by(struct bpf_engine *e, const char *pin_dir, unsigned w
 	bpf_map__set_max_entries(e->skel->maps.stolen_by, want);
 }
 
+/* One twin of each kernel-dependent program, and only the maps they use */
+static void choose_twins(struct stealtime_bpf *s, const struct kernel_features *f,
+			 bool count_wakeups)
+{
+	bool storage = f->task_storage, kvm_tp = f->kvm_btf && f->task_storage;
+
+	bpf_program__set_autoload(s->progs.on_switch, storage && f->prev_state);
+	bpf_program__set_autoload(s->progs.on_switch_nostate, storage && !f->prev_state);
+	bpf_program__set_autoload(s->progs.on_switch_tid, !storage);
+	/* steal needs no wakeup hook; counting wakeups costs switch-heavy hosts ~3% */
+	bpf_program__set_autoload(s->progs.on_wakeup, storage && count_wakeups);
+	bpf_program__set_autoload(s->progs.on_wakeup_new, storage && count_wakeups);
+	bpf_program__set_autoload(s->progs.on_wakeup_tid, !storage && count_wakeups);
+	bpf_program__set_autoload(s->progs.on_wakeup_new_tid, !storage && count_wakeups);
+	bpf_program__set_autoload(s->progs.on_exit, storage);
+	bpf_program__set_autoload(s->progs.on_exit_tid, !storage);
+	bpf_program__set_autoload(s->progs.bind_threads, storage);
+	bpf_program__set_autoload(s->progs.bind_threads_tid, !storage);
+	bpf_program__set_autoload(s->progs.on_kvm_exit, kvm_tp);
+	bpf_program__set_autoload(s->progs.on_vcpu_entry, !kvm_tp);
+	bpf_program__set_autoattach(s->progs.on_vcpu_entry, false); /* only if kvm is there */
+	bpf_program__set_autoload(s->progs.discover, f->kvm_btf);
+	bpf_program__set_autoload(s->progs.discover_nobtf, !f->kvm_btf);
+	bpf_program__set_autoattach(s->progs.seed_record, false); /* test runs only */
+	bpf_map__set_autocreate(s->maps.vcpu_task, storage);
+	bpf_map__set_autocreate(s->maps.vcpu_tid, !storage);
+	bpf_map__set_autocreate(s->maps.vcpu_runner, !kvm_tp || !f->kvm_btf);
+}
+
+/* Without kvm's tracepoint in BTF, its raw tracepoint kvm_entry finds vCPU threads. */
+static void attach_vcpu_entry(struct bpf_engine *e, const struct kernel_features *f)
+{
+	struct bpf_program *p = e->skel->progs.on_vcpu_entry;
+	struct bpf_link *link;
+
+	if (!bpf_program__autoload(p))
+		return;
+	if (!f->kvm_loaded) {
+		log_warning("kvm is not loaded: VMs started after it is are found by the periodic "
+			    "rescan, their threads only once stealtimed restarts (load kvm first)");
+		return;
+	}
+	link = bpf_program__attach(p);
+	if (!link) {
+		log_warning("cannot attach to kvm's kvm_entry tracepoint (%s): vCPU threads stay "
+			    "unbound (stealtime_daemon_bind_failures_total)", strerror(errno));
+		return;
+	}
+	e->skel->links.on_vcpu_entry = link;
+}
+
 int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribution_entries,
 		    bool count_wakeups)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
+	struct kernel_features f;
 	int err;
 
 	memset(e, 0, sizeof(*e));
 	e->bind_reqs_fd = e->bind_link_fd = e->regions_fd = e->stats_fd = -1;
 	libbpf_set_print(libbpf_log);
-	err = kernel_features_check();
+	err = kernel_features_check(&f);
 	if (err)
 		return err;
 	e->adopted = pins_exist(pin_dir);
@@ -177,9 +243,7 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 		return log_errno(-errno, "open BPF object");
 	size_stolen_by(e, pin_dir, attribution_entries);
 	e->skel->rodata->generation = pinned_generation(pin_dir) + 1;
-	/* steal needs no wakeup hook; counting wakeups costs switch-heavy hosts ~3% */
-	bpf_program__set_autoload(e->skel->progs.on_wakeup, count_wakeups);
-	bpf_program__set_autoload(e->skel->progs.on_wakeup_new, count_wakeups);
+	choose_twins(e->skel, &f, count_wakeups);
 	err = stealtime_bpf__load(e->skel);
 	if (err)
 		return log_errno(err, "load BPF programs (pins under %s)", pin_dir);
@@ -189,15 +253,18 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 	err = stealtime_bpf__attach(e->skel);
 	if (err)
 		return log_errno(err, "attach BPF programs");
+	attach_vcpu_entry(e, &f);
 	err = take_over(e, pin_dir);
 	if (err)
 		return err;
 
 	e->bind_reqs_fd = bpf_map__fd(e->skel->maps.bind_reqs);
-	e->bind_link_fd = bpf_link__fd(e->skel->links.bind_threads);
+	e->bind_link_fd = bpf_link__fd(f.task_storage ? e->skel->links.bind_threads
+						      : e->skel->links.bind_threads_tid);
 	e->regions_fd = bpf_map__fd(e->skel->maps.regions);
 	e->stats_fd = bpf_map__fd(e->skel->maps.stats);
-	e->discover_link_fd = bpf_link__fd(e->skel->links.discover);
+	e->discover_link_fd = bpf_link__fd(f.kvm_btf ? e->skel->links.discover
+						     : e->skel->links.discover_nobtf);
 	e->vcpus_len = sizeof(struct st_vcpu) * ST_MAX_VCPUS;
 	e->vcpus = mmap(NULL, e->vcpus_len, PROT_READ | PROT_WRITE, MAP_SHARED,
 			bpf_map__fd(e->skel->maps.vcpus), 0);
@@ -208,9 +275,9 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 	e->rb = ring_buffer__new(bpf_map__fd(e->skel->maps.events), ringbuf_cb, e, NULL);
 	if (!e->rb)
 		return log_errno(-errno, "ring buffer");
-	log_info("BPF programs attached (generation %llu); maps %s under %s",
-		 (unsigned long long)e->skel->rodata->generation, e->adopted ? "adopted" : "pinned",
-		 pin_dir);
+	log_info("BPF programs attached (generation %llu; %s); maps %s under %s",
+		 (unsigned long long)e->skel->rodata->generation, kernel_features_describe(&f),
+		 e->adopted ? "adopted" : "pinned", pin_dir);
 	return 0;
 }
 
@@ -232,8 +299,8 @@ int bpf_engine_unpin(const char *pin_dir)
 	int err = 0;
 
 	/* links first: that detaches the programs */
-	for (int i = 0; i < NR_PINNED_LINKS; i++) {
-		snprintf(path, sizeof(path), "%s/links/%s", pin_dir, pinned_links[i]);
+	for (int i = 0; i < NR_ROLES; i++) {
+		snprintf(path, sizeof(path), "%s/links/%s", pin_dir, role_names[i]);
 		if (unlink(path) && errno != ENOENT)
 			err = log_errno(-errno, "unlink %s", path);
 	}
@@ -375,8 +442,9 @@ int bpf_engine_create_region(struct bpf_engine *e)
 
 int bpf_engine_seed_record(struct bpf_engine *e, uint32_t region, uint32_t record, uint64_t value)
 {
-	struct st_seed seed = { .region = region, .record = record, .value = value };
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = &seed, .ctx_size_in = sizeof(seed));
+	__u64 args[NR_ST_SEED_ARGS] = { [ST_SEED_REGION] = region, [ST_SEED_RECORD] = record,
+					[ST_SEED_VALUE] = value };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = args, .ctx_size_in = sizeof(args));
 
 	if (bpf_prog_test_run_opts(bpf_program__fd(e->skel->progs.seed_record), &opts))
 		return log_errno(-errno, "run seed_record");

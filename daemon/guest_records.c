@@ -148,7 +148,7 @@ static int do_set_ipa(struct guest_records_config *cfg, struct control_peer *pee
 	struct vm_entry *vm;
 	struct vcpu_entry *c;
 	struct st_vcpu *v;
-	uint32_t record, flags;
+	uint32_t record;
 	int err;
 
 	if (!cfg->commit_enabled)
@@ -180,12 +180,10 @@ static int do_set_ipa(struct guest_records_config *cfg, struct control_peer *pee
 	v->region_ipa = vm->region_ipa;
 	v->commit_init = initial_ns;
 	v->committed_ns = initial_ns;
-	flags = ST_COMMIT_ON;
-	if (v->threads)
-		v->commit_base = v->steal_ns;
-	else
-		flags |= ST_COMMIT_BASE_PENDING; /* taken when its thread is bound */
-	__atomic_store_n(&v->commit_flags, flags, __ATOMIC_RELEASE);
+	/* with no thread bound yet, BPF takes the base at the vCPU's next event */
+	v->commit_base = v->steal_ns;
+	__atomic_store_n(&v->base_pending, v->threads ? 0 : 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&v->commit_flags, ST_COMMIT_ON, __ATOMIC_RELEASE);
 	log_info("VM %s vCPU %u: record at 0x%" PRIx64 " (starts at %" PRIu64 " ns)", vm->id, id,
 		 ipa, initial_ns);
 	return 0;

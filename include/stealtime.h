@@ -33,7 +33,6 @@ _Static_assert((ST_HIST_SLOTS & (ST_HIST_SLOTS - 1)) == 0, "ST_HIST_SLOTS must b
 
 /* struct st_vcpu.commit_flags */
 #define ST_COMMIT_ON 0x1u           /* write the guest record at switch-in */
-#define ST_COMMIT_BASE_PENDING 0x2u /* take commit_base at the next event */
 
 /* struct st_vcpu.state */
 #define ST_VCPU_FREE 0u
@@ -104,7 +103,7 @@ struct st_vcpu {
 	__u32 commit_flags;
 	__u32 region;        /* index in the "regions" array of maps */
 	__u32 record;        /* record index inside the region */
-	__u32 reserved0;
+	__u32 base_pending;  /* 1: BPF takes commit_base at the next event */
 	__u64 record_ipa;    /* guest physical address of the record */
 	__u64 region_ipa;    /* guest physical address of the VM's region */
 	__u64 commit_base;   /* steal_ns when the record was set */
@@ -148,12 +147,8 @@ struct st_log_entry {
 	__u32 reserved;
 };
 
-/* Argument of the seed_record program */
-struct st_seed {
-	__u32 region;
-	__u32 record;
-	__u64 value;
-};
+/* Arguments of the seed_record program (a test run's context) */
+enum st_seed_arg { ST_SEED_REGION, ST_SEED_RECORD, ST_SEED_VALUE, NR_ST_SEED_ARGS };
 
 /* Ring buffer events for the daemon */
 #define ST_EVENT_UNKNOWN_VCPU 1 /* a KVM thread nobody knows returned from KVM_RUN */

@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Where a thread's binding (struct st_task) lives. From 5.11 on, in task
+ * storage ("bpf: Implement task local storage"): it goes with the thread,
+ * and a task that has none costs one load. On 5.10, in a hash keyed by tid,
+ * which on_exit_tid empties when a thread exits. The daemon creates only
+ * the map its kernel gets; every program that touches a binding comes in a
+ * twin for each home, chosen at load time.
+ */
+#ifndef STEALTIME_BINDINGS_BPF_H
+#define STEALTIME_BINDINGS_BPF_H
+
+enum binding_home { IN_TASK_STORAGE, IN_TID_HASH };
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct st_task);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vcpu_task SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * ST_MAX_VCPUS); /* bound threads and rescan markers */
+	__type(key, __u32);                    /* tid */
+	__type(value, struct st_task);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} vcpu_tid SEC(".maps");
+
+/*
+ * The thread's binding, or NULL. Hot path: with task storage, a task that
+ * has none at all (almost every task on a host) costs one load, not a
+ * helper call.
+ */
+static __always_inline struct st_task *binding_of(struct task_struct *t, enum binding_home home)
+{
+	__u32 tid;
+
+	if (home == IN_TID_HASH) {
+		tid = t->pid;
+		return bpf_map_lookup_elem(&vcpu_tid, &tid);
+	}
+	if (!t->bpf_storage)
+		return NULL;
+	return bpf_task_storage_get(&vcpu_task, t, 0, 0);
+}
+
+/* Creates t's binding, replacing any; NULL if the map is full. */
+static __always_inline struct st_task *binding_create(struct task_struct *t, struct st_task *init,
+						     enum binding_home home)
+{
+	__u32 tid;
+
+	if (home == IN_TID_HASH) {
+		tid = t->pid;
+		if (bpf_map_update_elem(&vcpu_tid, &tid, init, BPF_ANY))
+			return NULL;
+		return bpf_map_lookup_elem(&vcpu_tid, &tid);
+	}
+	bpf_task_storage_delete(&vcpu_task, t);
+	return bpf_task_storage_get(&vcpu_task, t, init, BPF_LOCAL_STORAGE_GET_F_CREATE);
+}
+
+static __always_inline void binding_delete(struct task_struct *t, enum binding_home home)
+{
+	__u32 tid;
+
+	if (home == IN_TID_HASH) {
+		tid = t->pid;
+		bpf_map_delete_elem(&vcpu_tid, &tid);
+		return;
+	}
+	bpf_task_storage_delete(&vcpu_task, t);
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * ST_MAX_VCPUS); /* a bind and an unbind per vCPU */
+	__type(key, __u32);                /* tid */
+	__type(value, struct st_bind_req);
+} bind_reqs SEC(".maps");
+
+/*
+ * Run by the daemon (read to the end) after it queued bind_reqs: binds and
+ * unbinds the threads named there. A new binding is created whole, with its
+ * slot and ST_TASK_NEEDS_BASE, so a switch on another CPU sees either the
+ * old binding or the new one.
+ */
+static __always_inline int bind_requested(struct task_struct *t, enum binding_home home)
+{
+	struct st_task init = { .flags = ST_TASK_NEEDS_BASE };
+	struct st_bind_req *r;
+	struct st_task *b;
+	__u32 tid;
+
+	if (!t)
+		return 0;
+	tid = t->pid;
+	r = bpf_map_lookup_elem(&bind_reqs, &tid);
+	if (!r)
+		return 0;
+	b = binding_of(t, home);
+	if (r->op == ST_BIND_OP_UNBIND) {
+		if (b && b->slot == r->slot)
+			binding_delete(t, home);
+		r->result = ST_BIND_DONE;
+		return 0;
+	}
+	if (b && b->slot == r->slot) { /* a restarted daemon's: keep its offsets */
+		r->result = ST_BIND_DONE;
+		return 0;
+	}
+	init.slot = r->slot;
+	b = binding_create(t, &init, home);
+	r->result = b ? ST_BIND_DONE : ST_BIND_NO_STORAGE;
+	return 0;
+}
+
+SEC("iter/task")
+int bind_threads(struct bpf_iter__task *ctx)
+{
+	return bind_requested(ctx->task, IN_TASK_STORAGE);
+}
+
+SEC("iter/task")
+int bind_threads_tid(struct bpf_iter__task *ctx)
+{
+	return bind_requested(ctx->task, IN_TID_HASH);
+}
+
+#endif

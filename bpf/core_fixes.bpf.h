@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Differences between the kernels stealtime runs on (5.10 and later), one
+ * shim each, with the change that made them. Which program variant a kernel
+ * gets is decided by the daemon at load time (bpf_program__set_autoload),
+ * so no shim branches on the hot path of a kernel that has the feature.
+ */
+#ifndef STEALTIME_CORE_FIXES_BPF_H
+#define STEALTIME_CORE_FIXES_BPF_H
+
+/*
+ * "sched: Change task_struct::state" (5.14) renamed the field to __state
+ * and made it an unsigned int; before, it was a long called state.
+ */
+struct task_struct___pre_5_14 {
+	long state;
+} __attribute__((preserve_access_index));
+
+/*
+ * The state of a task that is being switched out, for kernels whose
+ * sched_switch has no prev_state argument: "sched/tracing: Don't re-read
+ * p->state when emitting sched_switch event" (5.18) added it. Before 5.18
+ * the tracepoint itself read prev's state, as this does.
+ */
+static __always_inline unsigned int task_state(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return BPF_CORE_READ(t, __state);
+	return (unsigned int)BPF_CORE_READ((struct task_struct___pre_5_14 *)t, state);
+}
+
+/*
+ * struct kvm_vcpu starts with its VM ("struct kvm *kvm;") on every kernel
+ * since KVM's first release: the one layout fact discovery relies on where
+ * kvm's BTF is missing (a module before "bpf: Load and verify kernel module
+ * BTFs", 5.11).
+ */
+static __always_inline __u64 vcpu_kvm_nobtf(const void *vcpu)
+{
+	__u64 kvm = 0;
+
+	bpf_probe_read_kernel(&kvm, sizeof(kvm), vcpu);
+	return kvm;
+}
+
+#endif
