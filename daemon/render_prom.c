@@ -45,6 +45,8 @@
  *   stealtime_vcpus                             gauge    vCPUs seen
  *   stealtime_vcpus_seeded                      gauge    vCPUs whose record was
  *                                                        seeded (initial_ns > 0)
+ *   stealtime_vcpus_unbound                     gauge    vCPUs seen whose thread is
+ *                                                        not measured now
  *   stealtime_daemon_rescans_total              counter  discovery scans run
  *   stealtime_daemon_rescan_requests_total      counter  scans asked for by BPF
  *                                                        (unknown KVM thread)
@@ -600,13 +602,15 @@ static void write_throttled(FILE *f, const struct host_view *hv)
 
 static void write_host_gauges(FILE *f, const struct host_view *hv)
 {
-	size_t nvcpus = 0, seeded = 0;
+	size_t nvcpus = 0, seeded = 0, unbound = 0;
 
 	for (size_t i = 0; i < hv->nvms; i++) {
 		nvcpus += hv->vms[i].nvcpus;
-		for (size_t j = 0; j < hv->vms[i].nvcpus; j++)
+		for (size_t j = 0; j < hv->vms[i].nvcpus; j++) {
 			seeded += hv->vms[i].vcpus[j].commit_enabled &&
 				  hv->vms[i].vcpus[j].seeded_ns > 0;
+			unbound += !hv->vms[i].vcpus[j].bound;
+		}
 	}
 	write_header(f, "stealtime_vms", "gauge", "VMs seen on this host.");
 	fprintf(f, "stealtime_vms %zu\n", hv->nvms);
@@ -615,6 +619,9 @@ static void write_host_gauges(FILE *f, const struct host_view *hv)
 	write_header(f, "stealtime_vcpus_seeded", "gauge",
 		     "vCPUs whose guest record was seeded with a starting value (migration, restore).");
 	fprintf(f, "stealtime_vcpus_seeded %zu\n", seeded);
+	write_header(f, "stealtime_vcpus_unbound", "gauge",
+		     "vCPUs seen whose thread is not measured now (not run yet, gone, or not bound).");
+	fprintf(f, "stealtime_vcpus_unbound %zu\n", unbound);
 }
 
 static void write_daemon_counters(FILE *f, const struct daemon_stats_view *stats)

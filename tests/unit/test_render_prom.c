@@ -125,7 +125,7 @@ static void fill_sample(void)
 
 	web_vcpus[0] = (struct vcpu_view){
 		.index = 0, .tid = 4030, .steal_ns = S(1) + 1, .run_ns = S(1),
-		.waits = 10, .preemptions = 3, .commit_enabled = true,
+		.waits = 10, .preemptions = 3, .commit_enabled = true, .bound = true,
 		.record_ipa = 0x90000000, .committed_ns = S(1), .commits = 5,
 		.wakeups = 8, .max_wait_ns = S(2) + 5,
 	};
@@ -141,7 +141,8 @@ static void fill_sample(void)
 	web_vcpus[1] = (struct vcpu_view){
 		.index = 1, .tid = 4031, .steal_ns = UINT64_MAX, .run_ns = 0, .waits = 0,
 	};
-	anon_vcpus[0] = (struct vcpu_view){ .index = 7, .tid = 4101, .steal_ns = 1, .waits = 1 };
+	anon_vcpus[0] = (struct vcpu_view){ .index = 7, .tid = 4101, .bound = true, .steal_ns = 1,
+					    .waits = 1 };
 	anon_vcpus[0].hist[0] = 1;
 
 	strcpy(sample_vms[0].id, "4021");
@@ -199,6 +200,7 @@ static const char *const families[] = {
 	"stealtime_vm_stolen_by_seconds_total",
 	"stealtime_vm_throttled_seconds_total",
 	"stealtime_vcpus_seeded",
+	"stealtime_vcpus_unbound",
 	"stealtime_vm_wait_seconds",
 	"stealtime_vms",
 	"stealtime_vcpus",
@@ -307,6 +309,7 @@ static void render__empty_view__families_and_zero_gauges(void **state)
 	assert_int_equal(count_prefixed(out, "# TYPE stealtime_vcpu_wait_seconds"), 0);
 	assert_line(out, "stealtime_vms 0");
 	assert_line(out, "stealtime_vcpus 0");
+	assert_line(out, "stealtime_vcpus_unbound 0");
 	assert_int_equal(count_prefixed(out, "stealtime_vcpu_"), 0);
 	free(out);
 }
@@ -412,6 +415,7 @@ static void render__vm_info__one_series_per_vm(void **state)
 	assert_line(out, "stealtime_vm_info{vm=\"qemu-kvm\",vm_id=\"4100\",uuid=\"\",pid=\"4100\",registered=\"false\"} 1");
 	assert_line(out, "stealtime_vms 2");
 	assert_line(out, "stealtime_vcpus 3");
+	assert_line(out, "stealtime_vcpus_unbound 1"); /* web01's vCPU 1 */
 	free(out);
 }
 
