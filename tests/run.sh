@@ -26,8 +26,6 @@ export BUILD
 VM_JOBS=${VM_JOBS:-2}
 KERNEL_TESTS=${KERNEL_TESTS:-"kernel_support vmm_smoke qemu_discovery steal_accuracy guest_commit restart_continuity vcpu_handoff attribution_qemu throttle_cgroup unbound_vcpu"}
 # per kernel, where it differs: KERNEL_TESTS_<series with _ for .>
-# 5.10 lacks what the BPF side needs: proven to refuse in one clear line
-KERNEL_TESTS_5_10=${KERNEL_TESTS_5_10:-kernel_support}
 pass=0 fail=0 skip=0
 failed=()
 logdir=$BUILD/test-logs

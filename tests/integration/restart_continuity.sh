@@ -34,8 +34,11 @@ note "1.5 s later, no daemon running: guest value $gd ns"
 DAEMON_PID=$!; PIDS+=($DAEMON_PID)
 wait_for 10 curl -fsS "$URL/healthz" >/dev/null || { cat "$TMP/daemon2.log" >&2; fail "restarted daemon not answering"; }
 grep -q "adopted" "$TMP/daemon2.log" || fail "restarted daemon did not adopt the pinned maps"
-one_on_switch() { [ "$(bpftool -j prog show | jq '[.[] | select(.name == "on_switch")] | length')" -eq 1 ]; }
-wait_for 5 one_on_switch || fail "$(bpftool -j prog show | jq '[.[] | select(.name == "on_switch")] | length') on_switch programs loaded after the restart (the old one should be gone)"
+# on_switch or its twin for older kernels (on_switch_tid, on_switch_nostate)
+switch_progs() { bpftool -j prog show | jq '[.[] | select(.name | startswith("on_switch"))] | length'; }
+one_on_switch() { [ "$(switch_progs)" -eq 1 ]; }
+wait_for 5 one_on_switch ||
+	fail "$(switch_progs) on_switch programs loaded after the restart (the old one should be gone)"
 [ "$(vm_json "$VMM_PID" | jq -r .id)" = "$id" ] || fail "VM id changed across the restart"
 vm_json "$VMM_PID" | jq -e '.registered and .vcpus[0].commit != null' >/dev/null || fail "registration lost"
 
