@@ -5,8 +5,10 @@
  * text live in control_proto.c, what a request does in the control_ops.
  *
  * Everything runs on the daemon's sd-event loop and never blocks: a peer
- * that does not read its replies is dropped (and unregistered) once its
- * socket buffer is full, rather than stalling the daemon.
+ * that does not read its replies is dropped once its socket buffer is full,
+ * rather than stalling the daemon. A registration belongs to the VMM
+ * process, not to the connection: closing one (or being dropped) leaves it
+ * for the process to take back; only "unregister" (or the VM's end) ends it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -132,13 +134,15 @@ static void conn_unregister(struct conn *c)
 	log_info("control: pid %d unregistered", (int)c->peer.pid);
 }
 
-/* Frees c; calls ops->unregister first when unregister is set. */
-static void conn_free(struct conn *c, bool unregister)
+/* Frees c; tells ops->disconnect first when disconnect is set. */
+static void conn_free(struct conn *c, bool disconnect)
 {
 	struct control_server *srv = c->srv;
 
-	if (unregister)
-		conn_unregister(c);
+	if (disconnect && c->registered) {
+		srv->ops->disconnect(srv->ctx, &c->peer);
+		log_info("control: pid %d closed its registered connection", (int)c->peer.pid);
+	}
 	sd_event_source_disable_unref(c->src);
 	close_peer(c->fd);
 	if (c->prev)
@@ -173,7 +177,9 @@ static int do_register(struct conn *c, const struct control_request *req, int *f
 	reg.vm_id[sizeof(reg.vm_id) - 1] = '\0';
 	r = reg.region_fd < 0 ? -EIO : control_reply_register(srv->tx, sizeof(srv->tx), &reg);
 	if (r < 0) {
-		conn_unregister(c);
+		srv->ops->disconnect(srv->ctx, &c->peer); /* the registration stays */
+		c->registered = false;
+		c->peer.vm = NULL;
 		snprintf(err, errlen, "registration could not be returned");
 		return r;
 	}
@@ -632,7 +638,7 @@ void control_server_stop(struct control_server *srv)
 	if (!srv)
 		return;
 	/*
-	 * No ops->unregister here: at daemon shutdown registered VMs stay
+	 * No ops->disconnect here: at daemon shutdown registered VMs stay
 	 * committed (the maps are pinned) and their VMMs keep running; the
 	 * next daemon takes them over. Only the connections go.
 	 */

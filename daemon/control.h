@@ -56,7 +56,14 @@ struct control_ops {
 	/* fills up to max values, returns how many or a negative errno */
 	int (*snapshot)(void *ctx, struct control_peer *peer, struct control_vcpu_value *vals,
 			size_t max, char *err, size_t errlen);
+	/* an "unregister" request: the registration ends */
 	void (*unregister)(void *ctx, struct control_peer *peer);
+	/*
+	 * A registered connection closed (or was dropped) without unregistering:
+	 * the registration belongs to the VMM process and stays, for the same
+	 * process to take back by registering again.
+	 */
+	void (*disconnect)(void *ctx, struct control_peer *peer);
 };
 
 enum control_op {

@@ -61,10 +61,15 @@ static int do_register(struct vm_table *t, struct control_peer *peer, uint64_t r
 	vm = vm_table_find_pid(t, peer->pid);
 	if (!vm)
 		return fail(-ESRCH, "process %d has no KVM VM", peer->pid);
-	if (vm->registered && vm->owner)
-		return fail(-EBUSY, "VM %s is registered by another connection", vm->id);
+	if (vm->registered && vm->owner) {
+		/* the VM is this process's: its newer connection takes it over */
+		log_info("VM %s: pid %d registers again on a new connection, which takes it over",
+			 vm->id, peer->pid);
+		((struct control_peer *)vm->owner)->vm = NULL;
+		vm->owner = NULL;
+	}
 	if (vm->registered) {
-		/* kept across a daemon restart: the VMM takes it back */
+		/* kept across a closed connection or a daemon restart: the VMM takes it back */
 		if (vm->region_ipa != region_ipa)
 			return fail(-EINVAL, "VM %s has its region at 0x%" PRIx64, vm->id,
 				    vm->region_ipa);
@@ -286,6 +291,22 @@ static void gr_unregister(void *ctx, struct control_peer *peer)
 	pthread_mutex_unlock(&cfg->table->lock);
 }
 
+static void gr_disconnect(void *ctx, struct control_peer *peer)
+{
+	struct guest_records_config *cfg = ctx;
+	struct vm_entry *vm;
+
+	pthread_mutex_lock(&cfg->table->lock);
+	vm = owned_vm(cfg->table, peer);
+	if (vm) {
+		vm->owner = NULL;
+		log_info("VM %s (%s): its VMM's connection closed; the registration stays until "
+			 "the VMM unregisters or the VM ends", vm->id, vm->name);
+	}
+	peer->vm = NULL;
+	pthread_mutex_unlock(&cfg->table->lock);
+}
+
 void guest_records_adopt(struct vm_table *t, struct vm_entry *vm, struct vcpu_entry *c,
 			 const struct st_vcpu *v)
 {
@@ -316,4 +337,5 @@ const struct control_ops guest_records_ops = {
 	.smccc = gr_smccc,
 	.snapshot = gr_snapshot,
 	.unregister = gr_unregister,
+	.disconnect = gr_disconnect,
 };

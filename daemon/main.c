@@ -26,6 +26,7 @@
 #include "control.h"
 #include "guest_records.h"
 #include "http_server.h"
+#include "instance_lock.h"
 #include "log.h"
 #include "vm_table.h"
 
@@ -246,7 +247,7 @@ static int run(struct daemon *d)
 int main(int argc, char **argv)
 {
 	struct daemon d = { 0 };
-	int err;
+	int err, lock_fd;
 
 	err = cli_parse(argc, argv, &d.cli);
 	if (err)
@@ -257,8 +258,14 @@ int main(int argc, char **argv)
 	if (cli_load_config(&d.cli, &d.cfg))
 		return 1;
 	log_max_level = d.cfg.log_level;
-	if (d.cli.cleanup)
-		return bpf_engine_unpin(d.cfg.pin_dir) ? 1 : 0;
+	lock_fd = instance_lock(d.cfg.pin_dir);
+	if (lock_fd < 0)
+		return 1;
+	if (d.cli.cleanup) {
+		err = bpf_engine_unpin(d.cfg.pin_dir);
+		close(lock_fd);
+		return err ? 1 : 0;
+	}
 	err = run(&d);
 	if (d.http)
 		http_server_stop(d.http);
@@ -270,6 +277,8 @@ int main(int argc, char **argv)
 	if (d.table.bpf)
 		vm_table_free(&d.table);
 	bpf_engine_close(&d.bpf);
+	rmdir(d.cfg.pin_dir); /* only if nothing was pinned (a failed first start) */
+	close(lock_fd);
 	if (err < 0) {
 		log_error("exiting: %s", strerror(-err));
 		return 1;

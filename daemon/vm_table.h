@@ -45,7 +45,7 @@ struct vm_entry {
 	uint32_t region;
 	int region_fd;
 	uint64_t region_ipa;
-	void *owner; /* the control connection that registered it */
+	void *owner; /* the control connection holding its registration (NULL: none now) */
 	/* culprits with a series of their own in /metrics (see struct vm_view) */
 	struct culprit_key *exported;
 	size_t nexported;

@@ -11,6 +11,8 @@
  *   st_vmm_set_ipa()        per vCPU: where its record lives
  *   st_vmm_smccc()          forward a guest's PV_TIME_* call
  *   st_vmm_snapshot()       per-vCPU values, for migration
+ *   st_vmm_reconnect()      a new connection (after -ENOTCONN or a daemon
+ *                           restart), same region and records
  *   st_vmm_close()          unregisters
  *
  * Every call returns 0 (or a value) or a negative errno; st_vmm_error()
@@ -59,6 +61,17 @@ int st_vmm_smccc(struct st_vmm *c, uint32_t vcpu, uint32_t function, uint64_t ar
 /* fills up to max values; returns how many */
 int st_vmm_snapshot(struct st_vmm *c, struct st_vmm_value *vals, size_t max);
 int st_vmm_unregister(struct st_vmm *c);
+/*
+ * The registration belongs to this process, not to the connection: this
+ * opens a new connection (path as for st_vmm_connect) and registers again,
+ * getting the same region back, its records still set and committed, and
+ * the mapping from st_vmm_map_region() still valid. After -ETIMEDOUT or
+ * -ENOTCONN, or when stealtimed restarted. -ESTALE: the daemon had lost
+ * the registration (its pinned state was removed) and gave a new region:
+ * the region fd changed, the old mapping is gone; map it again and set the
+ * records again.
+ */
+int st_vmm_reconnect(struct st_vmm *c, const char *path);
 /*
  * Sends len bytes as one message on this connection and gives back the
  * daemon's reply text in *reply (malloc'd, NUL-terminated; an fd that comes

@@ -34,6 +34,7 @@ struct st_vmm {
 	int sock;
 	int region_fd;
 	uint32_t region_size;
+	uint64_t region_ipa;
 	const void *map;
 	bool registered;
 	bool broken;             /* a reply went missing: requests and replies out of step */
@@ -400,8 +401,65 @@ int st_vmm_register(struct st_vmm *c, uint64_t region_ipa)
 	err = take_registration(c, reply, fd);
 	if (err && fd >= 0)
 		close(fd);
+	if (!err)
+		c->region_ipa = region_ipa;
 	json_decref(reply);
 	return err;
+}
+
+/* The id of the BPF map behind fd (from its fdinfo), 0 if unknown */
+static unsigned long map_id_of(int fd)
+{
+	char path[64], line[128];
+	unsigned long id = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "map_id: %lu", &id) == 1)
+			break;
+	fclose(f);
+	return id;
+}
+
+int st_vmm_reconnect(struct st_vmm *c, const char *path)
+{
+	int sock, err, old_fd = c->region_fd;
+	unsigned long old_id;
+	const void *old_map = c->map;
+
+	if (!c->registered || old_fd < 0)
+		return fail(c, -ENOENT, "not registered");
+	sock = connect_socket(path ? path : ST_VMM_DEFAULT_SOCKET);
+	if (sock < 0)
+		return fail(c, sock, "connecting to stealtimed: %s", strerror(-sock));
+	pthread_mutex_lock(&c->lock);
+	close(c->sock);
+	c->sock = sock;
+	c->broken = false;
+	pthread_mutex_unlock(&c->lock);
+	old_id = map_id_of(old_fd);
+	c->region_fd = -1;
+	c->map = NULL;
+	err = st_vmm_register(c, c->region_ipa);
+	if (err) {
+		c->region_fd = old_fd; /* keep what the guest maps: a later try may work */
+		c->map = old_map;
+		return err;
+	}
+	if (old_id && map_id_of(c->region_fd) == old_id) {
+		close(c->region_fd);
+		c->region_fd = old_fd;
+		c->map = old_map;
+		return 0;
+	}
+	if (old_map)
+		munmap((void *)old_map, c->region_size);
+	close(old_fd);
+	return fail(c, -ESTALE, "stealtimed gave a new region: map it and set the records again");
 }
 
 int st_vmm_region_fd(const struct st_vmm *c)

@@ -159,28 +159,27 @@ static unsigned long map_id_of(int fd)
 }
 
 /*
- * SIGHUP: what a VMM does when stealtimed restarted under it:
- * connect and register again. It must get the same region back (its guest
+ * SIGHUP: what a VMM does when its connection broke (a timeout) or
+ * stealtimed restarted under it: st_vmm_reconnect() closes the connection
+ * and registers on a new one. It must get the same region back (its guest
  * keeps the mapping it has), with its vCPUs' records still set.
  */
 void reconnect(struct vm *vm)
 {
 	const struct options *opt = vm->opt;
+	unsigned long before = map_id_of(st_vmm_region_fd(vm->st));
 	int err, set_err = 0;
 	json_t *ev;
 
-	err = st_vmm_connect(&vm->st_again, opt->control);
+	err = st_vmm_reconnect(vm->st, opt->control);
 	if (!err)
-		err = st_vmm_register(vm->st_again, opt->region_ipa);
-	if (!err)
-		set_err = st_vmm_set_ipa(vm->st_again, 0, opt->region_ipa);
+		set_err = st_vmm_set_ipa(vm->st, 0, opt->region_ipa);
 	ev = json_pack("{s:s, s:b, s:s}", "event", "reregister", "ok", !err, "errno",
 		       err ? errno_name(err) : "");
 	if (ev && !err) {
-		json_object_set_new(ev, "vm", json_string(st_vmm_vm_id(vm->st_again)));
+		json_object_set_new(ev, "vm", json_string(st_vmm_vm_id(vm->st)));
 		json_object_set_new(ev, "same_region",
-				    json_boolean(map_id_of(st_vmm_region_fd(vm->st_again)) ==
-						 map_id_of(st_vmm_region_fd(vm->st))));
+				    json_boolean(before && map_id_of(st_vmm_region_fd(vm->st)) == before));
 		json_object_set_new(ev, "set_ipa_again", json_string(set_err ? errno_name(set_err) : "ok"));
 	}
 	report_emit(&vm->report, ev);

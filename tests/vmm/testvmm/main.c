@@ -34,7 +34,7 @@ static void usage(FILE *f)
 		"  --idle-us N        sleep N us after each guest heartbeat (mostly idle vCPUs)\n"
 		"  --handoff-after S  after S seconds vCPU 0 continues on a new thread\n"
 		"  --handoff-exit     ... or rather, its thread exits and no thread runs it\n"
-		"SIGHUP, once registered: connect and register again (as after a daemon restart)\n"
+		"SIGHUP, once registered: close the connection, register on a new one (st_vmm_reconnect)\n"
 		"and report whether the region is the same\n"
 		"exit: 0 ok, 1 error, 2 registration failed, %d bad usage\n",
 		MAX_VCPUS, REGION_IPA_DEFAULT, EXIT_USAGE);

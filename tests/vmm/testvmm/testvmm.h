@@ -154,7 +154,6 @@ struct vm {
 	size_t run_size;
 	uint8_t *ram;
 	struct st_vmm *st;
-	struct st_vmm *st_again; /* SIGHUP: the second connection */
 	struct report report;
 	pthread_t main_thread;
 	atomic_bool stop;

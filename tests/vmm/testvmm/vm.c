@@ -51,8 +51,8 @@ int vm_setup(struct vm *vm)
 
 /*
  * Waits for the run time, SIGTERM/SIGINT, or a failed vCPU (SIGUSR2).
- * SIGHUP, while registered: stealtimed restarted, connect and register
- * again (reconnect()).
+ * SIGHUP, while registered: a new connection, the registration taken
+ * back on it (reconnect()).
  */
 static void wait_for_end(struct vm *vm)
 {
@@ -129,7 +129,6 @@ void vm_destroy(struct vm *vm)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
-	st_vmm_close(vm->st_again);
 	st_vmm_close(vm->st);
 	if (vm->ram)
 		munmap(vm->ram, GUEST_RAM_SIZE);
