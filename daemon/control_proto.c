@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "control.h"
+#include "stealtime_proto_errno.h"
 
 #define ECHO_MAX 32      /* bytes of a peer's key or op name echoed in a reason */
 #define REASON_MAX 256   /* bytes of a reason in an error reply (escaped: < 1024) */
@@ -259,22 +260,11 @@ int control_parse_request(const char *buf, size_t len, struct control_request *r
 
 const char *control_errno_name(int err)
 {
-	static const struct {
-		int err;
-		const char *name;
-	} names[] = {
-		{ EINVAL, "EINVAL" }, { EEXIST, "EEXIST" }, { ENXIO, "ENXIO" },
-		{ EPERM, "EPERM" },   { EACCES, "EACCES" }, { ENOENT, "ENOENT" },
-		{ EBUSY, "EBUSY" },   { ENOSPC, "ENOSPC" }, { ERANGE, "ERANGE" },
-		{ EPROTO, "EPROTO" }, { EMSGSIZE, "EMSGSIZE" }, { ESRCH, "ESRCH" },
-		{ ENOMEM, "ENOMEM" },
-	};
-
 	if (err < 0)
 		err = -err;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (names[i].err == err)
-			return names[i].name;
+	for (size_t i = 0; i < ST_PROTO_NERRNOS; i++)
+		if (st_proto_errnos[i].err == err)
+			return st_proto_errnos[i].name;
 	return "EIO";
 }
 

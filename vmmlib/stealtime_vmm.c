@@ -23,6 +23,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "stealtime_proto_errno.h"
 #include "stealtime_vmm.h"
 
 #define ST_VMM_MAX_REPLY 65536   /* a snapshot of 1024 vCPUs fits */
@@ -46,25 +47,14 @@ struct st_vmm {
 
 /* --- errors --------------------------------------------------------------- */
 
-static const struct {
-	const char *name;
-	int err;
-} errno_names[] = {
-	{ "EINVAL", EINVAL }, { "EEXIST", EEXIST }, { "ENXIO", ENXIO },
-	{ "EPERM", EPERM },   { "EACCES", EACCES }, { "ENOENT", ENOENT },
-	{ "EBUSY", EBUSY },   { "ENOSPC", ENOSPC }, { "ERANGE", ERANGE },
-	{ "EPROTO", EPROTO }, { "ENOMSG", ENOMSG }, { "E2BIG", E2BIG },
-	{ "ESRCH", ESRCH },
-};
-
 /* "EINVAL" -> -EINVAL; anything unknown -> -EPROTO */
 static int errno_from_name(const char *name)
 {
 	size_t i;
 
-	for (i = 0; name && i < sizeof(errno_names) / sizeof(errno_names[0]); i++)
-		if (!strcmp(name, errno_names[i].name))
-			return -errno_names[i].err;
+	for (i = 0; name && i < ST_PROTO_NERRNOS; i++)
+		if (!strcmp(name, st_proto_errnos[i].name))
+			return -st_proto_errnos[i].err;
 	return -EPROTO;
 }
 

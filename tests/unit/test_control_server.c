@@ -138,7 +138,7 @@ static int fake_set_ipa(void *ctx, struct control_peer *peer, uint32_t vcpu, uin
 		return -ENXIO; /* no reason: the reply carries strerror */
 	if (vcpu == 10) {
 		snprintf(err, errlen, "odd failure");
-		return -E2BIG;
+		return -EDOM;
 	}
 	if (ipa < vm->ipa || ipa >= vm->ipa + 65536) {
 		snprintf(err, errlen, "ipa outside the region");

@@ -317,7 +317,8 @@ static const struct {
 	{ "EPERM", -EPERM },   { "EACCES", -EACCES }, { "ENOENT", -ENOENT },
 	{ "EBUSY", -EBUSY },   { "ENOSPC", -ENOSPC }, { "ERANGE", -ERANGE },
 	{ "EPROTO", -EPROTO }, { "ENOMSG", -ENOMSG }, { "E2BIG", -E2BIG },
-	{ "ESRCH", -ESRCH },   { "EWHATEVER", -EPROTO },
+	{ "ESRCH", -ESRCH },   { "EMSGSIZE", -EMSGSIZE }, { "ENOMEM", -ENOMEM },
+	{ "EIO", -EIO },       { "EWHATEVER", -EPROTO },
 };
 
 static void smccc__each_errno_name__mapped_to_its_negative_value(void **state)
