@@ -11,6 +11,7 @@
 #
 # OPTFLAGS (default -O2 -g) and EXTRA_CFLAGS add to the C flags, e.g. an
 # ASan build: make BUILD=build/asan CC=clang OPTFLAGS="-O1 -g -fsanitize=address,undefined"
+# (make asan, make tsan: the ASan+UBSan and ThreadSanitizer builds the tests use)
 #
 # Outputs go to build/. Quiet unless V=1. VMLINUX_H=path overrides the
 # vmlinux.h generated from the running kernel's BTF.
@@ -74,7 +75,7 @@ TESTVMM_HDRS := $(wildcard tests/vmm/testvmm/*.h)
 
 PROGS := $(BUILD)/stealtimed $(BUILD)/stealtimectl
 
-.PHONY: all deps mounts run check check-kernels bench clean install tests fuzz asan vm-shell
+.PHONY: all deps mounts run check check-kernels bench clean install tests fuzz asan tsan vm-shell
 all: $(PROGS) tests
 
 tests: $(UNIT_BINS) $(TOOL_BINS) $(TESTVMM)
@@ -171,7 +172,8 @@ $(BUILD)/tests/bench/%: $(BUILD)/obj/tests/bench/%.o
 run: all mounts
 	$(BUILD)/stealtimed
 
-# The ASan/UBSan build that tests/integration/sanitizers.sh runs, built
+# The ASan/UBSan build that tests/integration/sanitizers.sh runs and the
+# ThreadSanitizer build of tests/integration/tsan_daemon.sh, built
 # here (natively) so that a test run inside a VM finds it up to date.
 ASAN_BUILD := $(BUILD)/asan
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -180,11 +182,16 @@ asan: | $(DEPS_STAMP)
 		$(ASAN_BUILD)/stealtimed $(ASAN_BUILD)/stealtimectl \
 		$(patsubst tests/unit/%.c,$(ASAN_BUILD)/tests/%,$(UNIT_SRCS))
 
+TSAN_BUILD := $(BUILD)/tsan
+TSAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=thread
+tsan: | $(DEPS_STAMP)
+	$(Q)$(MAKE) -s BUILD=$(TSAN_BUILD) CC=clang OPTFLAGS="$(TSAN_FLAGS)" $(TSAN_BUILD)/stealtimed
+
 # The kernel matrix: the kernel-sensitive suites on each of Debian's
 # kernels, in VMs of tests/vm/run.sh (tests/run.sh says how).
 CHECK_KERNELS ?= 5.10 6.1 6.12
 
-check: all asan mounts
+check: all asan tsan mounts
 	$(Q)KERNELS="$(CHECK_KERNELS)" bash tests/run.sh
 
 check-kernels: all mounts

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,8 +56,8 @@ struct control_server {
 	size_t nconns;
 	bool accept_paused; /* out of fds: listener off until a connection goes */
 	uint64_t next_conn_id;
-	uint64_t requests;
-	uint64_t errors;
+	atomic_uint_least64_t requests; /* read by the HTTP threads */
+	atomic_uint_least64_t errors;
 	char rx[CONTROL_MAX_MSG];
 	char tx[CONTROL_MAX_REPLY];
 	struct control_vcpu_value vals[CONTROL_MAX_SNAPSHOT];
@@ -249,7 +250,7 @@ static int conn_request(struct conn *c, size_t len, bool truncated)
 	int fd = -1;
 	int r;
 
-	srv->requests++;
+	atomic_fetch_add_explicit(&srv->requests, 1, memory_order_relaxed);
 	if (truncated) {
 		snprintf(err, sizeof(err), "message larger than %d bytes", CONTROL_MAX_MSG);
 		r = -EMSGSIZE;
@@ -259,7 +260,7 @@ static int conn_request(struct conn *c, size_t len, bool truncated)
 	if (r == 0)
 		r = dispatch(c, &req, &fd, err, sizeof(err));
 	if (r < 0) {
-		srv->errors++;
+		atomic_fetch_add_explicit(&srv->errors, 1, memory_order_relaxed);
 		log_debug("control: pid %d: %s: %s", (int)c->peer.pid, control_errno_name(r), err);
 		r = control_reply_error(srv->tx, sizeof(srv->tx), r, err);
 		if (r < 0)
@@ -619,8 +620,8 @@ int control_server_start(struct control_server **out, sd_event *ev, const char *
 void control_server_counters(const struct control_server *srv, uint64_t *requests,
 			     uint64_t *errors)
 {
-	*requests = srv->requests;
-	*errors = srv->errors;
+	*requests = atomic_load_explicit(&srv->requests, memory_order_relaxed);
+	*errors = atomic_load_explicit(&srv->errors, memory_order_relaxed);
 }
 
 /* Unlinks the socket file unless another instance has replaced it since. */

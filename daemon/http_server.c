@@ -208,8 +208,10 @@ static bool load_view(struct http_server *srv, struct MHD_Connection *conn,
 
 	memset(hv, 0, sizeof(*hv));
 	err = srv->view(srv->view_ctx, hv);
-	if (!err)
+	if (!err) {
+		http_server_counters(srv, &hv->stats.http_requests, &hv->stats.http_errors);
 		return true;
+	}
 	log_warning("HTTP: cannot read counters: %s", strerror(err < 0 ? -err : err));
 	snprintf(msg, sizeof(msg), "cannot read counters: %s", strerror(err < 0 ? -err : err));
 	*ret = respond_error(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, msg);

@@ -7,7 +7,7 @@
 
 #include "log.h"
 
-int log_max_level = LOG_INFO;
+_Atomic int log_max_level = LOG_INFO;
 
 static void vlog(int level, const char *fmt, va_list ap)
 {

@@ -5,7 +5,8 @@
 
 #include <systemd/sd-daemon.h>
 
-extern int log_max_level; /* LOG_ERR..LOG_DEBUG from <syslog.h>, default LOG_INFO */
+/* LOG_ERR..LOG_DEBUG from <syslog.h>, default LOG_INFO; set on reload, read by every thread */
+extern _Atomic int log_max_level;
 
 void log_at(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* log_at(LOG_ERR, ...) and return err (a negative errno), in one statement */

@@ -50,9 +50,7 @@ static int view(void *ctx, struct host_view *out)
 
 	if (err)
 		return err;
-	out->top_culprits = d->cfg.top_culprits;
-	if (d->http)
-		http_server_counters(d->http, &out->stats.http_requests, &out->stats.http_errors);
+	/* the HTTP server adds its own counters; d->control is set before it starts */
 	if (d->control)
 		control_server_counters(d->control, &out->stats.control_requests,
 					&out->stats.control_errors);
@@ -142,8 +140,8 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 		log_max_level = c.log_level;
 		d->cfg.log_level = c.log_level;
 		d->cfg.rescan_interval_s = c.rescan_interval_s;
-		d->cfg.top_culprits = c.top_culprits;
 		pthread_mutex_lock(&d->table.lock);
+		d->cfg.top_culprits = c.top_culprits;
 		d->table.top_culprits = c.top_culprits; /* more room: new culprits may join */
 		d->cfg.commit = c.commit;
 		d->records.commit_enabled = c.commit;

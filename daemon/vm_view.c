@@ -145,6 +145,7 @@ int vm_table_view(void *table, struct host_view *out)
 	out->stats.discovery_errors = t->discovery_errors;
 	out->stats.slots_exhausted = t->slots_exhausted + t->vms_dropped;
 	out->stats.bind_failures = t->bind_failures;
+	out->top_culprits = t->top_culprits;
 out:
 	pthread_mutex_unlock(&t->lock);
 	free(slot_vm);
