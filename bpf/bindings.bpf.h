@@ -76,6 +76,7 @@ static __always_inline void binding_delete(struct task_struct *t, enum binding_h
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);  /* empty between rescans */
 	__uint(max_entries, 2 * ST_MAX_VCPUS); /* a bind and an unbind per vCPU */
 	__type(key, __u32);                /* tid */
 	__type(value, struct st_bind_req);

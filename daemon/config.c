@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "stealtime.h"
 #include "log.h"
 
 enum key_type { KEY_STRING, KEY_UINT, KEY_BOOL, KEY_LOG_LEVEL, KEY_OBJECT };
@@ -45,8 +46,8 @@ static const char *check_listen(const char *s);
 static const char *check_absolute(const char *s);
 
 static const struct key_spec limit_keys[] = {
-	UINT_KEY("vms", max_vms, 1, 1024),
-	UINT_KEY("vcpus", max_vcpus, 1, 4096),
+	UINT_KEY("vms", max_vms, 1, ST_MAX_REGIONS),
+	UINT_KEY("vcpus", max_vcpus, 1, ST_MAX_VCPUS),
 	UINT_KEY("attribution_entries", max_attribution_entries, 16, 65536),
 	{ 0 },
 };
@@ -84,9 +85,9 @@ void config_defaults(struct config *c)
 		.rescan_interval_s = 5,
 		.commit = true,
 		.count_wakeups = false,
-		.max_vms = 1024,
-		.max_vcpus = 4096,
-		.max_attribution_entries = 4096,
+		.max_vms = ST_MAX_REGIONS,
+		.max_vcpus = ST_MAX_VCPUS,
+		.max_attribution_entries = 16384,
 		.top_culprits = 5,
 		.log_level = LOG_INFO,
 	};

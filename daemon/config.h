@@ -25,8 +25,8 @@ struct config {
 	unsigned rescan_interval_s;       /* 5, 1..3600 */
 	bool commit;                      /* true: offer stolen time to guests */
 	bool count_wakeups;               /* false: no sched_wakeup hooks (they cost switch-heavy hosts ~3%) */
-	unsigned max_vms;                 /* 1024, 1..1024 */
-	unsigned max_vcpus;               /* 4096, 1..4096 */
+	unsigned max_vms;                 /* 4096, 1..4096 (ST_MAX_REGIONS) */
+	unsigned max_vcpus;               /* 16384, 1..16384 (ST_MAX_VCPUS) */
 	unsigned max_attribution_entries; /* 4096, 16..65536 */
 	unsigned top_culprits;            /* 5, 1..50: culprits per VM in /metrics */
 	int log_level;                    /* LOG_INFO (<syslog.h>) */

@@ -54,6 +54,8 @@ struct control_server {
 	void *ctx;
 	struct conn *conns;
 	size_t nconns;
+	size_t nregistered;        /* conns with registered set */
+	unsigned max_registered;
 	bool accept_paused; /* out of fds: listener off until a connection goes */
 	uint64_t next_conn_id;
 	atomic_uint_least64_t requests; /* read by the HTTP threads */
@@ -131,6 +133,7 @@ static void conn_unregister(struct conn *c)
 		return;
 	srv->ops->unregister(srv->ctx, &c->peer);
 	c->registered = false;
+	srv->nregistered--;
 	c->peer.vm = NULL;
 	log_info("control: pid %d unregistered", (int)c->peer.pid);
 }
@@ -144,6 +147,8 @@ static void conn_free(struct conn *c, bool disconnect)
 		srv->ops->disconnect(srv->ctx, &c->peer);
 		log_info("control: pid %d closed its registered connection", (int)c->peer.pid);
 	}
+	if (c->registered)
+		srv->nregistered--;
 	sd_event_source_disable_unref(c->src);
 	close_peer(c->fd);
 	if (c->prev)
@@ -171,15 +176,22 @@ static int do_register(struct conn *c, const struct control_request *req, int *f
 		snprintf(err, errlen, "already registered on this connection");
 		return -EEXIST;
 	}
+	if (srv->nregistered >= srv->max_registered) {
+		snprintf(err, errlen, "%u connections already hold a registration (limits.vms)",
+			 srv->max_registered);
+		return -EBUSY;
+	}
 	r = srv->ops->register_vm(srv->ctx, &c->peer, req->region_ipa, &reg, err, errlen);
 	if (r < 0)
 		return r;
 	c->registered = true;
+	srv->nregistered++;
 	reg.vm_id[sizeof(reg.vm_id) - 1] = '\0';
 	r = reg.region_fd < 0 ? -EIO : control_reply_register(srv->tx, sizeof(srv->tx), &reg);
 	if (r < 0) {
 		srv->ops->disconnect(srv->ctx, &c->peer); /* the registration stays */
 		c->registered = false;
+		srv->nregistered--;
 		c->peer.vm = NULL;
 		snprintf(err, errlen, "registration could not be returned");
 		return r;
@@ -470,8 +482,11 @@ static void accept_one(struct control_server *srv, int sock)
 		refuse(sock, cred.pid, EACCES, reason);
 		return;
 	}
-	if (srv->nconns >= CONTROL_MAX_CONNS) {
-		snprintf(reason, sizeof(reason), "too many connections (%d)", CONTROL_MAX_CONNS);
+	if (srv->nconns - srv->nregistered >= CONTROL_SPARE_CONNS &&
+	    (srv->nconns >= srv->max_registered + CONTROL_SPARE_CONNS ||
+	     !srv->ops->is_registered(srv->ctx, cred.pid))) {
+		snprintf(reason, sizeof(reason), "too many connections not registered (%d)",
+			 CONTROL_SPARE_CONNS);
 		refuse(sock, cred.pid, EBUSY, reason);
 		return;
 	}
@@ -615,6 +630,11 @@ int control_server_start(struct control_server **out, sd_event *ev, const char *
 	log_info("control: listening on %s", path);
 	*out = srv;
 	return 0;
+}
+
+void control_server_set_max_registered(struct control_server *srv, unsigned max_registered)
+{
+	srv->max_registered = max_registered;
 }
 
 void control_server_counters(const struct control_server *srv, uint64_t *requests,

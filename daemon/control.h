@@ -18,7 +18,7 @@
 #define CONTROL_MAX_REPLY 65536     /* largest reply (a full snapshot fits) */
 #define CONTROL_MAX_VCPU 4095       /* highest vcpu index a request may name */
 #define CONTROL_MAX_SNAPSHOT 1024   /* vCPU values in one snapshot reply */
-#define CONTROL_MAX_CONNS 256       /* connections beyond this are refused (EBUSY) */
+#define CONTROL_SPARE_CONNS 256     /* connections not (yet) registered: beyond, EBUSY */
 #define CONTROL_REGION_ALIGN 65536u /* region_ipa alignment */
 #define CONTROL_RECORD_ALIGN 64u    /* set_ipa ipa alignment (KVM_ARM_VCPU_PVTIME_IPA) */
 
@@ -64,6 +64,8 @@ struct control_ops {
 	 * process to take back by registering again.
 	 */
 	void (*disconnect)(void *ctx, struct control_peer *peer);
+	/* pid's VM holds a registration: its connections pass a full spare quota */
+	bool (*is_registered)(void *ctx, pid_t pid);
 };
 
 enum control_op {
@@ -120,6 +122,13 @@ struct control_server;
  */
 int control_server_start(struct control_server **out, sd_event *ev, const char *path,
 			 gid_t allowed_gid, const struct control_ops *ops, void *ctx);
+/*
+ * Connections: at most max_registered that hold a registration (the
+ * configuration's limits.vms) plus CONTROL_SPARE_CONNS others, so that
+ * peers that never register cannot keep a registered VMM from reconnecting.
+ * Until called: max_registered is 0 (only spare connections).
+ */
+void control_server_set_max_registered(struct control_server *srv, unsigned max_registered);
 /* requests: messages received; errors: {"ok":false} replies sent */
 void control_server_counters(const struct control_server *srv, uint64_t *requests,
 			     uint64_t *errors);

@@ -57,8 +57,11 @@ static int do_register(struct vm_table *t, struct control_peer *peer, uint64_t r
 		return fail(-EEXIST, "this connection already registered a VM");
 	if (region_ipa % ST_REGION_SIZE)
 		return fail(-EINVAL, "region_ipa 0x%" PRIx64 " is not 64 KiB aligned", region_ipa);
-	vm_table_rescan_locked(t);
 	vm = vm_table_find_pid(t, peer->pid);
+	if (!vm) { /* a VM newer than the last rescan */
+		vm_table_rescan_locked(t);
+		vm = vm_table_find_pid(t, peer->pid);
+	}
 	if (!vm)
 		return fail(-ESRCH, "process %d has no KVM VM", peer->pid);
 	if (vm->registered && vm->owner) {
@@ -214,16 +217,27 @@ static int gr_smccc(void *ctx, struct control_peer *peer, uint32_t vcpu, uint64_
 	struct vm_entry *vm;
 	struct vcpu_entry *c;
 	struct st_vcpu *v;
-	int err;
+	int err = 0;
 
-	pthread_mutex_lock(&t->lock);
-	c = peer_vcpu(t, peer, vcpu, &vm, errbuf, errlen, &err);
+	/*
+	 * A guest's call waits for this answer: no lock on the way. The table
+	 * changes only on this thread (the event loop's), and the HTTP threads
+	 * that take the lock only read what this reads. Only a vCPU not known
+	 * yet takes the lock, for the rescan that finds it.
+	 */
+	vm = owned_vm(t, peer);
+	c = vm ? vm_entry_vcpu(vm, vcpu) : NULL;
+	if (!c) {
+		pthread_mutex_lock(&t->lock);
+		c = peer_vcpu(t, peer, vcpu, &vm, errbuf, errlen, &err);
+		pthread_mutex_unlock(&t->lock);
+	}
 	if (c) {
 		v = vm_table_slot(t, c->slot);
 		*ret = pvtime_smccc(function, arg, cfg->commit_enabled,
-				    (v->commit_flags & ST_COMMIT_ON) != 0, v->record_ipa);
+				    __atomic_load_n(&v->commit_flags, __ATOMIC_ACQUIRE) & ST_COMMIT_ON,
+				    v->record_ipa);
 	}
-	pthread_mutex_unlock(&t->lock);
 	return err;
 }
 
@@ -307,6 +321,19 @@ static void gr_disconnect(void *ctx, struct control_peer *peer)
 	pthread_mutex_unlock(&cfg->table->lock);
 }
 
+static bool gr_is_registered(void *ctx, pid_t pid)
+{
+	struct guest_records_config *cfg = ctx;
+	struct vm_entry *vm;
+	bool yes;
+
+	pthread_mutex_lock(&cfg->table->lock);
+	vm = vm_table_find_pid(cfg->table, pid);
+	yes = vm && vm->registered;
+	pthread_mutex_unlock(&cfg->table->lock);
+	return yes;
+}
+
 void guest_records_adopt(struct vm_table *t, struct vm_entry *vm, struct vcpu_entry *c,
 			 const struct st_vcpu *v)
 {
@@ -338,4 +365,5 @@ const struct control_ops guest_records_ops = {
 	.snapshot = gr_snapshot,
 	.unregister = gr_unregister,
 	.disconnect = gr_disconnect,
+	.is_registered = gr_is_registered,
 };

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -40,6 +42,8 @@ struct daemon {
 	struct control_server *control;
 	sd_event *ev;
 	sd_event_source *rescan_timer;
+	sd_event_source *soon_timer; /* the rescan BPF asked for, coalesced */
+	uint64_t last_rescan_us;     /* how long the last rescan took */
 	bool rescan_wanted;
 };
 
@@ -69,11 +73,47 @@ static void update_status(struct daemon *d)
 	sd_notifyf(0, "STATUS=tracking %zu VMs, %zu vCPUs", nvms, nvcpus);
 }
 
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static void rescan(struct daemon *d)
 {
-	d->rescan_wanted = false;
+	uint64_t t0 = now_us();
+
 	vm_table_rescan(&d->table);
+	d->last_rescan_us = now_us() - t0;
+	log_debug("rescan: %zu VMs in %llu us", d->table.nvms, (unsigned long long)d->last_rescan_us);
 	update_status(d);
+}
+
+static int on_soon_timer(sd_event_source *s, uint64_t usec, void *ctx)
+{
+	rescan(ctx);
+	return 0;
+}
+
+/*
+ * BPF asks for a rescan when a thread nobody knows runs a vCPU: in a boot
+ * storm, many times a second, and a rescan walks every process's files.
+ * The requests are coalesced: one rescan, 50 ms or twice the last one's
+ * duration after the first request, serves all those made meanwhile, so
+ * that rescans leave the event loop (the control socket) most of its time.
+ */
+static void rescan_soon(struct daemon *d)
+{
+	uint64_t delay = d->last_rescan_us * 2 > 50000 ? d->last_rescan_us * 2 : 50000;
+	int enabled = SD_EVENT_OFF;
+
+	if (sd_event_source_get_enabled(d->soon_timer, &enabled) < 0 || enabled != SD_EVENT_OFF)
+		return;
+	if (sd_event_source_set_time_relative(d->soon_timer, delay) < 0 ||
+	    sd_event_source_set_enabled(d->soon_timer, SD_EVENT_ONESHOT) < 0)
+		rescan(d); /* no timer: at once rather than never */
 }
 
 static int on_rescan_timer(sd_event_source *s, uint64_t usec, void *ctx)
@@ -103,7 +143,8 @@ static int on_ringbuf(sd_event_source *s, int fd, uint32_t revents, void *ctx)
 
 	bpf_engine_ringbuf_consume(&d->bpf);
 	if (d->rescan_wanted)
-		rescan(d);
+		rescan_soon(d);
+	d->rescan_wanted = false;
 	return 0;
 }
 
@@ -205,9 +246,36 @@ static int setup_loop(struct daemon *d)
 	if (err < 0)
 		return log_errno(err, "rescan timer");
 	sd_event_source_set_enabled(d->rescan_timer, SD_EVENT_ON);
+	err = sd_event_add_time(d->ev, &d->soon_timer, CLOCK_MONOTONIC, 0, 10000, on_soon_timer, d);
+	if (err < 0)
+		return log_errno(err, "rescan timer");
+	sd_event_source_set_enabled(d->soon_timer, SD_EVENT_OFF);
 	/* WATCHDOG=1 at half of WATCHDOG_USEC when systemd asks for it */
 	sd_event_set_watchdog(d->ev, true);
 	return 0;
+}
+
+/*
+ * About 3 fds per registered VM (its region, its VMM's connection, its
+ * cgroup's cpu.stat), the spare connections and the daemon's own: the soft
+ * limit (1,024 by default) goes up to the hard one (the unit sets it).
+ */
+static void raise_fd_limit(unsigned max_vms)
+{
+	rlim_t want = 3 * (rlim_t)max_vms + CONTROL_SPARE_CONNS + 256;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < want)
+		log_warning("open files limited to %llu, limits.vms %u needs about %llu: raise "
+			    "LimitNOFILE=", (unsigned long long)rl.rlim_cur, max_vms,
+			    (unsigned long long)want);
 }
 
 static int run(struct daemon *d)
@@ -218,6 +286,7 @@ static int run(struct daemon *d)
 	err = resolve_group(d->cfg.control_group, &gid);
 	if (err)
 		return err;
+	raise_fd_limit(d->cfg.max_vms);
 	err = bpf_engine_open(&d->bpf, d->cfg.pin_dir, d->cfg.max_attribution_entries,
 			      d->cfg.count_wakeups);
 	if (err)
@@ -233,6 +302,7 @@ static int run(struct daemon *d)
 				   &guest_records_ops, &d->records);
 	if (err)
 		return log_errno(err, "control socket %s", d->cfg.control_socket);
+	control_server_set_max_registered(d->control, d->cfg.max_vms);
 	err = http_server_start(&d->http, d->cfg.listen, activated_socket(), view, d);
 	if (err)
 		return log_errno(err, "HTTP API on %s", d->cfg.listen);
@@ -271,6 +341,7 @@ int main(int argc, char **argv)
 	if (d.control)
 		control_server_stop(d.control);
 	sd_event_source_unref(d.rescan_timer);
+	sd_event_source_unref(d.soon_timer);
 	sd_event_unref(d.ev);
 	if (d.table.bpf)
 		vm_table_free(&d.table);

@@ -12,8 +12,8 @@
 #endif
 
 #define ST_HIST_SLOTS 32         /* log2(ns) buckets of single waits */
-#define ST_MAX_VCPUS 4096        /* vCPU slots (per host) */
-#define ST_MAX_REGIONS 1024      /* registered VMs with a guest record region */
+#define ST_MAX_VCPUS 16384       /* vCPU slots (per host): about 400 B each */
+#define ST_MAX_REGIONS 4096      /* registered VMs with a guest record region */
 #define ST_RECORDS_PER_REGION 1024
 #define ST_RECORD_SIZE 64
 #define ST_REGION_SIZE (ST_RECORDS_PER_REGION * ST_RECORD_SIZE) /* 64 KiB */

@@ -106,9 +106,9 @@ static void defaults__fresh_struct__documented_values(void **state)
 	assert_string_equal(c.pin_dir, "/sys/fs/bpf/stealtimed");
 	assert_int_equal(c.rescan_interval_s, 5);
 	assert_true(c.commit);
-	assert_int_equal(c.max_vms, 1024);
-	assert_int_equal(c.max_vcpus, 4096);
-	assert_int_equal(c.max_attribution_entries, 4096);
+	assert_int_equal(c.max_vms, 4096);
+	assert_int_equal(c.max_vcpus, 16384);
+	assert_int_equal(c.max_attribution_entries, 16384);
 	assert_int_equal(c.top_culprits, 5);
 	assert_int_equal(c.log_level, LOG_INFO);
 }
@@ -249,8 +249,8 @@ static void out_of_range__each_integer__bounds_accepted_and_beyond_rejected(void
 	} keys[] = {
 		{ "{\n  \"rescan_interval_seconds\": %ld}", "rescan_interval_seconds", 30, 1, 3600 },
 		{ "{\n  \"top_culprits\": %ld}", "top_culprits", 19, 1, 50 },
-		{ "{\n  \"limits\": {\"vms\": %ld}}", "limits.vms", 21, 1, 1024 },
-		{ "{\n  \"limits\": {\"vcpus\": %ld}}", "limits.vcpus", 23, 1, 4096 },
+		{ "{\n  \"limits\": {\"vms\": %ld}}", "limits.vms", 21, 1, 4096 },
+		{ "{\n  \"limits\": {\"vcpus\": %ld}}", "limits.vcpus", 23, 1, 16384 },
 		{ "{\n  \"limits\": {\"attribution_entries\": %ld}}", "limits.attribution_entries",
 		  37, 16, 65536 },
 	};
@@ -338,7 +338,7 @@ static void error__after_valid_keys__struct_unchanged(void **state)
 	config_other(&other);
 	r = load_over(&other, "{\"listen\": \"127.0.0.1:2\", \"commit\": true, \"limits\": "
 			      "{\"vms\": 2, \"vcpus\": 0}}");
-	assert_rejected(&r, "t.json:1:73: limits.vcpus: 0 is out of range 1..4096");
+	assert_rejected(&r, "t.json:1:73: limits.vcpus: 0 is out of range 1..16384");
 	assert_config_equal(&r.after, &other);
 }
 

@@ -181,6 +181,14 @@ static int fake_snapshot(void *ctx, struct control_peer *peer, struct control_vc
 	return (int)n;
 }
 
+/* the one pid the fake says holds a registration (a VMM reconnecting) */
+static pid_t registered_pid;
+
+static bool fake_is_registered(void *ctx, pid_t pid)
+{
+	return pid == registered_pid;
+}
+
 static const struct control_ops fake_ops = {
 	.register_vm = fake_register,
 	.set_ipa = fake_set_ipa,
@@ -188,6 +196,7 @@ static const struct control_ops fake_ops = {
 	.snapshot = fake_snapshot,
 	.unregister = fake_unregister,
 	.disconnect = fake_disconnect,
+	.is_registered = fake_is_registered,
 };
 
 /* --- fixture ------------------------------------------------------------- */
@@ -207,6 +216,8 @@ static int setup(void **state)
 		return -1;
 	if (control_server_start(&f->srv, f->ev, f->path, GROUP, &fake_ops, f) < 0)
 		return -1;
+	control_server_set_max_registered(f->srv, 4);
+	registered_pid = 0;
 	*state = f;
 	return 0;
 }
@@ -786,10 +797,10 @@ static void peer_not_reading__dropped_and_disconnected(void **state)
 static void connections__over_limit__ebusy_and_closed(void **state)
 {
 	struct fixture *f = *state;
-	int fds[CONTROL_MAX_CONNS + 1];
+	int fds[CONTROL_SPARE_CONNS + 1];
 	int last;
 
-	for (int i = 0; i < CONTROL_MAX_CONNS; i++) {
+	for (int i = 0; i < CONTROL_SPARE_CONNS; i++) {
 		fds[i] = client_connect(f);
 		/* a round trip, so the server has accepted it */
 		expect_error(f, fds[i], "{\"op\":\"snapshot\"}", "ENOENT", "not registered");
@@ -805,7 +816,48 @@ static void connections__over_limit__ebusy_and_closed(void **state)
 		sd_event_run(f->ev, 1000);
 	fds[0] = client_connect(f);
 	expect_error(f, fds[0], "{\"op\":\"snapshot\"}", "ENOENT", "not registered");
-	for (int i = 0; i < CONTROL_MAX_CONNS; i++)
+	for (int i = 0; i < CONTROL_SPARE_CONNS; i++)
+		close(fds[i]);
+}
+
+static void connections__spare_full__registered_vmm_still_connects(void **state)
+{
+	struct fixture *f = *state;
+	int fds[CONTROL_SPARE_CONNS];
+	int last, vmm;
+
+	for (int i = 0; i < CONTROL_SPARE_CONNS; i++) {
+		fds[i] = client_connect(f);
+		expect_error(f, fds[i], "{\"op\":\"snapshot\"}", "ENOENT", "not registered");
+	}
+	last = client_connect(f);
+	assert_true(client_recv(f, last, reply, sizeof(reply), NULL) > 0);
+	assert_non_null(strstr(reply, "\"errno\":\"EBUSY\""));
+	close(last);
+	/* a VMM whose VM holds a registration (reconnecting) is let in all the same */
+	registered_pid = getpid();
+	vmm = client_connect(f);
+	close(do_register(f, vmm, 0));
+	close(vmm);
+	for (int i = 0; i < CONTROL_SPARE_CONNS; i++)
+		close(fds[i]);
+}
+
+static void register__over_max_registered__ebusy(void **state)
+{
+	struct fixture *f = *state;
+	int fds[5];
+
+	for (int i = 0; i < 4; i++) {
+		fds[i] = client_connect(f);
+		close(do_register(f, fds[i], (uint64_t)i << 16));
+	}
+	fds[4] = client_connect(f);
+	expect_error(f, fds[4], "{\"op\":\"register\",\"region_ipa\":0}", "EBUSY", "limits.vms");
+	/* one unregisters: room again */
+	expect_ok(f, fds[0], "{\"op\":\"unregister\"}");
+	close(do_register(f, fds[4], 0x50000));
+	for (int i = 0; i < 5; i++)
 		close(fds[i]);
 }
 
@@ -953,6 +1005,8 @@ int main(void)
 		T(cycles__100_register_close__fd_count_unchanged),
 		T(peer_not_reading__dropped_and_disconnected),
 		T(connections__over_limit__ebusy_and_closed),
+		T(connections__spare_full__registered_vmm_still_connects),
+		T(register__over_max_registered__ebusy),
 		T(counters__requests_and_errors__counted),
 		T(stop__registered_peer__no_unregister),
 		T(stop__unread_request_with_fd__fd_released),
