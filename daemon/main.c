@@ -286,11 +286,11 @@ static int run(struct daemon *d)
 	err = resolve_group(d->cfg.control_group, &gid);
 	if (err)
 		return err;
-	raise_fd_limit(d->cfg.max_vms);
 	err = bpf_engine_open(&d->bpf, d->cfg.pin_dir, d->cfg.max_attribution_entries,
 			      d->cfg.count_wakeups);
 	if (err)
 		return err;
+	raise_fd_limit(d->cfg.max_vms);
 	vm_table_init(&d->table, &d->bpf, d->cfg.max_vms, d->cfg.max_vcpus);
 	d->table.top_culprits = d->cfg.top_culprits;
 	rescan(d);
