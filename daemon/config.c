@@ -87,7 +87,7 @@ void config_defaults(struct config *c)
 		.count_wakeups = false,
 		.max_vms = ST_MAX_REGIONS,
 		.max_vcpus = ST_MAX_VCPUS,
-		.max_attribution_entries = 16384,
+		.max_attribution_entries = 4096,
 		.top_culprits = 5,
 		.log_level = LOG_INFO,
 	};

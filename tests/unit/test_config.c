@@ -108,7 +108,7 @@ static void defaults__fresh_struct__documented_values(void **state)
 	assert_true(c.commit);
 	assert_int_equal(c.max_vms, 4096);
 	assert_int_equal(c.max_vcpus, 16384);
-	assert_int_equal(c.max_attribution_entries, 16384);
+	assert_int_equal(c.max_attribution_entries, 4096);
 	assert_int_equal(c.top_culprits, 5);
 	assert_int_equal(c.log_level, LOG_INFO);
 }
