@@ -794,15 +794,16 @@ static void peer_not_reading__dropped_and_disconnected(void **state)
 	close(fd);
 }
 
-static void connections__over_limit__ebusy_and_closed(void **state)
+/*
+ * Opens every spare connection (each accepted: a round trip) into fds,
+ * then checks that one more is refused with EBUSY and closed.
+ */
+static void fill_spare_conns(struct fixture *f, int *fds)
 {
-	struct fixture *f = *state;
-	int fds[CONTROL_SPARE_CONNS + 1];
 	int last;
 
 	for (int i = 0; i < CONTROL_SPARE_CONNS; i++) {
 		fds[i] = client_connect(f);
-		/* a round trip, so the server has accepted it */
 		expect_error(f, fds[i], "{\"op\":\"snapshot\"}", "ENOENT", "not registered");
 	}
 	last = client_connect(f);
@@ -810,6 +811,14 @@ static void connections__over_limit__ebusy_and_closed(void **state)
 	assert_non_null(strstr(reply, "\"errno\":\"EBUSY\""));
 	assert_int_equal(client_recv(f, last, reply, sizeof(reply), NULL), 0);
 	close(last);
+}
+
+static void connections__over_limit__ebusy_and_closed(void **state)
+{
+	struct fixture *f = *state;
+	int fds[CONTROL_SPARE_CONNS];
+
+	fill_spare_conns(f, fds);
 	/* a freed slot is usable again */
 	close(fds[0]);
 	for (int i = 0; i < 20; i++)
@@ -824,16 +833,9 @@ static void connections__spare_full__registered_vmm_still_connects(void **state)
 {
 	struct fixture *f = *state;
 	int fds[CONTROL_SPARE_CONNS];
-	int last, vmm;
+	int vmm;
 
-	for (int i = 0; i < CONTROL_SPARE_CONNS; i++) {
-		fds[i] = client_connect(f);
-		expect_error(f, fds[i], "{\"op\":\"snapshot\"}", "ENOENT", "not registered");
-	}
-	last = client_connect(f);
-	assert_true(client_recv(f, last, reply, sizeof(reply), NULL) > 0);
-	assert_non_null(strstr(reply, "\"errno\":\"EBUSY\""));
-	close(last);
+	fill_spare_conns(f, fds);
 	/* a VMM whose VM holds a registration (reconnecting) is let in all the same */
 	registered_pid = getpid();
 	vmm = client_connect(f);
