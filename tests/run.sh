@@ -156,6 +156,11 @@ done
 
 [ -n "${RESULTS:-}" ] && exit 0
 echo
+# each failure's reason again, next to the summary (a long log scrolls away)
+for n in "${failed[@]}"; do
+	reason=$(grep -h -m1 -B2 '^FAIL:' "$logdir/$n.log" 2>/dev/null || tail -n 3 "$logdir/$n.log" 2>/dev/null)
+	printf '%s:\n%s\n' "$n" "$(sed 's/^/    | /' <<<"${reason:-no log}")"
+done
 [ ${#failed[@]} -gt 0 ] && echo "failed: ${failed[*]}"
 echo "$pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]

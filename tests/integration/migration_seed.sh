@@ -42,9 +42,9 @@ note "B's first guest read $first (seed $sA, B thread run_delay so far $rd)"
 [ "$first" -ge "$sA" ] || fail "B's guest started at $first, below A's $sA"
 [ $((first - sA)) -le $((rd + 1000000)) ] || fail "B's guest jumped $((first - sA)) ns past the seed (run_delay $rd)"
 
-ra1=$(run_delay "$tid"); ga=$(next_guest_value "$B_REPORT" 0); ra2=$(run_delay "$tid")
+ra1=$(run_delay "$tid"); ga=$(next_guest_value "$B_REPORT" 0) || exit 1; ra2=$(run_delay "$tid")
 sleep 3
-rb1=$(run_delay "$tid"); gb=$(next_guest_value "$B_REPORT" 0); rb2=$(run_delay "$tid")
+rb1=$(run_delay "$tid"); gb=$(next_guest_value "$B_REPORT" 0) || exit 1; rb2=$(run_delay "$tid")
 dg=$((gb - ga)); lo=$((rb1 - ra2)); hi=$((rb2 - ra1)); slack=$((hi / 100 + 20000000))
 note "B: guest grew $dg ns, run_delay grew $lo..$hi ns"
 ns_between "$lo" "$dg" "$hi" "$slack" || fail "B's guest growth $dg outside [$lo, $hi] +- $slack"

@@ -44,7 +44,7 @@ vm_json "$VMM_PID" | jq -e '.registered and .vcpus[0].commit != null' >/dev/null
 
 sleep 2
 m1=$(steal_metric)
-ra1=$(run_delay "$tid"); g1=$(next_guest_value "$VMM_REPORT" 0); ra2=$(run_delay "$tid")
+ra1=$(run_delay "$tid"); g1=$(next_guest_value "$VMM_REPORT" 0) || exit 1; ra2=$(run_delay "$tid")
 note "after restart: steal $m1 s, guest value $g1 ns, run_delay $ra1..$ra2"
 awk -v a="$m0" -v b="$m1" 'BEGIN {exit !(b > a + 1)}' || fail "steal counter did not continue: $m0 -> $m1"
 [ "$g1" -gt $((g0 + 1000000000)) ] || fail "guest value did not keep growing: $g0 -> $g1"
