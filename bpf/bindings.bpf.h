@@ -108,11 +108,13 @@ static __always_inline int bind_requested(struct task_struct *t, enum binding_ho
 		r->result = ST_BIND_DONE;
 		return 0;
 	}
-	if (b && b->slot == r->slot) { /* a restarted daemon's: keep its offsets */
+	/* a restarted daemon's, for the same vCPU: keep its offsets */
+	if (b && b->slot == r->slot && b->gen == r->gen) {
 		r->result = ST_BIND_DONE;
 		return 0;
 	}
 	init.slot = r->slot;
+	init.gen = r->gen;
 	b = binding_create(t, &init, home);
 	r->result = b ? ST_BIND_DONE : ST_BIND_NO_STORAGE;
 	return 0;

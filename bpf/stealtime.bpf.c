@@ -146,6 +146,11 @@ static __always_inline struct st_vcpu *bound_vcpu(struct st_task *b)
 		stat_inc(ST_STAT_BAD_SLOT);
 		return NULL;
 	}
+	/* the slot was freed and given to another vCPU: not this thread's */
+	if (v->gen != b->gen) {
+		stat_inc(ST_STAT_STALE_BINDING);
+		return NULL;
+	}
 	return v;
 }
 

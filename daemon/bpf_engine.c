@@ -322,8 +322,10 @@ int bpf_engine_bind_queue(struct bpf_engine *e, pid_t tid, uint32_t slot, bool b
 	struct st_bind_req r = { .slot = slot, .op = bind ? ST_BIND_OP_BIND : ST_BIND_OP_UNBIND };
 	__u32 key = (__u32)tid;
 
-	if (tid <= 0)
+	if (tid <= 0 || slot >= ST_MAX_VCPUS)
 		return -EINVAL;
+	/* the binding names this use of the slot: after a reuse it is ignored */
+	r.gen = __atomic_load_n(&e->vcpus[slot].gen, __ATOMIC_RELAXED);
 	if (bpf_map_update_elem(e->bind_reqs_fd, &key, &r, bind ? BPF_ANY : BPF_NOEXIST)) {
 		if (!bind && errno == EEXIST)
 			return 0;

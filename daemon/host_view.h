@@ -85,6 +85,7 @@ struct daemon_stats_view {
 	uint64_t rescan_requests;   /* from the BPF ring buffer */
 	uint64_t ringbuf_drops;
 	uint64_t bad_slot;
+	uint64_t stale_binding;
 	uint64_t region_missing;
 	uint64_t discovery_errors;
 	uint64_t slots_exhausted;

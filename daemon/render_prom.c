@@ -64,6 +64,9 @@
  *                                                        full ring buffer
  *   stealtime_bpf_bad_slot_total                counter  BPF events naming an
  *                                                        invalid vCPU slot
+ *   stealtime_bpf_stale_binding_total           counter  BPF events of a thread
+ *                                                        bound to a slot since
+ *                                                        given to another vCPU
  *   stealtime_bpf_region_missing_total          counter  guest record writes
  *                                                        skipped: no region map
  *   stealtime_bpf_attribution_drops_total       counter  who-ran-instead updates
@@ -173,6 +176,9 @@ static const struct daemon_counter daemon_counters[] = {
 	  STATS_FIELD(ringbuf_drops) },
 	{ "stealtime_bpf_bad_slot_total", "BPF events whose thread named an invalid vCPU slot.",
 	  STATS_FIELD(bad_slot) },
+	{ "stealtime_bpf_stale_binding_total",
+	  "BPF events of a thread bound to a vCPU slot since given to another vCPU (ignored).",
+	  STATS_FIELD(stale_binding) },
 	{ "stealtime_bpf_region_missing_total",
 	  "Guest record writes BPF skipped because the VM's region map was missing.",
 	  STATS_FIELD(region_missing) },

@@ -89,9 +89,14 @@ static int slot_alloc(struct vm_table *t, const struct vm_entry *vm, uint32_t vc
 	for (uint32_t i = 0; i < ST_MAX_VCPUS; i++) {
 		struct st_vcpu *v = &t->bpf->vcpus[i];
 
+		uint32_t gen;
+
 		if (v->state != ST_VCPU_FREE || t->forget[i])
 			continue;
+		/* a thread still bound to the slot's last use no longer counts here */
+		gen = v->gen + 1 ? v->gen + 1 : 1;
 		memset(v, 0, sizeof(*v));
+		v->gen = gen;
 		v->vm_cookie = vm->cookie;
 		v->vm_pid = vm->pid;
 		v->vcpu_id = vcpu_id;
@@ -322,7 +327,11 @@ static void apply_disc(struct vm_table *t, const struct st_disc *d)
 		/* first run, or KVM now runs this vCPU on another thread */
 		unbind_thread(t, c->tid, c->slot);
 		bind_thread(t, c, d->tid);
+	} else if (d->tid && c->adopted) {
+		/* bound by an earlier daemon: kept if it names this use of the slot */
+		bind_thread(t, c, d->tid);
 	}
+	c->adopted = false;
 }
 
 static void drop_unseen(struct vm_table *t)
@@ -406,11 +415,13 @@ static void adopt_slots(struct vm_table *t)
 		if (!vm)
 			vm = add_vm(t, v->vm_cookie, v->vm_pid);
 		c = vm ? add_vcpu(t, vm, v->vcpu_id, i) : NULL;
-		if (!c) {
+		if (!c) { /* over this start's limits: its thread must let go */
+			unbind_thread(t, (pid_t)v->tid, i);
 			slot_free(t, i);
 			continue;
 		}
 		c->tid = v->tid;
+		c->adopted = true;
 		guest_records_adopt(t, vm, c, v);
 	}
 }

@@ -24,6 +24,7 @@ struct vcpu_entry {
 	pid_t pending_tid; /* binding queued by the current rescan */
 	bool bind_failed;  /* its thread could not be bound (logged, counted once) */
 	bool seen;  /* found by the current rescan */
+	bool adopted; /* from the pinned slots: its thread's binding is checked once */
 };
 
 struct vm_entry {

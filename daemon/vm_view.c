@@ -156,6 +156,7 @@ out:
 	out->stats.attribution_drops = bpf_engine_stat(t->bpf, ST_STAT_ATTRIB_DROPS);
 	out->stats.ringbuf_drops = bpf_engine_stat(t->bpf, ST_STAT_RINGBUF_DROPS);
 	out->stats.bad_slot = bpf_engine_stat(t->bpf, ST_STAT_BAD_SLOT);
+	out->stats.stale_binding = bpf_engine_stat(t->bpf, ST_STAT_STALE_BINDING);
 	out->stats.region_missing = bpf_engine_stat(t->bpf, ST_STAT_REGION_MISSING);
 	qsort(out->vms, out->nvms, sizeof(*out->vms), cmp_vm);
 	return 0;

@@ -53,6 +53,8 @@ struct st_record {
 struct st_task {
 	__u32 slot;
 	__u32 flags;
+	__u32 gen;       /* the slot's st_vcpu.gen when bound: a reused slot is not this one */
+	__u32 reserved;
 	__u64 steal_off; /* vCPU steal = thread run_delay + steal_off (mod 2^64) */
 	__u64 run_off;   /* vCPU run = thread sum_exec_runtime + run_off */
 };
@@ -68,7 +70,7 @@ struct st_bind_req {
 	__u32 slot;
 	__u32 op;     /* ST_BIND_OP_* */
 	__u32 result; /* ST_BIND_* (the iterator's) */
-	__u32 reserved;
+	__u32 gen;    /* the slot's generation (bind) */
 };
 
 #define ST_BIND_OP_BIND 1u
@@ -88,6 +90,8 @@ struct st_vcpu {
 	__u32 vcpu_id;
 	__u32 vm_pid;    /* process that created the VM */
 	__u32 tid;       /* thread currently bound (BPF keeps it current) */
+	__u32 gen;       /* bumped each time the slot is given to a vCPU, never 0 */
+	__u32 reserved;
 
 	/* counters, written by BPF, monotonic */
 	__u64 steal_ns;      /* run_delay including the wait that just ended */
@@ -169,6 +173,7 @@ enum st_stat {
 	ST_STAT_RESCAN_ASKS,
 	ST_STAT_STORAGE_FULL,
 	ST_STAT_ATTRIB_DROPS,   /* stolen_by full: time counted as "other" */
+	ST_STAT_STALE_BINDING,  /* a thread bound to a slot since given to another vCPU */
 	NR_ST_STATS,
 };
 

@@ -183,7 +183,7 @@ static void fill_sample(void)
 			   .bad_slot = 14, .region_missing = 15, .discovery_errors = 16,
 			   .slots_exhausted = 17, .http_requests = 18, .http_errors = 19,
 			   .control_requests = 20, .control_errors = 21, .attribution_drops = 22,
-			   .bind_failures = 23 },
+			   .bind_failures = 23, .stale_binding = 24 },
 	};
 }
 
@@ -215,6 +215,7 @@ static const char *const families[] = {
 	"stealtime_daemon_control_errors_total",
 	"stealtime_bpf_ringbuf_drops_total",
 	"stealtime_bpf_bad_slot_total",
+	"stealtime_bpf_stale_binding_total",
 	"stealtime_bpf_region_missing_total",
 	"stealtime_bpf_attribution_drops_total",
 };
@@ -608,6 +609,7 @@ static void render__daemon_stats__one_counter_each(void **state)
 	assert_line(out, "stealtime_daemon_rescan_requests_total 12");
 	assert_line(out, "stealtime_bpf_ringbuf_drops_total 13");
 	assert_line(out, "stealtime_bpf_bad_slot_total 14");
+	assert_line(out, "stealtime_bpf_stale_binding_total 24");
 	assert_line(out, "stealtime_bpf_region_missing_total 15");
 	assert_line(out, "stealtime_daemon_discovery_errors_total 16");
 	assert_line(out, "stealtime_daemon_slots_exhausted_total 17");
