@@ -176,7 +176,8 @@ int attribution_fill(struct vm_table *t, struct host_view *hv, const int *slot_v
 
 			name_culprit(t, &k, &vm->culprits[j]);
 		}
-		qsort(vm->culprits, vm->nculprits, sizeof(*vm->culprits), cmp_culprit);
+		if (vm->culprits) /* NULL when none: qsort's base must not be */
+			qsort(vm->culprits, vm->nculprits, sizeof(*vm->culprits), cmp_culprit);
 	}
 	return err;
 }
