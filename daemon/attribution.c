@@ -5,12 +5,8 @@
 #include <string.h>
 #include <time.h>
 
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-
 #include "attribution.h"
 #include "cgroup_stat.h"
-#include "stealtime.skel.h"
 
 /*
  * Remembered names of culprit processes, so exited ones keep a name; a live
@@ -151,44 +147,8 @@ static int cmp_culprit(const void *a, const void *b)
 	return (x->ns < y->ns) - (x->ns > y->ns);
 }
 
-/* Every entry of stolen_by in a few batch syscalls: *n of them, in keys and vals */
-static int read_all(int fd, struct st_attrib_key **keys, uint64_t **vals, size_t *n)
-{
-	struct bpf_map_info info = { 0 };
-	__u32 len = sizeof(info), count, batch = 0;
-	bool first = true;
-	size_t max;
-	int err;
-
-	*keys = NULL;
-	*vals = NULL;
-	*n = 0;
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return -errno;
-	max = info.max_entries;
-	*keys = calloc(max, sizeof(**keys));
-	*vals = calloc(max, sizeof(**vals));
-	if (!*keys || !*vals)
-		return -ENOMEM;
-	while (*n < max) {
-		LIBBPF_OPTS(bpf_map_batch_opts, opts);
-
-		count = max - *n;
-		err = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, *keys + *n,
-					   *vals + *n, &count, &opts);
-		first = false;
-		*n += count;
-		if (err && errno == ENOENT)
-			return 0; /* the end of the map */
-		if (err)
-			return -errno;
-	}
-	return 0;
-}
-
 int attribution_fill(struct vm_table *t, struct host_view *hv, const int *slot_vm)
 {
-	int fd = bpf_map__fd(t->bpf->skel->maps.stolen_by);
 	size_t *caps = calloc(hv->nvms ? hv->nvms : 1, sizeof(*caps));
 	struct st_attrib_key *keys;
 	uint64_t *vals;
@@ -197,7 +157,7 @@ int attribution_fill(struct vm_table *t, struct host_view *hv, const int *slot_v
 
 	if (!caps)
 		return -ENOMEM;
-	err = read_all(fd, &keys, &vals, &n);
+	err = bpf_engine_attrib_read(t->bpf, &keys, &vals, &n);
 	for (size_t i = 0; i < n && !err; i++) {
 		int vm = keys[i].slot < ST_MAX_VCPUS ? slot_vm[keys[i].slot] : -1;
 
@@ -216,23 +176,13 @@ int attribution_fill(struct vm_table *t, struct host_view *hv, const int *slot_v
 
 			name_culprit(t, &k, &vm->culprits[j]);
 		}
-		qsort(vm->culprits, vm->nculprits, sizeof(*vm->culprits), cmp_culprit);
+		if (vm->culprits) /* NULL when none: qsort's base must not be */
+			qsort(vm->culprits, vm->nculprits, sizeof(*vm->culprits), cmp_culprit);
 	}
 	return err;
 }
 
 void attribution_forget_slots(struct vm_table *t, const bool *forget)
 {
-	int fd = bpf_map__fd(t->bpf->skel->maps.stolen_by);
-	struct st_attrib_key kept, next;
-	bool have_kept = false;
-
-	/* resume after the last key kept: deleting the current one is then safe */
-	while (bpf_map_get_next_key(fd, have_kept ? &kept : NULL, &next) == 0) {
-		if (next.slot < ST_MAX_VCPUS && forget[next.slot] &&
-		    bpf_map_delete_elem(fd, &next) == 0)
-			continue;
-		kept = next;
-		have_kept = true;
-	}
+	bpf_engine_attrib_forget(t->bpf, forget);
 }

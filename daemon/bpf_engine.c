@@ -426,7 +426,12 @@ int bpf_engine_discover(struct bpf_engine *e, struct st_disc **out, size_t *n)
 	return 0;
 }
 
-int bpf_engine_create_region(struct bpf_engine *e)
+/*
+ * A new region map, defined as the regions map's inner template, BTF
+ * included: some kernels (Debian's 6.1) refuse an inner map whose BTF
+ * differs from the template's.
+ */
+static int create_region(struct bpf_engine *e)
 {
 	const struct bpf_map *tpl = e->skel->maps.region_template;
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = bpf_map__map_flags(tpl),
@@ -442,6 +447,45 @@ int bpf_engine_create_region(struct bpf_engine *e)
 	return fd;
 }
 
+int bpf_engine_region_add(struct bpf_engine *e, uint32_t idx)
+{
+	int fd = create_region(e);
+
+	if (fd < 0)
+		return fd;
+	/* from now on only PROT_READ mmaps succeed; BPF can still write */
+	if (bpf_map_freeze(fd) || bpf_map_update_elem(e->regions_fd, &idx, &fd, BPF_ANY)) {
+		int err = log_errno(-errno, "freeze/insert region %u", idx);
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int bpf_engine_region_remove(struct bpf_engine *e, uint32_t idx)
+{
+	if (bpf_map_delete_elem(e->regions_fd, &idx))
+		return log_errno(-errno, "remove region %u", idx);
+	return 0;
+}
+
+int bpf_engine_region_fd(struct bpf_engine *e, uint32_t idx)
+{
+	__u32 id = 0;
+	int fd;
+
+	if (bpf_map_lookup_elem(e->regions_fd, &idx, &id))
+		return -errno;
+	fd = bpf_map_get_fd_by_id(id);
+	return fd < 0 ? -errno : fd;
+}
+
+int bpf_engine_read_record(int region_fd, uint32_t record, struct st_record *out)
+{
+	return bpf_map_lookup_elem(region_fd, &record, out) ? -errno : 0;
+}
+
 int bpf_engine_seed_record(struct bpf_engine *e, uint32_t region, uint32_t record, uint64_t value)
 {
 	__u64 args[NR_ST_SEED_ARGS] = { [ST_SEED_REGION] = region, [ST_SEED_RECORD] = record,
@@ -451,6 +495,59 @@ int bpf_engine_seed_record(struct bpf_engine *e, uint32_t region, uint32_t recor
 	if (bpf_prog_test_run_opts(bpf_program__fd(e->skel->progs.seed_record), &opts))
 		return log_errno(-errno, "run seed_record");
 	return (int)opts.retval;
+}
+
+/* Every entry of stolen_by in a few batch syscalls */
+int bpf_engine_attrib_read(struct bpf_engine *e, struct st_attrib_key **keys, uint64_t **vals,
+			   size_t *n)
+{
+	int fd = bpf_map__fd(e->skel->maps.stolen_by);
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info), count, batch = 0;
+	bool first = true;
+	size_t max;
+	int err;
+
+	*keys = NULL;
+	*vals = NULL;
+	*n = 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	max = info.max_entries;
+	*keys = calloc(max, sizeof(**keys));
+	*vals = calloc(max, sizeof(**vals));
+	if (!*keys || !*vals)
+		return -ENOMEM;
+	while (*n < max) {
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+
+		count = max - *n;
+		err = bpf_map_lookup_batch(fd, first ? NULL : &batch, &batch, *keys + *n,
+					   *vals + *n, &count, &opts);
+		first = false;
+		*n += count;
+		if (err && errno == ENOENT)
+			return 0; /* the end of the map */
+		if (err)
+			return -errno;
+	}
+	return 0;
+}
+
+void bpf_engine_attrib_forget(struct bpf_engine *e, const bool *forget)
+{
+	int fd = bpf_map__fd(e->skel->maps.stolen_by);
+	struct st_attrib_key kept, next;
+	bool have_kept = false;
+
+	/* resume after the last key kept: deleting the current one is then safe */
+	while (bpf_map_get_next_key(fd, have_kept ? &kept : NULL, &next) == 0) {
+		if (next.slot < ST_MAX_VCPUS && forget[next.slot] &&
+		    bpf_map_delete_elem(fd, &next) == 0)
+			continue;
+		kept = next;
+		have_kept = true;
+	}
 }
 
 uint64_t bpf_engine_stat(struct bpf_engine *e, enum st_stat which)

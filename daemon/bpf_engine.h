@@ -53,13 +53,26 @@ int bpf_engine_bind_run(struct bpf_engine *e);
 uint32_t bpf_engine_bind_result(struct bpf_engine *e, pid_t tid);
 void bpf_engine_bind_clear(struct bpf_engine *e);
 /*
- * A new region map (an fd), defined as the regions map's inner template,
- * BTF included: some kernels (Debian's 6.1) refuse an inner map whose BTF
- * differs from the template's.
+ * Guest record regions: bpf_engine_region_add() creates region idx, frozen
+ * (only PROT_READ mmaps), in the regions map: its fd or a negative errno.
+ * bpf_engine_region_fd(): a new fd of the region the regions map holds at
+ * idx (a restarted daemon's).
  */
-int bpf_engine_create_region(struct bpf_engine *e);
+int bpf_engine_region_add(struct bpf_engine *e, uint32_t idx);
+int bpf_engine_region_remove(struct bpf_engine *e, uint32_t idx);
+int bpf_engine_region_fd(struct bpf_engine *e, uint32_t idx);
+/* Reads a record of the region map region_fd: 0 or a negative errno */
+int bpf_engine_read_record(int region_fd, uint32_t record, struct st_record *out);
 /* Writes value into a record of a (frozen) region, through the seed_record program */
 int bpf_engine_seed_record(struct bpf_engine *e, uint32_t region, uint32_t record, uint64_t value);
+/*
+ * Who ran instead (stolen_by): every entry, *n of them in *keys and *vals
+ * (malloc'd, for the caller to free, also on error); the entries of the
+ * slots with forget[slot] deleted.
+ */
+int bpf_engine_attrib_read(struct bpf_engine *e, struct st_attrib_key **keys, uint64_t **vals,
+			   size_t *n);
+void bpf_engine_attrib_forget(struct bpf_engine *e, const bool *forget);
 /* Sum of the per-CPU counter over all CPUs */
 uint64_t bpf_engine_stat(struct bpf_engine *e, enum st_stat which);
 /* Ring buffer of struct st_event; fd to poll for it */

@@ -5,8 +5,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <bpf/bpf.h>
-
 #include "guest_records.h"
 #include "log.h"
 #include "pvtime.h"
@@ -31,16 +29,9 @@ static int region_create(struct vm_table *t, uint32_t *idx)
 		;
 	if (i == ST_MAX_REGIONS)
 		return -ENOSPC;
-	fd = bpf_engine_create_region(t->bpf);
+	fd = bpf_engine_region_add(t->bpf, i);
 	if (fd < 0)
 		return fd;
-	/* from now on only PROT_READ mmaps succeed; BPF can still write */
-	if (bpf_map_freeze(fd) || bpf_map_update_elem(t->bpf->regions_fd, &i, &fd, BPF_ANY)) {
-		int err = log_errno(-errno, "freeze/insert region %u", i);
-
-		close(fd);
-		return err;
-	}
 	t->region_used[i] = true;
 	*idx = i;
 	return fd;
@@ -138,8 +129,9 @@ static int seed_record(struct vm_table *t, struct vm_entry *vm, uint32_t record,
 	struct st_record cur;
 	int err;
 
-	if (bpf_map_lookup_elem(vm->region_fd, &record, &cur))
-		return fail(-errno, "read record %u: %s", record, strerror(errno));
+	err = bpf_engine_read_record(vm->region_fd, record, &cur);
+	if (err)
+		return fail(err, "read record %u: %s", record, strerror(-err));
 	if (initial_ns < cur.stolen_ns)
 		return fail(-EINVAL, "initial_ns %" PRIu64 " is below the record's %" PRIu64,
 			    initial_ns, (uint64_t)cur.stolen_ns);
@@ -281,8 +273,7 @@ void guest_records_release(struct vm_table *t, struct vm_entry *vm)
 		__atomic_store_n(&v->commit_flags, 0, __ATOMIC_RELEASE);
 		v->record_ipa = 0;
 	}
-	if (bpf_map_delete_elem(t->bpf->regions_fd, &idx))
-		log_errno(-errno, "remove region %u", idx);
+	bpf_engine_region_remove(t->bpf, idx);
 	if (vm->region_fd >= 0)
 		close(vm->region_fd);
 	vm->region_fd = -1;
@@ -337,7 +328,7 @@ static bool gr_is_registered(void *ctx, pid_t pid)
 void guest_records_adopt(struct vm_table *t, struct vm_entry *vm, struct vcpu_entry *c,
 			 const struct st_vcpu *v)
 {
-	uint32_t idx = v->region, id = 0;
+	uint32_t idx = v->region;
 	int fd;
 
 	(void)c;
@@ -349,11 +340,9 @@ void guest_records_adopt(struct vm_table *t, struct vm_entry *vm, struct vcpu_en
 	t->region_used[idx] = true;
 	if (vm->region_fd >= 0)
 		return;
-	if (bpf_map_lookup_elem(t->bpf->regions_fd, &idx, &id) == 0) {
-		fd = bpf_map_get_fd_by_id(id);
-		if (fd >= 0)
-			vm->region_fd = fd;
-	}
+	fd = bpf_engine_region_fd(t->bpf, idx);
+	if (fd >= 0)
+		vm->region_fd = fd;
 	if (vm->region_fd < 0)
 		log_warning("VM %s: region %u not found in the pinned map", vm->id, idx);
 }

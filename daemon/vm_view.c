@@ -108,7 +108,8 @@ static int update_exported(struct vm_table *t, struct vm_entry *vm, struct vm_vi
 	o->exported = calloc(vm->nexported ? vm->nexported : 1, sizeof(*o->exported));
 	if (!o->exported)
 		return -ENOMEM;
-	memcpy(o->exported, vm->exported, vm->nexported * sizeof(*o->exported));
+	if (vm->nexported) /* vm->exported is NULL before the first */
+		memcpy(o->exported, vm->exported, vm->nexported * sizeof(*o->exported));
 	o->nexported = vm->nexported;
 	return 0;
 }

@@ -1,0 +1,360 @@
+// link: daemon/attribution.c daemon/vm_table.c daemon/vm_view.c daemon/guest_records.c daemon/pvtime.c daemon/cgroup_stat.c daemon/vm_naming.c daemon/host_view.c daemon/log.c tests/unit/fake_bpf_engine.c
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Who ran instead: stolen_by entries (from a double of bpf_engine, see
+ * tests/unit/fake_bpf_engine.c) summed per VM, merged, named and ranked.
+ * Pids above the kernel's PID_MAX_LIMIT stand for processes that never
+ * existed; this test's own pid for a live one.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "attribution.h"
+#include "cgroup_stat.h"
+#include "fake_bpf_engine.h"
+#include "log.h"
+
+#define PID_A 5000001   /* a VM in the table */
+#define PID_GONE 5000002
+#define COOKIE_A 0xffff888112345000ull
+
+/*
+ * A view of two VMs as vm_table_view() makes it before attribution: slots
+ * 0 and 1 belong to the first, slot 2 to the second, slot 3 to none.
+ */
+struct fill {
+	struct host_view hv;
+	int slot_vm[ST_MAX_VCPUS];
+};
+
+static struct fill *fill(struct fake_env *env, int want_err)
+{
+	struct fill *x = calloc(1, sizeof(*x));
+
+	assert_non_null(x);
+	x->hv.nvms = 2;
+	x->hv.vms = calloc(2, sizeof(*x->hv.vms));
+	assert_non_null(x->hv.vms);
+	for (int i = 0; i < ST_MAX_VCPUS; i++)
+		x->slot_vm[i] = -1;
+	x->slot_vm[0] = x->slot_vm[1] = 0;
+	x->slot_vm[2] = 1;
+	assert_int_equal(attribution_fill(&env->t, &x->hv, x->slot_vm), want_err);
+	return x;
+}
+
+static void fill_free(struct fill *x)
+{
+	host_view_free(&x->hv);
+	free(x);
+}
+
+static const struct culprit_view *culprit(const struct fill *x, size_t vm, size_t i)
+{
+	assert_true(i < x->hv.vms[vm].nculprits);
+	return &x->hv.vms[vm].culprits[i];
+}
+
+/* --- sums and ranking ------------------------------------------------------- */
+
+static void fill__same_culprit_on_two_vcpus__merged(void **state)
+{
+	struct fake_env *env = *state;
+	struct fill *x;
+
+	fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, PID_GONE, 100);
+	fake_attrib(env->f, 1, ST_CULPRIT_PROCESS, PID_GONE, 250);
+	x = fill(env, 0);
+	assert_int_equal(x->hv.vms[0].nculprits, 1);
+	assert_int_equal(culprit(x, 0, 0)->ns, 350);
+	assert_int_equal(culprit(x, 0, 0)->pid, PID_GONE);
+	assert_int_equal(culprit(x, 0, 0)->kind, CULPRIT_PROCESS);
+	assert_int_equal(x->hv.vms[1].nculprits, 0);
+	fill_free(x);
+}
+
+static void fill__same_id_other_kind__not_merged(void **state)
+{
+	struct fake_env *env = *state;
+	struct fill *x;
+
+	fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, PID_GONE, 100);
+	fake_attrib(env->f, 1, ST_CULPRIT_KERNEL, PID_GONE, 200);
+	x = fill(env, 0);
+	assert_int_equal(x->hv.vms[0].nculprits, 2);
+	assert_int_equal(culprit(x, 0, 0)->kind, CULPRIT_KERNEL);
+	assert_int_equal(culprit(x, 0, 1)->kind, CULPRIT_PROCESS);
+	fill_free(x);
+}
+
+static void fill__slots_of_two_vms__each_vm_its_own(void **state)
+{
+	struct fake_env *env = *state;
+	struct fill *x;
+
+	fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, PID_GONE, 100);
+	fake_attrib(env->f, 2, ST_CULPRIT_PROCESS, PID_GONE, 40);
+	x = fill(env, 0);
+	assert_int_equal(x->hv.vms[0].nculprits, 1);
+	assert_int_equal(culprit(x, 0, 0)->ns, 100);
+	assert_int_equal(x->hv.vms[1].nculprits, 1);
+	assert_int_equal(culprit(x, 1, 0)->ns, 40);
+	fill_free(x);
+}
+
+static void fill__slot_of_no_vm_or_out_of_range__ignored(void **state)
+{
+	struct fake_env *env = *state;
+	struct fill *x;
+
+	fake_attrib(env->f, 3, ST_CULPRIT_PROCESS, PID_GONE, 100);
+	fake_attrib(env->f, ST_MAX_VCPUS, ST_CULPRIT_PROCESS, PID_GONE, 100);
+	fake_attrib(env->f, ST_SLOT_NONE, ST_CULPRIT_PROCESS, PID_GONE, 100);
+	x = fill(env, 0);
+	assert_int_equal(x->hv.vms[0].nculprits, 0);
+	assert_int_equal(x->hv.vms[1].nculprits, 0);
+	fill_free(x);
+}
+
+static void fill__many_culprits__largest_first(void **state)
+{
+	struct fake_env *env = *state;
+	static const uint64_t ns[] = { 30, 500, 7, 500, 90, 1000, 1, 64, 65, 2 };
+	struct fill *x;
+
+	/* more than the first allocation (8) */
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+		fake_attrib(env->f, i % 2, ST_CULPRIT_PROCESS, PID_GONE + i, ns[i]);
+	x = fill(env, 0);
+	assert_int_equal(x->hv.vms[0].nculprits, 10);
+	assert_int_equal(culprit(x, 0, 0)->ns, 1000);
+	assert_int_equal(culprit(x, 0, 0)->pid, PID_GONE + 5);
+	assert_int_equal(culprit(x, 0, 1)->ns, 500);
+	assert_int_equal(culprit(x, 0, 2)->ns, 500);
+	assert_int_equal(culprit(x, 0, 3)->ns, 90);
+	assert_int_equal(culprit(x, 0, 9)->ns, 1);
+	for (size_t i = 1; i < 10; i++)
+		assert_true(culprit(x, 0, i - 1)->ns >= culprit(x, 0, i)->ns);
+	fill_free(x);
+}
+
+static void fill__other_kind__ids_dropped_one_entry(void **state)
+{
+	struct fake_env *env = *state;
+	struct fill *x;
+
+	fake_attrib(env->f, 0, ST_CULPRIT_OTHER, 3, 10);
+	fake_attrib(env->f, 1, ST_CULPRIT_OTHER, 4, 20);
+	x = fill(env, 0);
+	assert_int_equal(x->hv.vms[0].nculprits, 1);
+	assert_int_equal(culprit(x, 0, 0)->kind, CULPRIT_OTHER);
+	assert_int_equal(culprit(x, 0, 0)->pid, 0);
+	assert_int_equal(culprit(x, 0, 0)->ns, 30);
+	assert_string_equal(culprit(x, 0, 0)->name, "other");
+	fill_free(x);
+}
+
+static void fill__unknown_kind__counted_as_other(void **state)
+{
+	struct fake_env *env = *state;
+	struct fill *x;
+
+	fake_attrib(env->f, 0, 9, PID_GONE, 10);
+	x = fill(env, 0);
+	assert_int_equal(x->hv.vms[0].nculprits, 1);
+	assert_int_equal(culprit(x, 0, 0)->kind, CULPRIT_OTHER);
+	assert_int_equal(culprit(x, 0, 0)->pid, 0);
+	assert_string_equal(culprit(x, 0, 0)->name, "other");
+	fill_free(x);
+}
+
+static void fill__read_fails__error_and_no_culprits(void **state)
+{
+	struct fake_env *env = *state;
+	struct fill *x;
+
+	fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, PID_GONE, 100);
+	env->f->attrib_read_err = -EPERM;
+	x = fill(env, -EPERM);
+	assert_int_equal(x->hv.vms[0].nculprits, 0);
+	fill_free(x);
+}
+
+/* --- names ------------------------------------------------------------------ */
+
+static void name__vcpu_of_known_vm__vm_name_and_id(void **state)
+{
+	struct fake_env *env = *state;
+	struct fill *x;
+
+	fake_disc(env->f, COOKIE_A, PID_A, 0, 0);
+	assert_int_equal(vm_table_rescan(&env->t), 0);
+	fake_attrib(env->f, 0, ST_CULPRIT_VCPU, PID_A, 10);
+	x = fill(env, 0);
+	assert_int_equal(culprit(x, 0, 0)->kind, CULPRIT_VM);
+	assert_int_equal(culprit(x, 0, 0)->pid, PID_A);
+	assert_string_equal(culprit(x, 0, 0)->name, "vm-5000001");
+	assert_string_equal(culprit(x, 0, 0)->vm_id, env->t.vms[0]->id);
+	assert_string_equal(culprit(x, 0, 0)->cgroup, "");
+	fill_free(x);
+}
+
+static void name__vcpu_of_gone_vm__pid_no_vm_id(void **state)
+{
+	struct fake_env *env = *state;
+	struct fill *x;
+
+	fake_attrib(env->f, 0, ST_CULPRIT_VCPU, PID_GONE, 10);
+	x = fill(env, 0);
+	assert_int_equal(culprit(x, 0, 0)->kind, CULPRIT_VM);
+	assert_string_equal(culprit(x, 0, 0)->name, "pid 5000002");
+	assert_string_equal(culprit(x, 0, 0)->vm_id, "");
+	fill_free(x);
+}
+
+static void name__live_process__comm_and_cgroup(void **state)
+{
+	struct fake_env *env = *state;
+	char cgroup[256];
+	bool v2;
+	struct fill *x;
+
+	fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, (uint64_t)getpid(), 10);
+	x = fill(env, 0);
+	assert_int_equal(culprit(x, 0, 0)->kind, CULPRIT_PROCESS);
+	assert_int_equal(culprit(x, 0, 0)->pid, getpid());
+	assert_string_equal(culprit(x, 0, 0)->name, "test_attributio"); /* comm: 15 bytes */
+	assert_int_equal(cgroup_process_path(getpid(), cgroup, sizeof(cgroup), &v2), 0);
+	assert_string_equal(culprit(x, 0, 0)->cgroup, cgroup);
+	fill_free(x);
+}
+
+static void name__kernel_thread__comm_no_cgroup(void **state)
+{
+	struct fake_env *env = *state;
+	struct fill *x;
+
+	fake_attrib(env->f, 0, ST_CULPRIT_KERNEL, (uint64_t)getpid(), 10);
+	x = fill(env, 0);
+	assert_int_equal(culprit(x, 0, 0)->kind, CULPRIT_KERNEL);
+	assert_string_equal(culprit(x, 0, 0)->name, "test_attributio");
+	assert_string_equal(culprit(x, 0, 0)->cgroup, "");
+	fill_free(x);
+}
+
+static void name__never_seen_process__pid(void **state)
+{
+	struct fake_env *env = *state;
+	struct fill *x;
+
+	fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, PID_GONE, 10);
+	x = fill(env, 0);
+	assert_string_equal(culprit(x, 0, 0)->name, "pid 5000002");
+	assert_string_equal(culprit(x, 0, 0)->cgroup, "");
+	fill_free(x);
+}
+
+/* A child named "culprit-kid" that waits for a byte on *fds: its pid */
+static pid_t named_child(int fds[2])
+{
+	char c;
+	pid_t pid;
+
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[1]);
+		prctl(PR_SET_NAME, "culprit-kid");
+		_exit(read(fds[0], &c, 1) == 1 ? 0 : 1);
+	}
+	close(fds[0]);
+	return pid;
+}
+
+static void name__process_exited_after_seen__name_remembered(void **state)
+{
+	struct fake_env *env = *state;
+	char path[64], comm[32] = "";
+	int fds[2], st;
+	struct fill *x;
+	pid_t pid = named_child(fds);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	for (int i = 0; i < 1000 && strcmp(comm, "culprit-kid\n"); i++) {
+		f = fopen(path, "re");
+		assert_non_null(f);
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+		usleep(1000);
+	}
+	assert_string_equal(comm, "culprit-kid\n");
+	fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, (uint64_t)pid, 10);
+	x = fill(env, 0);
+	assert_string_equal(culprit(x, 0, 0)->name, "culprit-kid");
+	fill_free(x);
+
+	assert_int_equal(write(fds[1], "x", 1), 1);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_int_equal(access(path, F_OK), -1);
+	x = fill(env, 0);
+	assert_string_equal(culprit(x, 0, 0)->name, "culprit-kid");
+	fill_free(x);
+	close(fds[1]);
+}
+
+/* --- freed slots ------------------------------------------------------------ */
+
+static void forget_slots__flags__their_entries_deleted(void **state)
+{
+	struct fake_env *env = *state;
+	static bool forget[ST_MAX_VCPUS];
+
+	fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, PID_GONE, 1);
+	fake_attrib(env->f, 2, ST_CULPRIT_PROCESS, PID_GONE, 2);
+	fake_attrib(env->f, 2, ST_CULPRIT_KERNEL, PID_GONE, 3);
+	forget[2] = true;
+	attribution_forget_slots(&env->t, forget);
+	assert_int_equal(env->f->forget_calls, 1);
+	assert_int_equal(env->f->nattrib, 1);
+	assert_int_equal(env->f->keys[0].slot, 0);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, fake_env_setup, fake_env_teardown)
+	const struct CMUnitTest tests[] = {
+		T(fill__same_culprit_on_two_vcpus__merged),
+		T(fill__same_id_other_kind__not_merged),
+		T(fill__slots_of_two_vms__each_vm_its_own),
+		T(fill__slot_of_no_vm_or_out_of_range__ignored),
+		T(fill__many_culprits__largest_first),
+		T(fill__other_kind__ids_dropped_one_entry),
+		T(fill__unknown_kind__counted_as_other),
+		T(fill__read_fails__error_and_no_culprits),
+		T(name__vcpu_of_known_vm__vm_name_and_id),
+		T(name__vcpu_of_gone_vm__pid_no_vm_id),
+		T(name__live_process__comm_and_cgroup),
+		T(name__kernel_thread__comm_no_cgroup),
+		T(name__never_seen_process__pid),
+		T(name__process_exited_after_seen__name_remembered),
+		T(forget_slots__flags__their_entries_deleted),
+	};
+
+	log_max_level = LOG_ERR;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
