@@ -86,7 +86,8 @@ struct {
 
 /*
  * settings[ST_SETTING_COOKIE_KEY]: key that makes VM cookies opaque (set
- * once by the daemon); settings[ST_SETTING_GENERATION]: the generation of
+ * once by the daemon; cookies stay inside it, VM ids being a keyed hash of
+ * cookie and pid: id_key); settings[ST_SETTING_GENERATION]: the generation of
  * programs that may act. Links are pinned, so programs keep working while
  * the daemon is down; a new daemon attaches its own programs, then flips
  * the generation: old ones stop at once, nothing is counted twice.
@@ -100,6 +101,16 @@ struct {
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } settings SEC(".maps");
+
+/* pinned state for the daemon only: the secret key of VM ids (struct st_id_key) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_RDONLY_PROG);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct st_id_key);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} id_key SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -17,7 +17,8 @@
 #include "stealtime.skel.h"
 
 static const char *const pinned_maps[] = { "vcpus",    "vcpu_task", "vcpu_tid", "vcpu_runner",
-					   "regions",  "settings",  "stats",    "stolen_by" };
+					   "regions",  "settings",  "id_key",   "stats",
+					   "stolen_by" };
 
 /*
  * The programs whose links are pinned (they keep working while the daemon
@@ -140,6 +141,27 @@ static int ensure_cookie_key(struct bpf_engine *e)
 	return 0;
 }
 
+/*
+ * The secret key of VM ids is chosen once and kept in the pinned id_key
+ * map (all zero: not chosen yet), so ids stay the same across restarts.
+ */
+static int ensure_id_key(struct bpf_engine *e)
+{
+	static const struct st_id_key unset;
+	int fd = bpf_map__fd(e->skel->maps.id_key);
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(fd, &zero, &e->id_key))
+		return log_errno(-errno, "read id_key map");
+	if (memcmp(&e->id_key, &unset, sizeof(unset)))
+		return 0;
+	if (getrandom(&e->id_key, sizeof(e->id_key), 0) != sizeof(e->id_key))
+		return log_errno(-errno, "getrandom");
+	if (bpf_map_update_elem(fd, &zero, &e->id_key, BPF_ANY))
+		return log_errno(-errno, "write id_key map");
+	return 0;
+}
+
 static int ringbuf_cb(void *ctx, void *data, size_t size)
 {
 	struct bpf_engine *e = ctx;
@@ -248,6 +270,8 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 	if (err)
 		return log_errno(err, "load BPF programs (pins under %s)", pin_dir);
 	err = ensure_cookie_key(e);
+	if (!err)
+		err = ensure_id_key(e);
 	if (err)
 		return err;
 	err = stealtime_bpf__attach(e->skel);

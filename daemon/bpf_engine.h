@@ -28,6 +28,7 @@ struct bpf_engine {
 	int stats_fd;
 	int discover_link_fd;
 	bool adopted;           /* maps were found pinned (daemon restart) */
+	struct st_id_key id_key; /* secret key of VM ids, from the pinned id_key map */
 	struct ring_buffer *rb; /* struct st_event from the programs */
 	void (*event_fn)(void *ctx, const struct st_event *ev);
 	void *event_ctx;

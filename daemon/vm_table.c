@@ -10,6 +10,7 @@
 #include "cgroup_stat.h"
 #include "guest_records.h"
 #include "log.h"
+#include "siphash.h"
 #include "vm_naming.h"
 #include "vm_table.h"
 
@@ -190,13 +191,21 @@ static struct vm_entry *find_vm(struct vm_table *t, uint64_t cookie, pid_t pid)
 	return NULL;
 }
 
-/* The VM's public id: no kernel pointer, stable across daemon restarts. */
-static void make_vm_id(struct vm_entry *vm)
+/*
+ * The VM's public id: SipHash-2-4 of cookie and pid (little-endian, 12
+ * bytes) under the pinned secret key, so it is stable across daemon
+ * restarts and tells nothing of the kernel's addresses.
+ */
+static void make_vm_id(const struct vm_table *t, struct vm_entry *vm)
 {
-	uint64_t x = vm->cookie ^ ((uint64_t)vm->pid * 0x9e3779b97f4a7c15ULL);
+	uint8_t msg[12];
 
-	x ^= x >> 31;
-	snprintf(vm->id, sizeof(vm->id), "%016" PRIx64, x);
+	for (int i = 0; i < 8; i++)
+		msg[i] = (uint8_t)(vm->cookie >> (8 * i));
+	for (int i = 0; i < 4; i++)
+		msg[8 + i] = (uint8_t)((uint32_t)vm->pid >> (8 * i));
+	snprintf(vm->id, sizeof(vm->id), "%016" PRIx64,
+		 siphash24(t->bpf->id_key.bytes, msg, sizeof(msg)));
 }
 
 struct vm_entry *vm_table_find_pid(struct vm_table *t, pid_t pid)
@@ -233,7 +242,7 @@ static struct vm_entry *add_vm(struct vm_table *t, uint64_t cookie, pid_t pid)
 	vm->pid = pid;
 	vm->region_fd = -1;
 	vm->cpu_stat_fd = -1;
-	make_vm_id(vm);
+	make_vm_id(t, vm);
 	read_proc_names(vm);
 	t->vms[t->nvms++] = vm;
 	log_info("VM %s (%s, pid %d) found", vm->id, vm->name, pid);

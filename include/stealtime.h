@@ -27,6 +27,14 @@ _Static_assert((ST_HIST_SLOTS & (ST_HIST_SLOTS - 1)) == 0, "ST_HIST_SLOTS must b
 #define ST_SETTING_GENERATION 1
 #define ST_NR_SETTINGS 2
 
+/*
+ * The one value of the "id_key" array: the secret SipHash-2-4 key of VM ids
+ * (daemon/vm_table.c), chosen once by the daemon. No program reads it.
+ */
+struct st_id_key {
+	__u8 bytes[16];
+};
+
 /* struct st_task.flags */
 #define ST_TASK_NEEDS_BASE 0x1u   /* first event after binding: compute offsets */
 #define ST_TASK_RESCAN_ASKED 0x2u /* unknown KVM thread, rescan requested */

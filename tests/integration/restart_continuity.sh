@@ -4,8 +4,9 @@
 # the programs' links are pinned, so the guest's record keeps being
 # committed while no daemon runs; the maps are pinned and adopted, so the
 # guest-read value never decreases and keeps tracking run_delay, the
-# per-vCPU counters continue, and the restarted daemon's programs replace
-# the old ones (one of each attached).
+# per-vCPU counters continue, the VM keeps its id (a keyed hash under the
+# pinned id_key), and the restarted daemon's programs replace the old ones
+# (one of each attached). --cleanup then removes every pin.
 source "$(dirname "$0")/../lib.sh"
 need_root; need_kvm; need_btf
 [ "$(nproc)" -ge 2 ] || skip "needs 2 CPUs"
@@ -18,6 +19,8 @@ hog 1
 wait_for 10 grep -q '"event":"guest"' "$VMM_REPORT" || fail "guest reported nothing"
 sleep 2
 id=$(vm_json "$VMM_PID" | jq -r .id)
+[[ $id =~ ^[0-9a-f]{16}$ ]] || fail "VM id '$id' is not 16 hex digits"
+[ -e "$PIN_DIR/id_key" ] || fail "no id_key pinned under $PIN_DIR"
 steal_metric() { curl -fsS "$URL/metrics" | awk -v id="$id" '/^stealtime_vcpu_steal_seconds_total\{/ && index($0, "vm_id=\"" id "\"") {print $2}'; }
 m0=$(steal_metric); [ -n "$m0" ] || fail "no steal series for VM $id"
 g0=$(next_guest_value "$VMM_REPORT" 0) || fail "no guest value"
@@ -63,4 +66,7 @@ jq_true "$rr" ".ok and .vm == \"$id\" and .same_region and .set_ipa_again == \"E
 	fail "reconnecting VMM did not get its VM, region and records back: $rr"
 g2=$(next_guest_value "$VMM_REPORT" 0) || fail "no guest value after the reconnect"
 [ "$g2" -ge "$g1" ] || fail "guest value went back after the reconnect: $g1 -> $g2"
-echo "restart lost nothing: steal $m0 -> $m1 s, guest $g0 -> $g1 ns"
+kill "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null
+"$BUILD/stealtimed" --cleanup --pin-dir "$PIN_DIR" || fail "--cleanup failed"
+[ ! -e "$PIN_DIR" ] || fail "--cleanup left pins: $(ls -R "$PIN_DIR" | tr '\n' ' ')"
+echo "restart lost nothing: steal $m0 -> $m1 s, guest $g0 -> $g1 ns, VM id $id"
