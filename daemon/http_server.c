@@ -36,6 +36,13 @@ struct http_server {
 	atomic_uint_least64_t errors;
 };
 
+/* The request being answered: who serves it, on which connection. */
+struct request {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	bool head; /* the answer's headers only: its body is not sent */
+};
+
 /* A listen address split into numeric host and port. */
 struct listen_spec {
 	char host[64];
@@ -129,9 +136,8 @@ static bool is_ipv6_any(const struct sockaddr_storage *ss)
 /* --- responses ------------------------------------------------------------ */
 
 /* Queues status with body (freed by MHD when mode is MHD_RESPMEM_MUST_FREE, also on failure). */
-static enum MHD_Result respond(struct http_server *srv, struct MHD_Connection *conn,
-			       unsigned int status, const char *content_type, void *body,
-			       size_t len, enum MHD_ResponseMemoryMode mode)
+static enum MHD_Result respond(struct request *req, unsigned int status, const char *content_type,
+			       void *body, size_t len, enum MHD_ResponseMemoryMode mode)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret = MHD_NO;
@@ -145,11 +151,11 @@ static enum MHD_Result respond(struct http_server *srv, struct MHD_Connection *c
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) == MHD_YES &&
 	    (status != MHD_HTTP_METHOD_NOT_ALLOWED ||
 	     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") == MHD_YES))
-		ret = MHD_queue_response(conn, status, resp);
+		ret = MHD_queue_response(req->conn, status, resp);
 	MHD_destroy_response(resp);
 out:
 	if (ret != MHD_YES || status >= 400)
-		atomic_fetch_add_explicit(&srv->errors, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&req->srv->errors, 1, memory_order_relaxed);
 	return ret;
 }
 
@@ -175,8 +181,7 @@ static char *json_body(const json_t *j, size_t *len)
 }
 
 /* Takes j; 500 when it could not be built. */
-static enum MHD_Result respond_json(struct http_server *srv, struct MHD_Connection *conn,
-				    unsigned int status, json_t *j)
+static enum MHD_Result respond_json(struct request *req, unsigned int status, json_t *j)
 {
 	size_t len = 0;
 	char *body = json_body(j, &len);
@@ -185,36 +190,34 @@ static enum MHD_Result respond_json(struct http_server *srv, struct MHD_Connecti
 	if (!body) {
 		static const char oom[] = "{\"error\":\"out of memory\"}\n";
 
-		return respond(srv, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, CONTENT_TYPE_JSON,
+		return respond(req, MHD_HTTP_INTERNAL_SERVER_ERROR, CONTENT_TYPE_JSON,
 			       (void *)oom, sizeof(oom) - 1, MHD_RESPMEM_PERSISTENT);
 	}
-	return respond(srv, conn, status, CONTENT_TYPE_JSON, body, len, MHD_RESPMEM_MUST_FREE);
+	return respond(req, status, CONTENT_TYPE_JSON, body, len, MHD_RESPMEM_MUST_FREE);
 }
 
-static enum MHD_Result respond_error(struct http_server *srv, struct MHD_Connection *conn,
-				     unsigned int status, const char *msg)
+static enum MHD_Result respond_error(struct request *req, unsigned int status, const char *msg)
 {
-	return respond_json(srv, conn, status, json_pack("{s:s}", "error", msg));
+	return respond_json(req, status, json_pack("{s:s}", "error", msg));
 }
 
 /* --- routes --------------------------------------------------------------- */
 
 /* A fresh view into *hv; on failure answers 503 and returns false. */
-static bool load_view(struct http_server *srv, struct MHD_Connection *conn,
-		      struct host_view *hv, enum MHD_Result *ret)
+static bool load_view(struct request *req, struct host_view *hv, enum MHD_Result *ret)
 {
 	char msg[128];
 	int err;
 
 	memset(hv, 0, sizeof(*hv));
-	err = srv->view(srv->view_ctx, hv);
+	err = req->srv->view(req->srv->view_ctx, hv);
 	if (!err) {
-		http_server_counters(srv, &hv->stats.http_requests, &hv->stats.http_errors);
+		http_server_counters(req->srv, &hv->stats.http_requests, &hv->stats.http_errors);
 		return true;
 	}
 	log_warning("HTTP: cannot read counters: %s", strerror(err < 0 ? -err : err));
 	snprintf(msg, sizeof(msg), "cannot read counters: %s", strerror(err < 0 ? -err : err));
-	*ret = respond_error(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+	*ret = respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
 	return false;
 }
 
@@ -237,7 +240,7 @@ static int render_prom_text(const struct host_view *hv, char **buf, size_t *len)
 	return err;
 }
 
-static enum MHD_Result handler_metrics(struct http_server *srv, struct MHD_Connection *conn)
+static enum MHD_Result handler_metrics(struct request *req)
 {
 	enum MHD_Result ret;
 	struct host_view hv;
@@ -245,29 +248,28 @@ static enum MHD_Result handler_metrics(struct http_server *srv, struct MHD_Conne
 	size_t len = 0;
 	int err;
 
-	if (!load_view(srv, conn, &hv, &ret))
+	if (!load_view(req, &hv, &ret))
 		return ret;
 	err = render_prom_text(&hv, &buf, &len);
 	host_view_free(&hv);
 	if (err) {
 		log_errno(err, "HTTP: cannot render metrics");
-		return respond_error(srv, conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-				     "cannot render metrics");
+		return respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot render metrics");
 	}
-	return respond(srv, conn, MHD_HTTP_OK, CONTENT_TYPE_PROM, buf, len, MHD_RESPMEM_MUST_FREE);
+	return respond(req, MHD_HTTP_OK, CONTENT_TYPE_PROM, buf, len, MHD_RESPMEM_MUST_FREE);
 }
 
-static enum MHD_Result handler_vms(struct http_server *srv, struct MHD_Connection *conn)
+static enum MHD_Result handler_vms(struct request *req)
 {
 	enum MHD_Result ret;
 	struct host_view hv;
 	json_t *j;
 
-	if (!load_view(srv, conn, &hv, &ret))
+	if (!load_view(req, &hv, &ret))
 		return ret;
 	j = render_vms_json(&hv);
 	host_view_free(&hv);
-	return respond_json(srv, conn, MHD_HTTP_OK, j);
+	return respond_json(req, MHD_HTTP_OK, j);
 }
 
 /* [A-Za-z0-9._-]{1,HTTP_MAX_ID_LEN} */
@@ -281,47 +283,45 @@ static bool vm_id_valid(const char *id)
 	return n > 0 && n <= HTTP_MAX_ID_LEN && id[n] == '\0';
 }
 
-static enum MHD_Result handler_vm(struct http_server *srv, struct MHD_Connection *conn,
-				  const char *id)
+static enum MHD_Result handler_vm(struct request *req, const char *id)
 {
 	const struct vm_view *vm;
 	enum MHD_Result ret;
 	struct host_view hv;
 
 	if (!vm_id_valid(id))
-		return respond_error(srv, conn, MHD_HTTP_BAD_REQUEST, "invalid VM id");
-	if (!load_view(srv, conn, &hv, &ret))
+		return respond_error(req, MHD_HTTP_BAD_REQUEST, "invalid VM id");
+	if (!load_view(req, &hv, &ret))
 		return ret;
 	vm = host_view_find_vm(&hv, id);
 	if (!vm) {
 		host_view_free(&hv);
-		return respond_error(srv, conn, MHD_HTTP_NOT_FOUND, "no such VM");
+		return respond_error(req, MHD_HTTP_NOT_FOUND, "no such VM");
 	}
-	ret = respond_json(srv, conn, MHD_HTTP_OK, render_vm_json(vm));
+	ret = respond_json(req, MHD_HTTP_OK, render_vm_json(vm));
 	host_view_free(&hv);
 	return ret;
 }
 
-static enum MHD_Result handler_healthz(struct http_server *srv, struct MHD_Connection *conn)
+static enum MHD_Result handler_healthz(struct request *req)
 {
 	static const char ok[] = "ok\n";
 
-	return respond(srv, conn, MHD_HTTP_OK, CONTENT_TYPE_TEXT, (void *)ok, sizeof(ok) - 1,
+	return respond(req, MHD_HTTP_OK, CONTENT_TYPE_TEXT, (void *)ok, sizeof(ok) - 1,
 		       MHD_RESPMEM_PERSISTENT);
 }
 
-static enum MHD_Result route(struct http_server *srv, struct MHD_Connection *conn,
-			     const char *url)
+static enum MHD_Result route(struct request *req, const char *url)
 {
 	if (strcmp(url, "/metrics") == 0)
-		return handler_metrics(srv, conn);
+		return handler_metrics(req);
 	if (strcmp(url, "/v1/vms") == 0)
-		return handler_vms(srv, conn);
+		return handler_vms(req);
 	if (strncmp(url, VMS_PREFIX, strlen(VMS_PREFIX)) == 0)
-		return handler_vm(srv, conn, url + strlen(VMS_PREFIX));
+		return handler_vm(req, url + strlen(VMS_PREFIX));
 	if (strcmp(url, "/healthz") == 0)
-		return handler_healthz(srv, conn);
-	return respond_error(srv, conn, MHD_HTTP_NOT_FOUND, "not found");
+		return handler_healthz(req);
+	return respond_error(req, MHD_HTTP_NOT_FOUND, "not found");
 }
 
 /* --- the access handler ----------------------------------------------------- */
@@ -349,16 +349,20 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
 				      void **req_cls)
 {
 	static int headers_seen;
-	struct http_server *srv = cls;
+	struct request req = {
+		.srv = cls,
+		.conn = conn,
+		.head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0,
+	};
 
 	if (!*req_cls) {
 		*req_cls = &headers_seen;
-		atomic_fetch_add_explicit(&srv->requests, 1, memory_order_relaxed);
-		if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
-			return respond_error(srv, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+		atomic_fetch_add_explicit(&req.srv->requests, 1, memory_order_relaxed);
+		if (strcmp(method, MHD_HTTP_METHOD_GET) && !req.head)
+			return respond_error(&req, MHD_HTTP_METHOD_NOT_ALLOWED,
 					     "method not allowed");
 		if (has_body(conn))
-			return respond_error(srv, conn, MHD_HTTP_BAD_REQUEST,
+			return respond_error(&req, MHD_HTTP_BAD_REQUEST,
 					     "request body not allowed");
 		return MHD_YES;
 	}
@@ -366,7 +370,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
 		*upload_data_size = 0; /* not announced, still not wanted */
 		return MHD_YES;
 	}
-	return route(srv, conn, url);
+	return route(&req, url);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
