@@ -3,8 +3,10 @@
  * The HTTP API on libmicrohttpd. One access handler checks the method and
  * the absence of a body, then routes to handler_<route>(); every answer
  * goes out through respond(), every error through respond_error() with a
- * {"error":"..."} body. No request has a body, so there is no per-request
- * state to keep or free.
+ * {"error":"..."} body. respond() gzip-compresses bodies of
+ * HTTP_GZIP_MIN_BYTES or more for requests whose Accept-Encoding allows
+ * it, and counts the body bytes sent by coding. No request has a body, so
+ * there is no per-request state to keep or free.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -14,10 +16,12 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
 
+#include "http_encoding.h"
 #include "http_server.h"
 #include "log.h"
 #include "render_json.h"
@@ -34,6 +38,8 @@ struct http_server {
 	void *view_ctx;
 	atomic_uint_least64_t requests;
 	atomic_uint_least64_t errors;
+	atomic_uint_least64_t bytes_gzip;     /* response bodies sent, compressed */
+	atomic_uint_least64_t bytes_identity; /* and as they are */
 };
 
 /* The request being answered: who serves it, on which connection. */
@@ -135,13 +141,65 @@ static bool is_ipv6_any(const struct sockaddr_storage *ss)
 
 /* --- responses ------------------------------------------------------------ */
 
-/* Queues status with body (freed by MHD when mode is MHD_RESPMEM_MUST_FREE, also on failure). */
+static enum MHD_Result append_accept_encoding(void *cls, enum MHD_ValueKind kind,
+					      const char *key, const char *value)
+{
+	if (strcasecmp(key, MHD_HTTP_HEADER_ACCEPT_ENCODING) == 0)
+		fprintf(cls, "%s,", value ? value : "");
+	return MHD_YES;
+}
+
+/* Whether the request's Accept-Encoding fields, joined into one list, allow gzip. */
+static bool accepts_gzip(struct MHD_Connection *conn)
+{
+	char *list = NULL;
+	size_t len = 0;
+	bool yes = false;
+	FILE *f = open_memstream(&list, &len);
+
+	if (!f)
+		return false;
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, append_accept_encoding, f);
+	if (fclose(f) == 0)
+		yes = http_gzip_accepted(list);
+	free(list);
+	return yes;
+}
+
+/* Replaces *body by its gzip form; false, *body untouched, when that cannot be done. */
+static bool gzip_body(void **body, size_t *len, enum MHD_ResponseMemoryMode *mode)
+{
+	size_t gz_len;
+	void *gz;
+	int err = http_gzip(*body, *len, &gz, &gz_len);
+
+	if (err) {
+		log_warning("HTTP: a %zu-byte answer goes out uncompressed: %s", *len,
+			    strerror(-err));
+		return false;
+	}
+	if (*mode == MHD_RESPMEM_MUST_FREE)
+		free(*body);
+	*body = gz;
+	*len = gz_len;
+	*mode = MHD_RESPMEM_MUST_FREE;
+	return true;
+}
+
+/*
+ * Queues status with body (freed by MHD when mode is MHD_RESPMEM_MUST_FREE, also on failure),
+ * gzip-compressed when it is long enough and the request accepts gzip. Every answer says
+ * Vary: Accept-Encoding, since its coding depends on it.
+ */
 static enum MHD_Result respond(struct request *req, unsigned int status, const char *content_type,
 			       void *body, size_t len, enum MHD_ResponseMemoryMode mode)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret = MHD_NO;
+	bool gzip = false;
 
+	if (len >= HTTP_GZIP_MIN_BYTES && accepts_gzip(req->conn))
+		gzip = gzip_body(&body, &len, &mode);
 	resp = MHD_create_response_from_buffer(len, body, mode);
 	if (!resp) {
 		if (mode == MHD_RESPMEM_MUST_FREE)
@@ -149,6 +207,10 @@ static enum MHD_Result respond(struct request *req, unsigned int status, const c
 		goto out;
 	}
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) == MHD_YES &&
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY,
+				    MHD_HTTP_HEADER_ACCEPT_ENCODING) == MHD_YES &&
+	    (!gzip ||
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip") == MHD_YES) &&
 	    (status != MHD_HTTP_METHOD_NOT_ALLOWED ||
 	     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") == MHD_YES))
 		ret = MHD_queue_response(req->conn, status, resp);
@@ -156,6 +218,9 @@ static enum MHD_Result respond(struct request *req, unsigned int status, const c
 out:
 	if (ret != MHD_YES || status >= 400)
 		atomic_fetch_add_explicit(&req->srv->errors, 1, memory_order_relaxed);
+	if (ret == MHD_YES && !req->head)
+		atomic_fetch_add_explicit(gzip ? &req->srv->bytes_gzip : &req->srv->bytes_identity,
+					  len, memory_order_relaxed);
 	return ret;
 }
 
@@ -212,7 +277,7 @@ static bool load_view(struct request *req, struct host_view *hv, enum MHD_Result
 	memset(hv, 0, sizeof(*hv));
 	err = req->srv->view(req->srv->view_ctx, hv);
 	if (!err) {
-		http_server_counters(req->srv, &hv->stats.http_requests, &hv->stats.http_errors);
+		http_server_counters(req->srv, &hv->stats);
 		return true;
 	}
 	log_warning("HTTP: cannot read counters: %s", strerror(err < 0 ? -err : err));
@@ -455,10 +520,13 @@ int http_server_port(const struct http_server *srv)
 	return -EAFNOSUPPORT;
 }
 
-void http_server_counters(const struct http_server *srv, uint64_t *requests, uint64_t *errors)
+void http_server_counters(const struct http_server *srv, struct daemon_stats_view *stats)
 {
-	*requests = atomic_load_explicit(&srv->requests, memory_order_relaxed);
-	*errors = atomic_load_explicit(&srv->errors, memory_order_relaxed);
+	stats->http_requests = atomic_load_explicit(&srv->requests, memory_order_relaxed);
+	stats->http_errors = atomic_load_explicit(&srv->errors, memory_order_relaxed);
+	stats->http_bytes_gzip = atomic_load_explicit(&srv->bytes_gzip, memory_order_relaxed);
+	stats->http_bytes_identity =
+		atomic_load_explicit(&srv->bytes_identity, memory_order_relaxed);
 }
 
 void http_server_stop(struct http_server *srv)

@@ -183,7 +183,7 @@ static void fill_sample(void)
 			   .bad_slot = 14, .region_missing = 15, .discovery_errors = 16,
 			   .slots_exhausted = 17, .http_requests = 18, .http_errors = 19,
 			   .control_requests = 20, .control_errors = 21, .attribution_drops = 22,
-			   .bind_failures = 23 },
+			   .bind_failures = 23, .http_bytes_gzip = 24, .http_bytes_identity = 25 },
 	};
 }
 
@@ -211,6 +211,7 @@ static const char *const families[] = {
 	"stealtime_daemon_bind_failures_total",
 	"stealtime_daemon_http_requests_total",
 	"stealtime_daemon_http_errors_total",
+	"stealtime_daemon_http_response_bytes_total",
 	"stealtime_daemon_control_requests_total",
 	"stealtime_daemon_control_errors_total",
 	"stealtime_bpf_ringbuf_drops_total",
@@ -617,6 +618,8 @@ static void render__daemon_stats__one_counter_each(void **state)
 	assert_line(out, "stealtime_daemon_control_errors_total 21");
 	assert_line(out, "stealtime_bpf_attribution_drops_total 22");
 	assert_line(out, "stealtime_daemon_bind_failures_total 23");
+	assert_line(out, "stealtime_daemon_http_response_bytes_total{encoding=\"gzip\"} 24");
+	assert_line(out, "stealtime_daemon_http_response_bytes_total{encoding=\"identity\"} 25");
 	assert_line(out, "# TYPE stealtime_bpf_ringbuf_drops_total counter");
 	free(out);
 }
