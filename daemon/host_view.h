@@ -92,6 +92,8 @@ struct daemon_stats_view {
 	uint64_t bind_failures;
 	uint64_t http_requests;
 	uint64_t http_errors;
+	uint64_t http_bytes_gzip;     /* response bodies sent gzip-compressed */
+	uint64_t http_bytes_identity; /* response bodies sent as they are */
 	uint64_t control_requests;
 	uint64_t control_errors;
 	uint64_t attribution_drops;

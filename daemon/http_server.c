@@ -3,8 +3,10 @@
  * The HTTP API on libmicrohttpd. One access handler checks the method and
  * the absence of a body, then routes to handler_<route>(); every answer
  * goes out through respond(), every error through respond_error() with a
- * {"error":"..."} body. No request has a body, so there is no per-request
- * state to keep or free.
+ * {"error":"..."} body. respond() gzip-compresses bodies of
+ * HTTP_GZIP_MIN_BYTES or more for requests whose Accept-Encoding allows
+ * it, and counts the body bytes sent by coding. No request has a body, so
+ * there is no per-request state to keep or free.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -14,10 +16,12 @@
 #include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
 
+#include "http_encoding.h"
 #include "http_server.h"
 #include "log.h"
 #include "render_json.h"
@@ -34,6 +38,15 @@ struct http_server {
 	void *view_ctx;
 	atomic_uint_least64_t requests;
 	atomic_uint_least64_t errors;
+	atomic_uint_least64_t bytes_gzip;     /* response bodies sent, compressed */
+	atomic_uint_least64_t bytes_identity; /* and as they are */
+};
+
+/* The request being answered: who serves it, on which connection. */
+struct request {
+	struct http_server *srv;
+	struct MHD_Connection *conn;
+	bool head; /* the answer's headers only: its body is not sent */
 };
 
 /* A listen address split into numeric host and port. */
@@ -128,14 +141,65 @@ static bool is_ipv6_any(const struct sockaddr_storage *ss)
 
 /* --- responses ------------------------------------------------------------ */
 
-/* Queues status with body (freed by MHD when mode is MHD_RESPMEM_MUST_FREE, also on failure). */
-static enum MHD_Result respond(struct http_server *srv, struct MHD_Connection *conn,
-			       unsigned int status, const char *content_type, void *body,
-			       size_t len, enum MHD_ResponseMemoryMode mode)
+static enum MHD_Result append_accept_encoding(void *cls, enum MHD_ValueKind kind,
+					      const char *key, const char *value)
+{
+	if (strcasecmp(key, MHD_HTTP_HEADER_ACCEPT_ENCODING) == 0)
+		fprintf(cls, "%s,", value ? value : "");
+	return MHD_YES;
+}
+
+/* Whether the request's Accept-Encoding fields, joined into one list, allow gzip. */
+static bool accepts_gzip(struct MHD_Connection *conn)
+{
+	char *list = NULL;
+	size_t len = 0;
+	bool yes = false;
+	FILE *f = open_memstream(&list, &len);
+
+	if (!f)
+		return false;
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, append_accept_encoding, f);
+	if (fclose(f) == 0)
+		yes = http_gzip_accepted(list);
+	free(list);
+	return yes;
+}
+
+/* Replaces *body by its gzip form; false, *body untouched, when that cannot be done. */
+static bool gzip_body(void **body, size_t *len, enum MHD_ResponseMemoryMode *mode)
+{
+	size_t gz_len;
+	void *gz;
+	int err = http_gzip(*body, *len, &gz, &gz_len);
+
+	if (err) {
+		log_warning("HTTP: a %zu-byte answer goes out uncompressed: %s", *len,
+			    strerror(-err));
+		return false;
+	}
+	if (*mode == MHD_RESPMEM_MUST_FREE)
+		free(*body);
+	*body = gz;
+	*len = gz_len;
+	*mode = MHD_RESPMEM_MUST_FREE;
+	return true;
+}
+
+/*
+ * Queues status with body (freed by MHD when mode is MHD_RESPMEM_MUST_FREE, also on failure),
+ * gzip-compressed when it is long enough and the request accepts gzip. Every answer says
+ * Vary: Accept-Encoding, since its coding depends on it.
+ */
+static enum MHD_Result respond(struct request *req, unsigned int status, const char *content_type,
+			       void *body, size_t len, enum MHD_ResponseMemoryMode mode)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret = MHD_NO;
+	bool gzip = false;
 
+	if (len >= HTTP_GZIP_MIN_BYTES && accepts_gzip(req->conn))
+		gzip = gzip_body(&body, &len, &mode);
 	resp = MHD_create_response_from_buffer(len, body, mode);
 	if (!resp) {
 		if (mode == MHD_RESPMEM_MUST_FREE)
@@ -143,13 +207,20 @@ static enum MHD_Result respond(struct http_server *srv, struct MHD_Connection *c
 		goto out;
 	}
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) == MHD_YES &&
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY,
+				    MHD_HTTP_HEADER_ACCEPT_ENCODING) == MHD_YES &&
+	    (!gzip ||
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip") == MHD_YES) &&
 	    (status != MHD_HTTP_METHOD_NOT_ALLOWED ||
 	     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") == MHD_YES))
-		ret = MHD_queue_response(conn, status, resp);
+		ret = MHD_queue_response(req->conn, status, resp);
 	MHD_destroy_response(resp);
 out:
 	if (ret != MHD_YES || status >= 400)
-		atomic_fetch_add_explicit(&srv->errors, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&req->srv->errors, 1, memory_order_relaxed);
+	if (ret == MHD_YES && !req->head)
+		atomic_fetch_add_explicit(gzip ? &req->srv->bytes_gzip : &req->srv->bytes_identity,
+					  len, memory_order_relaxed);
 	return ret;
 }
 
@@ -175,8 +246,7 @@ static char *json_body(const json_t *j, size_t *len)
 }
 
 /* Takes j; 500 when it could not be built. */
-static enum MHD_Result respond_json(struct http_server *srv, struct MHD_Connection *conn,
-				    unsigned int status, json_t *j)
+static enum MHD_Result respond_json(struct request *req, unsigned int status, json_t *j)
 {
 	size_t len = 0;
 	char *body = json_body(j, &len);
@@ -185,36 +255,34 @@ static enum MHD_Result respond_json(struct http_server *srv, struct MHD_Connecti
 	if (!body) {
 		static const char oom[] = "{\"error\":\"out of memory\"}\n";
 
-		return respond(srv, conn, MHD_HTTP_INTERNAL_SERVER_ERROR, CONTENT_TYPE_JSON,
+		return respond(req, MHD_HTTP_INTERNAL_SERVER_ERROR, CONTENT_TYPE_JSON,
 			       (void *)oom, sizeof(oom) - 1, MHD_RESPMEM_PERSISTENT);
 	}
-	return respond(srv, conn, status, CONTENT_TYPE_JSON, body, len, MHD_RESPMEM_MUST_FREE);
+	return respond(req, status, CONTENT_TYPE_JSON, body, len, MHD_RESPMEM_MUST_FREE);
 }
 
-static enum MHD_Result respond_error(struct http_server *srv, struct MHD_Connection *conn,
-				     unsigned int status, const char *msg)
+static enum MHD_Result respond_error(struct request *req, unsigned int status, const char *msg)
 {
-	return respond_json(srv, conn, status, json_pack("{s:s}", "error", msg));
+	return respond_json(req, status, json_pack("{s:s}", "error", msg));
 }
 
 /* --- routes --------------------------------------------------------------- */
 
 /* A fresh view into *hv; on failure answers 503 and returns false. */
-static bool load_view(struct http_server *srv, struct MHD_Connection *conn,
-		      struct host_view *hv, enum MHD_Result *ret)
+static bool load_view(struct request *req, struct host_view *hv, enum MHD_Result *ret)
 {
 	char msg[128];
 	int err;
 
 	memset(hv, 0, sizeof(*hv));
-	err = srv->view(srv->view_ctx, hv);
+	err = req->srv->view(req->srv->view_ctx, hv);
 	if (!err) {
-		http_server_counters(srv, &hv->stats.http_requests, &hv->stats.http_errors);
+		http_server_counters(req->srv, &hv->stats);
 		return true;
 	}
 	log_warning("HTTP: cannot read counters: %s", strerror(err < 0 ? -err : err));
 	snprintf(msg, sizeof(msg), "cannot read counters: %s", strerror(err < 0 ? -err : err));
-	*ret = respond_error(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+	*ret = respond_error(req, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
 	return false;
 }
 
@@ -237,7 +305,7 @@ static int render_prom_text(const struct host_view *hv, char **buf, size_t *len)
 	return err;
 }
 
-static enum MHD_Result handler_metrics(struct http_server *srv, struct MHD_Connection *conn)
+static enum MHD_Result handler_metrics(struct request *req)
 {
 	enum MHD_Result ret;
 	struct host_view hv;
@@ -245,29 +313,28 @@ static enum MHD_Result handler_metrics(struct http_server *srv, struct MHD_Conne
 	size_t len = 0;
 	int err;
 
-	if (!load_view(srv, conn, &hv, &ret))
+	if (!load_view(req, &hv, &ret))
 		return ret;
 	err = render_prom_text(&hv, &buf, &len);
 	host_view_free(&hv);
 	if (err) {
 		log_errno(err, "HTTP: cannot render metrics");
-		return respond_error(srv, conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-				     "cannot render metrics");
+		return respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot render metrics");
 	}
-	return respond(srv, conn, MHD_HTTP_OK, CONTENT_TYPE_PROM, buf, len, MHD_RESPMEM_MUST_FREE);
+	return respond(req, MHD_HTTP_OK, CONTENT_TYPE_PROM, buf, len, MHD_RESPMEM_MUST_FREE);
 }
 
-static enum MHD_Result handler_vms(struct http_server *srv, struct MHD_Connection *conn)
+static enum MHD_Result handler_vms(struct request *req)
 {
 	enum MHD_Result ret;
 	struct host_view hv;
 	json_t *j;
 
-	if (!load_view(srv, conn, &hv, &ret))
+	if (!load_view(req, &hv, &ret))
 		return ret;
 	j = render_vms_json(&hv);
 	host_view_free(&hv);
-	return respond_json(srv, conn, MHD_HTTP_OK, j);
+	return respond_json(req, MHD_HTTP_OK, j);
 }
 
 /* [A-Za-z0-9._-]{1,HTTP_MAX_ID_LEN} */
@@ -281,47 +348,45 @@ static bool vm_id_valid(const char *id)
 	return n > 0 && n <= HTTP_MAX_ID_LEN && id[n] == '\0';
 }
 
-static enum MHD_Result handler_vm(struct http_server *srv, struct MHD_Connection *conn,
-				  const char *id)
+static enum MHD_Result handler_vm(struct request *req, const char *id)
 {
 	const struct vm_view *vm;
 	enum MHD_Result ret;
 	struct host_view hv;
 
 	if (!vm_id_valid(id))
-		return respond_error(srv, conn, MHD_HTTP_BAD_REQUEST, "invalid VM id");
-	if (!load_view(srv, conn, &hv, &ret))
+		return respond_error(req, MHD_HTTP_BAD_REQUEST, "invalid VM id");
+	if (!load_view(req, &hv, &ret))
 		return ret;
 	vm = host_view_find_vm(&hv, id);
 	if (!vm) {
 		host_view_free(&hv);
-		return respond_error(srv, conn, MHD_HTTP_NOT_FOUND, "no such VM");
+		return respond_error(req, MHD_HTTP_NOT_FOUND, "no such VM");
 	}
-	ret = respond_json(srv, conn, MHD_HTTP_OK, render_vm_json(vm));
+	ret = respond_json(req, MHD_HTTP_OK, render_vm_json(vm));
 	host_view_free(&hv);
 	return ret;
 }
 
-static enum MHD_Result handler_healthz(struct http_server *srv, struct MHD_Connection *conn)
+static enum MHD_Result handler_healthz(struct request *req)
 {
 	static const char ok[] = "ok\n";
 
-	return respond(srv, conn, MHD_HTTP_OK, CONTENT_TYPE_TEXT, (void *)ok, sizeof(ok) - 1,
+	return respond(req, MHD_HTTP_OK, CONTENT_TYPE_TEXT, (void *)ok, sizeof(ok) - 1,
 		       MHD_RESPMEM_PERSISTENT);
 }
 
-static enum MHD_Result route(struct http_server *srv, struct MHD_Connection *conn,
-			     const char *url)
+static enum MHD_Result route(struct request *req, const char *url)
 {
 	if (strcmp(url, "/metrics") == 0)
-		return handler_metrics(srv, conn);
+		return handler_metrics(req);
 	if (strcmp(url, "/v1/vms") == 0)
-		return handler_vms(srv, conn);
+		return handler_vms(req);
 	if (strncmp(url, VMS_PREFIX, strlen(VMS_PREFIX)) == 0)
-		return handler_vm(srv, conn, url + strlen(VMS_PREFIX));
+		return handler_vm(req, url + strlen(VMS_PREFIX));
 	if (strcmp(url, "/healthz") == 0)
-		return handler_healthz(srv, conn);
-	return respond_error(srv, conn, MHD_HTTP_NOT_FOUND, "not found");
+		return handler_healthz(req);
+	return respond_error(req, MHD_HTTP_NOT_FOUND, "not found");
 }
 
 /* --- the access handler ----------------------------------------------------- */
@@ -349,16 +414,20 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
 				      void **req_cls)
 {
 	static int headers_seen;
-	struct http_server *srv = cls;
+	struct request req = {
+		.srv = cls,
+		.conn = conn,
+		.head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0,
+	};
 
 	if (!*req_cls) {
 		*req_cls = &headers_seen;
-		atomic_fetch_add_explicit(&srv->requests, 1, memory_order_relaxed);
-		if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
-			return respond_error(srv, conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+		atomic_fetch_add_explicit(&req.srv->requests, 1, memory_order_relaxed);
+		if (strcmp(method, MHD_HTTP_METHOD_GET) && !req.head)
+			return respond_error(&req, MHD_HTTP_METHOD_NOT_ALLOWED,
 					     "method not allowed");
 		if (has_body(conn))
-			return respond_error(srv, conn, MHD_HTTP_BAD_REQUEST,
+			return respond_error(&req, MHD_HTTP_BAD_REQUEST,
 					     "request body not allowed");
 		return MHD_YES;
 	}
@@ -366,7 +435,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
 		*upload_data_size = 0; /* not announced, still not wanted */
 		return MHD_YES;
 	}
-	return route(srv, conn, url);
+	return route(&req, url);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -451,10 +520,13 @@ int http_server_port(const struct http_server *srv)
 	return -EAFNOSUPPORT;
 }
 
-void http_server_counters(const struct http_server *srv, uint64_t *requests, uint64_t *errors)
+void http_server_counters(const struct http_server *srv, struct daemon_stats_view *stats)
 {
-	*requests = atomic_load_explicit(&srv->requests, memory_order_relaxed);
-	*errors = atomic_load_explicit(&srv->errors, memory_order_relaxed);
+	stats->http_requests = atomic_load_explicit(&srv->requests, memory_order_relaxed);
+	stats->http_errors = atomic_load_explicit(&srv->errors, memory_order_relaxed);
+	stats->http_bytes_gzip = atomic_load_explicit(&srv->bytes_gzip, memory_order_relaxed);
+	stats->http_bytes_identity =
+		atomic_load_explicit(&srv->bytes_identity, memory_order_relaxed);
 }
 
 void http_server_stop(struct http_server *srv)

@@ -4,7 +4,8 @@
  * /v1/vms, /v1/vms/{id}, /healthz (HEAD too). Every request for data asks
  * host_view_fn for a fresh view read from the BPF maps; /healthz answers
  * without one. The view function runs on the server's thread, one request
- * at a time.
+ * at a time. Answers are gzip-compressed for requests whose Accept-Encoding
+ * allows it (http_encoding.h).
  */
 #ifndef STEALTIMED_HTTP_SERVER_H
 #define STEALTIMED_HTTP_SERVER_H
@@ -31,8 +32,11 @@ int http_server_start(struct http_server **out, const char *listen, int listen_f
 		      host_view_fn view, void *view_ctx);
 /* Port actually bound (useful with port 0), or a negative errno. */
 int http_server_port(const struct http_server *srv);
-/* Requests received, and those answered with 4xx/5xx, so far (for the daemon's own metrics). */
-void http_server_counters(const struct http_server *srv, uint64_t *requests, uint64_t *errors);
+/*
+ * The http_* counters of stats (the daemon's own metrics): requests received, those answered
+ * with 4xx/5xx, and response body bytes sent gzip-compressed and as they are, so far.
+ */
+void http_server_counters(const struct http_server *srv, struct daemon_stats_view *stats);
 /* Stops serving and frees srv (NULL is fine). */
 void http_server_stop(struct http_server *srv);
 

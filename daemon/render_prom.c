@@ -58,6 +58,10 @@
  *   stealtime_daemon_http_requests_total        counter  HTTP requests
  *   stealtime_daemon_http_errors_total          counter  HTTP requests answered
  *                                                        with 4xx/5xx
+ *   stealtime_daemon_http_response_bytes_total  counter  HTTP response body bytes
+ *                                                        sent, by encoding: "gzip"
+ *                                                        (as compressed) and
+ *                                                        "identity"
  *   stealtime_daemon_control_requests_total     counter  control socket requests
  *   stealtime_daemon_control_errors_total       counter  control requests refused
  *   stealtime_bpf_ringbuf_drops_total           counter  rescan requests lost to a
@@ -206,6 +210,7 @@ static const unsigned int hist_bounds_log2[] = { 10, 12, 14, 16, 18, 20, 22, 24,
 #define VM_HIST_NAME "stealtime_vm_wait_seconds"
 #define STOLEN_BY_NAME "stealtime_vm_stolen_by_seconds_total"
 #define THROTTLED_NAME "stealtime_vm_throttled_seconds_total"
+#define HTTP_BYTES_NAME "stealtime_daemon_http_response_bytes_total"
 
 /* One histogram's series: cumulative buckets (the last is +Inf), _sum, _count. */
 struct hist_series {
@@ -641,6 +646,16 @@ static void write_daemon_counters(FILE *f, const struct daemon_stats_view *stats
 	}
 }
 
+/* The one labelled daemon counter: a series per content coding. */
+static void write_http_bytes(FILE *f, const struct daemon_stats_view *stats)
+{
+	write_header(f, HTTP_BYTES_NAME, "counter",
+		     "HTTP response body bytes sent, by content coding (gzip: as compressed).");
+	fprintf(f, HTTP_BYTES_NAME "{encoding=\"gzip\"} %" PRIu64 "\n", stats->http_bytes_gzip);
+	fprintf(f, HTTP_BYTES_NAME "{encoding=\"identity\"} %" PRIu64 "\n",
+		stats->http_bytes_identity);
+}
+
 int render_prom(const struct host_view *hv, FILE *f)
 {
 	int err;
@@ -655,5 +670,6 @@ int render_prom(const struct host_view *hv, FILE *f)
 	write_vm_hist_family(f, hv);
 	write_host_gauges(f, hv);
 	write_daemon_counters(f, &hv->stats);
+	write_http_bytes(f, &hv->stats);
 	return ferror(f) ? -EIO : 0;
 }

@@ -19,7 +19,7 @@ for h in tests/fuzz/fuzz_*.c; do
 	dict=()
 	[ -f "tests/fuzz/${name#fuzz_}.dict" ] && dict=(-dict="tests/fuzz/${name#fuzz_}.dict")
 	if ! clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -D_GNU_SOURCE \
-		-Iinclude -Idaemon "$h" $srcs -ljansson -lsystemd -o "$out/$name"; then
+		-Iinclude -Idaemon "$h" $srcs -ljansson -lsystemd -lz -o "$out/$name"; then
 		echo "$name: build failed"; rc=1; continue
 	fi
 	scratch=$(mktemp -d)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # cost: 58 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # The Prometheus server (Debian's), started on loopback with a scrape
-# config pointing at the daemon: the target is up, and stealtime series of
-# a running VM come back through the query API.
+# config pointing at the daemon: the target is up, its scrapes are served
+# gzip-compressed, and stealtime series of a running VM come back through
+# the query API.
 source "$(dirname "$0")/../lib.sh"
 need_root; need_kvm; need_btf
 command -v prometheus >/dev/null || skip "prometheus not installed"
@@ -31,6 +32,10 @@ query() { curl -fsS --get "$P/api/v1/query" --data-urlencode "query=$1"; }
 wait_for 60 sh -c "curl -fsS --get $P/api/v1/query --data-urlencode 'query=up{job=\"stealtime\"}' | jq -e '.data.result[0].value[1] == \"1\"' >/dev/null" ||
 	fail "Prometheus does not see the daemon up: $(query 'up' 2>&1)"
 note "up{job=\"stealtime\"} == 1"
+# Prometheus asks for gzip: its scrapes are counted as gzip bytes (a scrape shows the ones before it)
+gzip_q='stealtime_daemon_http_response_bytes_total{job="stealtime",encoding="gzip"}'
+wait_for 10 sh -c "curl -fsS --get $P/api/v1/query --data-urlencode 'query=$gzip_q' | jq -e '(.data.result[0].value[1] // 0 | tonumber) > 0' >/dev/null" ||
+	fail "Prometheus's scrapes were not gzip-compressed: $(query "$gzip_q")"
 wait_for 20 sh -c "curl -fsS --get $P/api/v1/query --data-urlencode 'query=stealtime_vcpu_run_seconds_total{vm_id=\"$id\"}' | jq -e '.data.result | length == 2' >/dev/null" ||
 	fail "no run-time series for VM $id: $(query "stealtime_vcpu_run_seconds_total")"
 rate_q="sum(rate(stealtime_vcpu_run_seconds_total{vm_id=\"$id\"}[5s]))"

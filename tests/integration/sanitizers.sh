@@ -30,6 +30,7 @@ wait_for 10 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $VMM_P
 	fail "no commit under ASan"
 for i in 1 2 3; do
 	curl -fsS "$URL/metrics" >/dev/null && curl -fsS "$URL/v1/vms" >/dev/null || fail "scrape"
+	curl -fsS --compressed "$URL/metrics" >/dev/null || fail "gzip scrape"
 	curl -s -o /dev/null "$URL/v1/vms/%2e%2e"; curl -s -o /dev/null -X PUT "$URL/metrics"
 done
 "$ASAN_BUILD/stealtimectl" --server "$URL" list >/dev/null || fail "stealtimectl list under ASan"

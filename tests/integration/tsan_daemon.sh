@@ -26,7 +26,7 @@ wait_for 30 curl -fsS "$URL/healthz" >/dev/null 2>&1 || { cat "$TMP/daemon.log";
 
 scrape() { # until the stop file exists
 	while [ ! -e "$TMP/stop" ]; do
-		curl -fsS "$URL/metrics" >/dev/null || echo "scrape failed" >>"$TMP/errors"
+		curl -fsS --compressed "$URL/metrics" >/dev/null || echo "scrape failed" >>"$TMP/errors"
 		curl -fsS "$URL/v1/vms" >/dev/null || echo "scrape failed" >>"$TMP/errors"
 		id=$(curl -fsS "$URL/v1/vms" | jq -r '.vms[0].id // empty')
 		[ -n "$id" ] && curl -s -o /dev/null "$URL/v1/vms/$id"

@@ -1,9 +1,10 @@
-// link: daemon/http_server.c daemon/render_json.c daemon/render_prom.c daemon/vm_naming.c daemon/host_view.c daemon/log.c
+// link: daemon/http_server.c daemon/http_encoding.c daemon/render_json.c daemon/render_prom.c daemon/vm_naming.c daemon/host_view.c daemon/log.c
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The real HTTP server on 127.0.0.1, port 0, spoken to over plain sockets.
  * The view function is test data: a host with one VM whose steal grows by
  * one second on every call, so each answer shows whether it was read anew.
+ * gzip answers are inflated with zlib.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,12 +22,15 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <zlib.h>
 
+#include "http_encoding.h"
 #include "http_server.h"
 
 struct fake_host {
 	int calls;
-	int fail; /* negative errno to return, 0 to succeed */
+	int fail;      /* negative errno to return, 0 to succeed */
+	size_t nvcpus; /* of the VM; 0 is 1 */
 };
 
 struct reply {
@@ -42,7 +46,7 @@ struct fixture {
 	int port;
 };
 
-/* --- the view: one VM "4021" with one vCPU --------------------------------- */
+/* --- the view: one VM "4021" with one vCPU (or nvcpus) ---------------------- */
 
 static int fake_view(void *ctx, struct host_view *out)
 {
@@ -55,7 +59,8 @@ static int fake_view(void *ctx, struct host_view *out)
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return -ENOMEM;
-	vm->vcpus = calloc(1, sizeof(*vm->vcpus));
+	vm->nvcpus = host->nvcpus ? host->nvcpus : 1;
+	vm->vcpus = calloc(vm->nvcpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {
 		free(vm);
 		return -ENOMEM;
@@ -64,9 +69,11 @@ static int fake_view(void *ctx, struct host_view *out)
 	strcpy(vm->name, "web01");
 	strcpy(vm->comm, "qemu-system-x86");
 	vm->pid = 4021;
-	vm->nvcpus = 1;
-	vm->vcpus[0].tid = 4030;
-	vm->vcpus[0].steal_ns = (uint64_t)host->calls * 1000000000;
+	for (size_t i = 0; i < vm->nvcpus; i++) {
+		vm->vcpus[i].index = (uint32_t)i;
+		vm->vcpus[i].tid = 4030 + (int)i;
+		vm->vcpus[i].steal_ns = (uint64_t)host->calls * 1000000000;
+	}
 	*out = (struct host_view){ .nvms = 1, .vms = vm };
 	return 0;
 }
@@ -116,7 +123,7 @@ static void send_all(int fd, const char *data, size_t len)
 	}
 }
 
-static char *recv_all(int fd)
+static char *recv_all(int fd, size_t *out_len)
 {
 	size_t len = 0, cap = 4096;
 	char *buf = malloc(cap);
@@ -133,6 +140,7 @@ static char *recv_all(int fd)
 	}
 	assert_true(n == 0); /* EOF, not a timeout */
 	buf[len] = '\0';
+	*out_len = len;
 	return buf;
 }
 
@@ -141,18 +149,19 @@ static struct reply exchange_raw(int port, const char *request)
 {
 	struct in_addr lo = { htonl(INADDR_LOOPBACK) };
 	struct reply r = { 0 };
+	size_t len;
 	char *sep;
 	int fd = connect_to(AF_INET, &lo, port);
 
 	assert_true(fd >= 0);
 	send_all(fd, request, strlen(request));
-	r.raw = recv_all(fd);
+	r.raw = recv_all(fd, &len);
 	close(fd);
 	assert_int_equal(sscanf(r.raw, "HTTP/1.%*d %d", &r.status), 1);
 	sep = strstr(r.raw, "\r\n\r\n");
 	assert_non_null(sep);
 	r.body = sep + 4;
-	r.body_len = strlen(r.body);
+	r.body_len = len - (size_t)(r.body - r.raw); /* a gzip body may hold NUL bytes */
 	return r;
 }
 
@@ -207,6 +216,58 @@ static void assert_json_error(const struct reply *r)
 static void reply_free(struct reply *r)
 {
 	free(r->raw);
+}
+
+#define GZIP "Accept-Encoding: gzip\r\n"
+
+/* method path with the given header lines ("" for none, each ending in CRLF). */
+static struct reply exchange_encoding(int port, const char *method, const char *path,
+				      const char *fields)
+{
+	char req[512];
+
+	snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n%s\r\n",
+		 method, path, fields);
+	return exchange_raw(port, req);
+}
+
+/* The body of a gzip answer inflated (one gzip member, nothing after it), NUL-terminated. */
+static char *gunzip(const struct reply *r, size_t *out_len)
+{
+	size_t cap = 1 << 16;
+	char *out = malloc(cap);
+	z_stream zs = { 0 };
+	int rc;
+
+	assert_non_null(out);
+	assert_int_equal(inflateInit2(&zs, 15 + 16), Z_OK); /* gzip only */
+	zs.next_in = (Bytef *)r->body;
+	zs.avail_in = (uInt)r->body_len;
+	do {
+		if (zs.total_out + 1 >= cap) {
+			cap *= 2;
+			out = realloc(out, cap);
+			assert_non_null(out);
+		}
+		zs.next_out = (Bytef *)out + zs.total_out;
+		zs.avail_out = (uInt)(cap - 1 - zs.total_out);
+		rc = inflate(&zs, Z_NO_FLUSH);
+	} while (rc == Z_OK);
+	if (rc != Z_STREAM_END)
+		fail_msg("not a gzip body (inflate %d) in:\n%.200s", rc, r->raw);
+	assert_int_equal(zs.avail_in, 0);
+	out[zs.total_out] = '\0';
+	*out_len = zs.total_out;
+	inflateEnd(&zs);
+	return out;
+}
+
+static void assert_no_header(const struct reply *r, const char *name)
+{
+	char *v = header(r, name);
+
+	if (v)
+		fail_msg("%s: %s in:\n%.300s", name, v, r->raw);
 }
 
 /* --- fixture ---------------------------------------------------------------- */
@@ -486,6 +547,161 @@ static void keep_alive__two_requests__one_connection(void **state)
 	free(b);
 }
 
+/* --- content coding --------------------------------------------------------------- */
+
+static void metrics__accepts_gzip__compressed_same_text(void **state)
+{
+	struct fixture *fx = *state;
+	struct reply plain = exchange(fx->port, "GET", "/metrics");
+	struct reply gz = exchange_encoding(fx->port, "GET", "/metrics", GZIP);
+	size_t len;
+	char *text;
+
+	assert_int_equal(gz.status, 200);
+	assert_header(&gz, "Content-Encoding", "gzip");
+	assert_header(&gz, "Vary", "Accept-Encoding");
+	assert_header(&gz, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	assert_true(plain.body_len >= HTTP_GZIP_MIN_BYTES);
+	assert_true(gz.body_len * 2 < plain.body_len);
+	text = gunzip(&gz, &len);
+	/* the same families; the view read anew (steal 2 s) and the HTTP counters moved */
+	assert_true(len > plain.body_len - 64 && len < plain.body_len + 64);
+	assert_non_null(strstr(text, "# TYPE stealtime_vcpu_steal_seconds_total counter\n"));
+	assert_non_null(strstr(text, "\nstealtime_vcpu_steal_seconds_total{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\"} 2\n"));
+	assert_non_null(strstr(text, "\nstealtime_daemon_http_requests_total 2\n"));
+	free(text);
+	reply_free(&plain);
+	reply_free(&gz);
+}
+
+static void metrics__gzip_not_accepted__identity(void **state)
+{
+	static const char *const fields[] = {
+		"", "Accept-Encoding: identity\r\n", "Accept-Encoding: gzip;q=0\r\n",
+		"Accept-Encoding: deflate, br\r\n", "Accept-Encoding: *;q=0\r\n",
+		"Accept-Encoding: gzip;q=2\r\n", "Accept-Encoding:\r\n",
+	};
+	struct fixture *fx = *state;
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		struct reply r = exchange_encoding(fx->port, "GET", "/metrics", fields[i]);
+
+		assert_int_equal(r.status, 200);
+		assert_no_header(&r, "Content-Encoding");
+		assert_header(&r, "Vary", "Accept-Encoding");
+		if (strncmp(r.body, "# HELP ", 7))
+			fail_msg("'%s': not plain text", fields[i]);
+		reply_free(&r);
+	}
+}
+
+static void metrics__accept_encoding_in_two_fields__joined(void **state)
+{
+	struct fixture *fx = *state;
+	struct reply a = exchange_encoding(fx->port, "GET", "/metrics",
+					   "Accept-Encoding: br\r\naccept-encoding: GZIP\r\n");
+	struct reply b = exchange_encoding(fx->port, "GET", "/metrics",
+					   "Accept-Encoding: *\r\nAccept-Encoding: gzip;q=0\r\n");
+
+	assert_header(&a, "Content-Encoding", "gzip");
+	assert_no_header(&b, "Content-Encoding");
+	reply_free(&a);
+	reply_free(&b);
+}
+
+static void vms__accepts_gzip__json_compressed(void **state)
+{
+	struct fixture *fx = *state;
+	struct reply list, one;
+	json_t *j, *vm;
+	size_t len;
+	char *text;
+
+	fx->host.nvcpus = 16; /* a body of several KiB */
+	list = exchange_encoding(fx->port, "GET", "/v1/vms", GZIP);
+	one = exchange_encoding(fx->port, "GET", "/v1/vms/4021",
+				"Accept-Encoding: x-gzip;q=0.5\r\n");
+	assert_header(&list, "Content-Encoding", "gzip");
+	assert_header(&list, "Content-Type", "application/json");
+	text = gunzip(&list, &len);
+	j = json_loadb(text, len, 0, NULL);
+	assert_non_null(j);
+	vm = json_array_get(json_object_get(j, "vms"), 0);
+	assert_int_equal(json_array_size(json_object_get(vm, "vcpus")), 16);
+	json_decref(j);
+	free(text);
+	assert_header(&one, "Content-Encoding", "gzip");
+	text = gunzip(&one, &len);
+	j = json_loadb(text, len, 0, NULL);
+	assert_string_equal(json_string_value(json_object_get(j, "id")), "4021");
+	json_decref(j);
+	free(text);
+	reply_free(&list);
+	reply_free(&one);
+}
+
+static void small_bodies__accepts_gzip__identity(void **state)
+{
+	static const char *const paths[] = { "/healthz", "/v1/vms/4021", "/nope" };
+	struct fixture *fx = *state;
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		struct reply r = exchange_encoding(fx->port, "GET", paths[i], GZIP);
+
+		if (r.body_len >= HTTP_GZIP_MIN_BYTES)
+			fail_msg("%s: %zu bytes, not a small body", paths[i], r.body_len);
+		assert_no_header(&r, "Content-Encoding");
+		reply_free(&r);
+	}
+}
+
+static void head__accepts_gzip__compressed_length(void **state)
+{
+	struct fixture *fx = *state;
+	struct reply get = exchange_encoding(fx->port, "GET", "/metrics", GZIP);
+	struct reply head = exchange_encoding(fx->port, "HEAD", "/metrics", GZIP);
+	char *len = header(&head, "Content-Length");
+
+	assert_header(&head, "Content-Encoding", "gzip");
+	assert_int_equal(head.body_len, 0);
+	assert_non_null(len);
+	/* the same text but for a steal of 2 s instead of 1 and the counters: within a few bytes */
+	assert_true(labs(atol(len) - (long)get.body_len) < 16);
+	free(len);
+	reply_free(&get);
+	reply_free(&head);
+}
+
+static void counters__response_bytes__by_encoding(void **state)
+{
+	struct fixture *fx = *state;
+	struct reply plain = exchange(fx->port, "GET", "/metrics");
+	struct reply gz = exchange_encoding(fx->port, "GET", "/metrics", GZIP);
+	struct reply head = exchange(fx->port, "HEAD", "/metrics");
+	struct reply err = exchange_encoding(fx->port, "GET", "/nope", GZIP);
+	struct daemon_stats_view stats = { 0 };
+	struct reply scrape;
+	char line[128];
+
+	http_server_counters(fx->srv, &stats);
+	assert_int_equal(stats.http_bytes_gzip, gz.body_len);
+	assert_int_equal(stats.http_bytes_identity, plain.body_len + err.body_len); /* HEAD: none */
+	/* and in /metrics, as they were before this answer */
+	scrape = exchange(fx->port, "GET", "/metrics");
+	snprintf(line, sizeof(line),
+		 "\nstealtime_daemon_http_response_bytes_total{encoding=\"gzip\"} %zu\n", gz.body_len);
+	assert_non_null(strstr(scrape.body, line));
+	snprintf(line, sizeof(line),
+		 "\nstealtime_daemon_http_response_bytes_total{encoding=\"identity\"} %zu\n",
+		 plain.body_len + err.body_len);
+	assert_non_null(strstr(scrape.body, line));
+	reply_free(&plain);
+	reply_free(&gz);
+	reply_free(&head);
+	reply_free(&err);
+	reply_free(&scrape);
+}
+
 /* --- the view ----------------------------------------------------------------- */
 
 static void each_request__reads_a_fresh_view(void **state)
@@ -538,11 +754,11 @@ static void counters__after_ok_and_errors__counted(void **state)
 	struct reply a = exchange(fx->port, "GET", "/metrics");
 	struct reply b = exchange(fx->port, "GET", "/nope");
 	struct reply c = exchange(fx->port, "POST", "/metrics");
-	uint64_t requests, errors;
+	struct daemon_stats_view stats = { 0 };
 
-	http_server_counters(fx->srv, &requests, &errors);
-	assert_int_equal(requests, 3);
-	assert_int_equal(errors, 2);
+	http_server_counters(fx->srv, &stats);
+	assert_int_equal(stats.http_requests, 3);
+	assert_int_equal(stats.http_errors, 2);
 	reply_free(&a);
 	reply_free(&b);
 	reply_free(&c);
@@ -654,6 +870,13 @@ int main(void)
 		T(get_with_body__metrics__400),
 		T(get_with_empty_body__metrics__200),
 		T(keep_alive__two_requests__one_connection),
+		T(metrics__accepts_gzip__compressed_same_text),
+		T(metrics__gzip_not_accepted__identity),
+		T(metrics__accept_encoding_in_two_fields__joined),
+		T(vms__accepts_gzip__json_compressed),
+		T(small_bodies__accepts_gzip__identity),
+		T(head__accepts_gzip__compressed_length),
+		T(counters__response_bytes__by_encoding),
 		T(each_request__reads_a_fresh_view),
 		T(view_fails__data_routes__503_json_error),
 		T(view_fails__healthz__still_200),

@@ -183,7 +183,8 @@ static void fill_sample(void)
 			   .bad_slot = 14, .region_missing = 15, .discovery_errors = 16,
 			   .slots_exhausted = 17, .http_requests = 18, .http_errors = 19,
 			   .control_requests = 20, .control_errors = 21, .attribution_drops = 22,
-			   .bind_failures = 23, .stale_binding = 24 },
+			   .bind_failures = 23, .http_bytes_gzip = 24, .http_bytes_identity = 25,
+			   .stale_binding = 26 },
 	};
 }
 
@@ -211,6 +212,7 @@ static const char *const families[] = {
 	"stealtime_daemon_bind_failures_total",
 	"stealtime_daemon_http_requests_total",
 	"stealtime_daemon_http_errors_total",
+	"stealtime_daemon_http_response_bytes_total",
 	"stealtime_daemon_control_requests_total",
 	"stealtime_daemon_control_errors_total",
 	"stealtime_bpf_ringbuf_drops_total",
@@ -609,7 +611,7 @@ static void render__daemon_stats__one_counter_each(void **state)
 	assert_line(out, "stealtime_daemon_rescan_requests_total 12");
 	assert_line(out, "stealtime_bpf_ringbuf_drops_total 13");
 	assert_line(out, "stealtime_bpf_bad_slot_total 14");
-	assert_line(out, "stealtime_bpf_stale_binding_total 24");
+	assert_line(out, "stealtime_bpf_stale_binding_total 26");
 	assert_line(out, "stealtime_bpf_region_missing_total 15");
 	assert_line(out, "stealtime_daemon_discovery_errors_total 16");
 	assert_line(out, "stealtime_daemon_slots_exhausted_total 17");
@@ -619,6 +621,8 @@ static void render__daemon_stats__one_counter_each(void **state)
 	assert_line(out, "stealtime_daemon_control_errors_total 21");
 	assert_line(out, "stealtime_bpf_attribution_drops_total 22");
 	assert_line(out, "stealtime_daemon_bind_failures_total 23");
+	assert_line(out, "stealtime_daemon_http_response_bytes_total{encoding=\"gzip\"} 24");
+	assert_line(out, "stealtime_daemon_http_response_bytes_total{encoding=\"identity\"} 25");
 	assert_line(out, "# TYPE stealtime_bpf_ringbuf_drops_total counter");
 	free(out);
 }
