@@ -25,6 +25,8 @@ struct fake_bpf *fake_bpf_new(void)
 	f->e.vcpus = calloc(ST_MAX_VCPUS, sizeof(*f->e.vcpus));
 	assert_non_null(f->e.vcpus);
 	f->e.vcpus_len = ST_MAX_VCPUS * sizeof(*f->e.vcpus);
+	for (int i = 0; i < 16; i++) /* the key of SipHash's reference vectors */
+		f->e.id_key.bytes[i] = (uint8_t)i;
 	for (int i = 0; i < FAKE_REGIONS; i++)
 		f->region_fds[i] = -1;
 	fake_of_fds = f;
@@ -122,7 +124,8 @@ int bpf_engine_bind_queue(struct bpf_engine *e, pid_t tid, uint32_t slot, bool b
 	if (tid <= 0)
 		return -EINVAL;
 	assert_true(f->nbinds < FAKE_MAX);
-	f->binds[f->nbinds++] = (struct fake_bind){ .tid = tid, .slot = slot, .bind = bind };
+	f->binds[f->nbinds++] = (struct fake_bind){ .tid = tid, .slot = slot, .bind = bind,
+						    .gen = e->vcpus[slot].gen };
 	return 0;
 }
 

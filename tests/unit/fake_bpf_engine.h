@@ -23,6 +23,7 @@
 struct fake_bind {
 	pid_t tid;
 	uint32_t slot;
+	uint32_t gen; /* the slot's generation when queued (what bpf_engine sends) */
 	bool bind; /* false: an unbind */
 };
 

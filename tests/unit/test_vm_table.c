@@ -1,4 +1,4 @@
-// link: daemon/vm_table.c daemon/vm_view.c daemon/attribution.c daemon/guest_records.c daemon/pvtime.c daemon/cgroup_stat.c daemon/vm_naming.c daemon/host_view.c daemon/log.c tests/unit/fake_bpf_engine.c
+// link: daemon/vm_table.c daemon/siphash.c daemon/vm_view.c daemon/attribution.c daemon/guest_records.c daemon/pvtime.c daemon/cgroup_stat.c daemon/vm_naming.c daemon/host_view.c daemon/log.c tests/unit/fake_bpf_engine.c
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The VM table kept in step with discovery (VMs, vCPUs, slots, thread
@@ -191,6 +191,19 @@ static void rescan__freed_slot__reused_by_next_vcpu(void **state)
 	assert_int_equal(vm_entry_vcpu(env->t.vms[0], 5)->slot, 1);
 	assert_int_equal(vm_table_slot(&env->t, 1)->vcpu_id, 5);
 	assert_int_equal(env->t.nslots, 2);
+	/* a thread still bound to the slot's first use no longer counts there */
+	assert_int_equal(vm_table_slot(&env->t, 0)->gen, 1);
+	assert_int_equal(vm_table_slot(&env->t, 1)->gen, 2);
+}
+
+static void rescan__binding__names_the_slot_generation(void **state)
+{
+	struct fake_env *env = *state;
+
+	vm_a_with_two_vcpus(env);
+	assert_int_equal(fake_bind_of(env->f, 102)->slot, 1);
+	assert_int_equal(fake_bind_of(env->f, 102)->gen, vm_table_slot(&env->t, 1)->gen);
+	assert_int_not_equal(fake_bind_of(env->f, 102)->gen, 0);
 }
 
 static void rescan__vm_gone__retired_with_its_slots(void **state)
@@ -301,8 +314,11 @@ static void vm_id__cookie_and_pid__fixed_hash_without_the_pointer(void **state)
 	struct fake_env *env = *state;
 	struct vm_entry *vm = vm_a_with_two_vcpus(env);
 
-	/* a restarted daemon must give the same id: the value is part of the API */
-	assert_string_equal(vm->id, "702e82010816fc56");
+	/*
+	 * SipHash-2-4 of cookie and pid (little-endian, 12 bytes) under the key
+	 * 00..0f, computed apart; a restarted daemon gives the same id
+	 */
+	assert_string_equal(vm->id, "c23b7fdcb773e2a4");
 	assert_null(strstr(vm->id, "112345"));
 }
 
@@ -312,7 +328,7 @@ static void vm_id__small_cookie__sixteen_hex_digits(void **state)
 
 	fake_disc(env->f, 0x1000, 42, ST_DISC_VM, 0);
 	rescan(env);
-	assert_string_equal(env->t.vms[0]->id, "f519f86f080bbbaf");
+	assert_string_equal(env->t.vms[0]->id, "aac2273b27a43e89");
 }
 
 static void vm_table_slot__out_of_range__null(void **state)
@@ -390,6 +406,46 @@ static void init__pinned_slots__vms_and_vcpus_adopted(void **state)
 	vm_table_free(&t);
 }
 
+static void init__pinned_beyond_max_vms__dropped_threads_unbound(void **state)
+{
+	struct fake_env *env = *state;
+	struct vm_table t;
+
+	pin_slot(env, 5, COOKIE_A, PID_A, 0, 101);
+	pin_slot(env, 9, COOKIE_B, PID_B, 0, 301);
+	vm_table_init(&t, &env->f->e, 1, 16);
+	assert_int_equal(t.nvms, 1);
+	assert_int_equal(t.nslots, 1);
+	assert_int_equal(env->f->e.vcpus[9].state, ST_VCPU_FREE);
+	/* the freed slot's thread lets go: it must not count into the slot's next use */
+	assert_non_null(fake_bind_of(env->f, 301));
+	assert_false(fake_bind_of(env->f, 301)->bind);
+	assert_int_equal(fake_bind_of(env->f, 301)->slot, 9);
+	assert_null(fake_bind_of(env->f, 101));
+	vm_table_free(&t);
+}
+
+static void init__adopted_binding__checked_at_the_first_rescan_only(void **state)
+{
+	struct fake_env *env = *state;
+	struct vm_table t;
+
+	pin_slot(env, 5, COOKIE_A, PID_A, 0, 101);
+	env->f->e.vcpus[5].gen = 7;
+	vm_table_init(&t, &env->f->e, 8, 16);
+	fake_disc(env->f, COOKIE_A, PID_A, ST_DISC_VM, 0);
+	fake_disc(env->f, COOKIE_A, PID_A, 0, 101);
+	assert_int_equal(vm_table_rescan(&t), 0);
+	/* same thread: queued again, BPF keeps it if it names generation 7 */
+	assert_true(fake_bind_of(env->f, 101)->bind);
+	assert_int_equal(fake_bind_of(env->f, 101)->slot, 5);
+	assert_int_equal(fake_bind_of(env->f, 101)->gen, 7);
+	env->f->nbinds = env->f->bind_first = 0;
+	assert_int_equal(vm_table_rescan(&t), 0);
+	assert_null(fake_bind_of(env->f, 101));
+	vm_table_free(&t);
+}
+
 static void init__pinned_commit__registration_and_region_adopted(void **state)
 {
 	struct fake_env *env = *state;
@@ -436,16 +492,16 @@ static void view__vms_and_vcpus__sorted_with_counters(void **state)
 	env->f->stats[ST_STAT_BAD_SLOT] = 4;
 	assert_int_equal(vm_table_view(&env->t, &hv), 0);
 	assert_int_equal(hv.nvms, 2);
-	assert_string_equal(hv.vms[0].id, "702e82010816fc56"); /* by id */
-	assert_string_equal(hv.vms[1].id, "f519f86f080bbbaf");
-	assert_int_equal(hv.vms[0].nvcpus, 2);
-	assert_int_equal(hv.vms[0].vcpus[0].index, 0);
-	assert_int_equal(hv.vms[0].vcpus[0].hist[4], 3);
-	assert_int_equal(hv.vms[0].vcpus[1].index, 2);
-	assert_int_equal(hv.vms[0].vcpus[1].steal_ns, 1000);
-	assert_false(hv.vms[0].vcpus[1].bound);
-	assert_int_equal(hv.vms[0].max_wait_ns, 90);
-	assert_int_equal(hv.vms[1].nvcpus, 0);
+	assert_string_equal(hv.vms[0].id, "aac2273b27a43e89"); /* by id */
+	assert_string_equal(hv.vms[1].id, "c23b7fdcb773e2a4");
+	assert_int_equal(hv.vms[1].nvcpus, 2);
+	assert_int_equal(hv.vms[1].vcpus[0].index, 0);
+	assert_int_equal(hv.vms[1].vcpus[0].hist[4], 3);
+	assert_int_equal(hv.vms[1].vcpus[1].index, 2);
+	assert_int_equal(hv.vms[1].vcpus[1].steal_ns, 1000);
+	assert_false(hv.vms[1].vcpus[1].bound);
+	assert_int_equal(hv.vms[1].max_wait_ns, 90);
+	assert_int_equal(hv.vms[0].nvcpus, 0);
 	assert_int_equal(hv.stats.rescans, 1);
 	assert_int_equal(hv.stats.slots_exhausted, 3);
 	assert_int_equal(hv.stats.attribution_drops, 6);
@@ -541,12 +597,15 @@ int main(void)
 		T(rescan__max_vms_reached__vm_dropped_and_counted),
 		T(rescan__binding_fails__counted_once_until_it_works),
 		T(rescan__binding_run_fails__every_new_binding_failed),
+		T(rescan__binding__names_the_slot_generation),
 		T(vm_id__cookie_and_pid__fixed_hash_without_the_pointer),
 		T(vm_id__small_cookie__sixteen_hex_digits),
 		T(vm_table_slot__out_of_range__null),
 		T(find__unknown_pid_or_vcpu__null),
 		T(names__live_process__comm_and_comm_pid_name),
 		T(init__pinned_slots__vms_and_vcpus_adopted),
+		T(init__pinned_beyond_max_vms__dropped_threads_unbound),
+		T(init__adopted_binding__checked_at_the_first_rescan_only),
 		T(init__pinned_commit__registration_and_region_adopted),
 		T(view__vms_and_vcpus__sorted_with_counters),
 		T(view__exported_culprits__largest_first_up_to_top_and_kept),
