@@ -30,6 +30,7 @@
 #include "http_server.h"
 #include "instance_lock.h"
 #include "log.h"
+#include "table_hooks.h"
 #include "vm_table.h"
 
 struct daemon {
@@ -291,7 +292,7 @@ static int run(struct daemon *d)
 	if (err)
 		return err;
 	raise_fd_limit(d->cfg.max_vms);
-	vm_table_init(&d->table, &d->bpf, d->cfg.max_vms, d->cfg.max_vcpus);
+	vm_table_init(&d->table, &d->bpf, &daemon_table_hooks, d->cfg.max_vms, d->cfg.max_vcpus);
 	d->table.top_culprits = d->cfg.top_culprits;
 	rescan(d);
 	err = setup_loop(d);

@@ -6,9 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "attribution.h"
 #include "cgroup_stat.h"
-#include "guest_records.h"
 #include "log.h"
 #include "siphash.h"
 #include "vm_naming.h"
@@ -295,7 +293,8 @@ static void retire_vm(struct vm_table *t, size_t idx)
 	struct vm_entry *vm = t->vms[idx];
 
 	log_info("VM %s (%s, pid %d) gone", vm->id, vm->name, vm->pid);
-	guest_records_release(t, vm);
+	if (t->hooks->vm_retired)
+		t->hooks->vm_retired(t, vm);
 	for (size_t i = 0; i < vm->nvcpus; i++)
 		retire_vcpu(t, &vm->vcpus[i]);
 	if (vm->cpu_stat_fd >= 0)
@@ -366,7 +365,8 @@ static void forget_freed_slots(struct vm_table *t)
 {
 	if (!t->nforget)
 		return;
-	attribution_forget_slots(t, t->forget);
+	if (t->hooks->slots_freed)
+		t->hooks->slots_freed(t, t->forget);
 	memset(t->forget, 0, sizeof(t->forget));
 	t->nforget = 0;
 }
@@ -431,16 +431,20 @@ static void adopt_slots(struct vm_table *t)
 		}
 		c->tid = v->tid;
 		c->adopted = true;
-		guest_records_adopt(t, vm, c, v);
+		if (t->hooks->vcpu_adopted)
+			t->hooks->vcpu_adopted(t, vm, c, v);
 	}
 }
 
-int vm_table_init(struct vm_table *t, struct bpf_engine *bpf, unsigned max_vms,
-		  unsigned max_vcpus)
+int vm_table_init(struct vm_table *t, struct bpf_engine *bpf, const struct vm_table_hooks *hooks,
+		  unsigned max_vms, unsigned max_vcpus)
 {
+	static const struct vm_table_hooks none;
+
 	memset(t, 0, sizeof(*t));
 	pthread_mutex_init(&t->lock, NULL);
 	t->bpf = bpf;
+	t->hooks = hooks ? hooks : &none;
 	t->max_vms = max_vms;
 	t->max_vcpus = max_vcpus > ST_MAX_VCPUS ? ST_MAX_VCPUS : max_vcpus;
 	adopt_slots(t);

@@ -55,6 +55,7 @@ struct vm_entry {
 struct vm_table {
 	pthread_mutex_t lock;
 	struct bpf_engine *bpf;
+	const struct vm_table_hooks *hooks;
 	struct vm_entry **vms;
 	size_t nvms, cap;
 	bool region_used[ST_MAX_REGIONS];
@@ -72,8 +73,26 @@ struct vm_table {
 	uint64_t bind_failures;    /* vCPU threads found but not bound */
 };
 
-int vm_table_init(struct vm_table *t, struct bpf_engine *bpf, unsigned max_vms,
-		  unsigned max_vcpus);
+/*
+ * What other modules do when the table changes: they listen, the table
+ * does not know them (table_hooks.c wires guest_records and attribution).
+ * Called with the table lock held; any may be NULL.
+ */
+struct vm_table_hooks {
+	/* a vCPU taken back from the pinned slots at start */
+	void (*vcpu_adopted)(struct vm_table *t, struct vm_entry *vm, struct vcpu_entry *c,
+			     const struct st_vcpu *v);
+	/* a VM about to be retired, its slots still held */
+	void (*vm_retired)(struct vm_table *t, struct vm_entry *vm);
+	/* freed[slot]: the slots freed since the last call */
+	void (*slots_freed)(struct vm_table *t, const bool *freed);
+	/* each VM view's culprits (vm_table_view); slot_vm[slot]: index in hv->vms or -1 */
+	int (*fill_culprits)(struct vm_table *t, struct host_view *hv, const int *slot_vm);
+};
+
+/* Takes back what the pinned slots hold (hooks->vcpu_adopted for each). */
+int vm_table_init(struct vm_table *t, struct bpf_engine *bpf, const struct vm_table_hooks *hooks,
+		  unsigned max_vms, unsigned max_vcpus);
 void vm_table_free(struct vm_table *t);
 
 /* Brings the table in line with the kernel: new VMs, vCPUs, threads; gone ones retired. */

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "attribution.h"
 #include "cgroup_stat.h"
 #include "vm_table.h"
 
@@ -137,8 +136,8 @@ int vm_table_view(void *table, struct host_view *out)
 		for (size_t j = 0; j < t->vms[i]->nvcpus; j++)
 			slot_vm[t->vms[i]->vcpus[j].slot] = (int)i;
 	}
-	if (!err)
-		err = attribution_fill(t, out, slot_vm);
+	if (!err && t->hooks->fill_culprits)
+		err = t->hooks->fill_culprits(t, out, slot_vm);
 	for (size_t i = 0; i < out->nvms && !err; i++)
 		err = update_exported(t, t->vms[i], &out->vms[i]);
 	out->stats.rescans = t->rescans;

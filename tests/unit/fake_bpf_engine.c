@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "fake_bpf_engine.h"
+#include "table_hooks.h"
 
 #define FAKE(e) ((struct fake_bpf *)(e))
 
@@ -85,7 +86,7 @@ int fake_env_setup(void **state)
 
 	assert_non_null(env);
 	env->f = fake_bpf_new();
-	assert_int_equal(vm_table_init(&env->t, &env->f->e, 8, 16), 0);
+	assert_int_equal(vm_table_init(&env->t, &env->f->e, &daemon_table_hooks, 8, 16), 0);
 	*state = env;
 	return 0;
 }

@@ -1,4 +1,4 @@
-// link: daemon/guest_records.c daemon/pvtime.c daemon/vm_table.c daemon/siphash.c daemon/vm_view.c daemon/attribution.c daemon/cgroup_stat.c daemon/vm_naming.c daemon/host_view.c daemon/log.c tests/unit/fake_bpf_engine.c
+// link: daemon/guest_records.c daemon/pvtime.c daemon/vm_table.c daemon/table_hooks.c daemon/siphash.c daemon/vm_view.c daemon/attribution.c daemon/cgroup_stat.c daemon/vm_naming.c daemon/host_view.c daemon/log.c tests/unit/fake_bpf_engine.c
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The control operations of guest records (register, set_ipa, smccc,
@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "fake_bpf_engine.h"
+#include "table_hooks.h"
 #include "guest_records.h"
 #include "log.h"
 #include "pvtime.h"
@@ -509,7 +510,7 @@ static void adopt__commit_on_but_region_not_pinned__registered_without_fd(void *
 	assert_int_equal(reg(g, &g->peer, REGION), 0);
 	assert_int_equal(set_ipa(g, 0, REC(0), 0), 0);
 	g->env->f->e.vcpus[0].region = 5; /* as if its region had been lost */
-	vm_table_init(&t, &g->env->f->e, 8, 16);
+	vm_table_init(&t, &g->env->f->e, &daemon_table_hooks, 8, 16);
 	assert_int_equal(t.nvms, 1);
 	assert_true(t.vms[0]->registered);
 	assert_int_equal(t.vms[0]->region, 5);

@@ -1,4 +1,4 @@
-// link: daemon/vm_table.c daemon/siphash.c daemon/vm_view.c daemon/attribution.c daemon/guest_records.c daemon/pvtime.c daemon/cgroup_stat.c daemon/vm_naming.c daemon/host_view.c daemon/log.c tests/unit/fake_bpf_engine.c
+// link: daemon/vm_table.c daemon/table_hooks.c daemon/siphash.c daemon/vm_view.c daemon/attribution.c daemon/guest_records.c daemon/pvtime.c daemon/cgroup_stat.c daemon/vm_naming.c daemon/host_view.c daemon/log.c tests/unit/fake_bpf_engine.c
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The VM table kept in step with discovery (VMs, vCPUs, slots, thread
@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "fake_bpf_engine.h"
+#include "table_hooks.h"
 #include "host_view.h"
 #include "log.h"
 #include "vm_table.h"
@@ -63,7 +64,7 @@ static void init__max_vcpus_above_slots__capped(void **state)
 	struct fake_env *env = *state;
 	struct vm_table t;
 
-	vm_table_init(&t, &env->f->e, 1, ST_MAX_VCPUS + 1);
+	vm_table_init(&t, &env->f->e, &daemon_table_hooks, 1, ST_MAX_VCPUS + 1);
 	assert_int_equal(t.max_vcpus, ST_MAX_VCPUS);
 	vm_table_free(&t);
 }
@@ -391,7 +392,7 @@ static void init__pinned_slots__vms_and_vcpus_adopted(void **state)
 	pin_slot(env, 5, COOKIE_A, PID_A, 0, 101);
 	pin_slot(env, 9, COOKIE_A, PID_A, 1, 102);
 	pin_slot(env, 12, COOKIE_B, PID_B, 0, 0);
-	vm_table_init(&t, &env->f->e, 8, 16);
+	vm_table_init(&t, &env->f->e, &daemon_table_hooks, 8, 16);
 	assert_int_equal(t.nvms, 2);
 	assert_int_equal(t.nslots, 3);
 	a = vm_table_find_pid(&t, PID_A);
@@ -413,7 +414,7 @@ static void init__pinned_beyond_max_vms__dropped_threads_unbound(void **state)
 
 	pin_slot(env, 5, COOKIE_A, PID_A, 0, 101);
 	pin_slot(env, 9, COOKIE_B, PID_B, 0, 301);
-	vm_table_init(&t, &env->f->e, 1, 16);
+	vm_table_init(&t, &env->f->e, &daemon_table_hooks, 1, 16);
 	assert_int_equal(t.nvms, 1);
 	assert_int_equal(t.nslots, 1);
 	assert_int_equal(env->f->e.vcpus[9].state, ST_VCPU_FREE);
@@ -432,7 +433,7 @@ static void init__adopted_binding__checked_at_the_first_rescan_only(void **state
 
 	pin_slot(env, 5, COOKIE_A, PID_A, 0, 101);
 	env->f->e.vcpus[5].gen = 7;
-	vm_table_init(&t, &env->f->e, 8, 16);
+	vm_table_init(&t, &env->f->e, &daemon_table_hooks, 8, 16);
 	fake_disc(env->f, COOKIE_A, PID_A, ST_DISC_VM, 0);
 	fake_disc(env->f, COOKIE_A, PID_A, 0, 101);
 	assert_int_equal(vm_table_rescan(&t), 0);
@@ -457,7 +458,7 @@ static void init__pinned_commit__registration_and_region_adopted(void **state)
 	env->f->e.vcpus[0].region = 3;
 	env->f->e.vcpus[0].region_ipa = 0x50000000;
 	fake_pin_region(env->f, 3);
-	vm_table_init(&t, &env->f->e, 8, 16);
+	vm_table_init(&t, &env->f->e, &daemon_table_hooks, 8, 16);
 	vm = t.vms[0];
 	assert_true(vm->registered);
 	assert_int_equal(vm->region, 3);
