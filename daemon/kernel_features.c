@@ -12,22 +12,9 @@
 #include <bpf/libbpf.h>
 #include <linux/filter.h>
 
+#include "feature_env.h"
 #include "kernel_features.h"
 #include "log.h"
-
-/* A feature STEALTIMED_WITHOUT names is taken as missing. */
-static bool pretend_missing(const char *name)
-{
-	const char *list = getenv("STEALTIMED_WITHOUT"), *p;
-	size_t n = strlen(name);
-
-	for (p = list; p && *p; p += strcspn(p, ",")) {
-		p += *p == ',';
-		if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
-			return true;
-	}
-	return false;
-}
 
 /* The arguments of a tracepoint's BTF prototype (btf_trace_NAME), or -1 */
 static int tracepoint_args(const struct btf *btf, const char *tp)
@@ -93,15 +80,15 @@ int kernel_features_check(struct kernel_features *f)
 	n += (size_t)snprintf(missing + n, n < sizeof(missing) ? sizeof(missing) - n : 0, \
 			      "%s%s", n ? ", " : "", what)
 	memset(f, 0, sizeof(*f));
-	btf = pretend_missing("btf") ? NULL : btf__load_vmlinux_btf();
+	btf = feature_env_without("btf") ? NULL : btf__load_vmlinux_btf();
 	if (!btf) {
 		MISSING("BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)");
 	} else {
 		if (btf__find_by_name_kind(btf, "bpf_iter_task_file", BTF_KIND_FUNC) < 0)
 			MISSING("BPF task iterators (Linux 5.8)");
 		f->prev_state = tracepoint_args(btf, "sched_switch") >= 4 &&
-				!pretend_missing("prev_state");
-		f->kvm_btf = kvm_has_btf(btf) && !pretend_missing("kvm_btf");
+				!feature_env_without("prev_state");
+		f->kvm_btf = kvm_has_btf(btf) && !feature_env_without("kvm_btf");
 		btf__free(btf);
 	}
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) != 1)
@@ -109,7 +96,7 @@ int kernel_features_check(struct kernel_features *f)
 	if (!raw_tp_test_run())
 		MISSING("test runs of raw tracepoint programs (Linux 5.10)");
 	f->task_storage = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) == 1 &&
-			  !pretend_missing("task_storage");
+			  !feature_env_without("task_storage");
 	f->kvm_loaded = access("/sys/module/kvm", F_OK) == 0;
 #undef MISSING
 	if (!n)
