@@ -9,6 +9,12 @@
  * rather than stalling the daemon. A registration belongs to the VMM
  * process, not to the connection: closing one (or being dropped) leaves it
  * for the process to take back; only "unregister" (or the VM's end) ends it.
+ *
+ * A peer is the process that connected, pinned by a pidfd at accept
+ * (peer_identity.h): once it has exited its connections are refused every
+ * request (ESRCH), whoever holds them now and whoever has its pid. The
+ * connections of one process share a record (struct proc): how many it
+ * holds (at most conns_per_process) and the rescans it asked for.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +30,8 @@
 
 #include "control.h"
 #include "log.h"
+#include "peer_identity.h"
+#include "rate_limit.h"
 
 #ifndef SO_PEERGROUPS
 #define SO_PEERGROUPS 59
@@ -32,12 +40,22 @@
 #define REASON_LEN 256
 #define PASSED_FDS_MAX 16 /* room for fds a peer sends; the kernel drops the rest */
 
+/* One process's connections: keyed by pid and start time, freed with its last one */
+struct proc {
+	struct proc *next;
+	pid_t pid;
+	uint64_t start_time;
+	unsigned nconns;
+	struct token_bucket rescans;
+};
+
 struct conn {
 	struct control_server *srv;
 	struct conn *prev, *next;
 	int fd;
 	sd_event_source *src;
 	struct control_peer peer;
+	struct proc *proc;
 	bool registered;
 };
 
@@ -54,6 +72,8 @@ struct control_server {
 	void *ctx;
 	struct conn *conns;
 	size_t nconns;
+	struct proc *procs;
+	unsigned conns_per_process;
 	size_t nregistered;        /* conns with registered set */
 	unsigned max_registered;
 	bool accept_paused; /* out of fds: listener off until a connection goes */
@@ -138,6 +158,44 @@ static void conn_unregister(struct conn *c)
 	log_info("control: pid %d unregistered", (int)c->peer.pid);
 }
 
+/* The record of the process with pid and start time, or NULL. */
+static struct proc *proc_find(struct control_server *srv, pid_t pid, uint64_t start_time)
+{
+	for (struct proc *p = srv->procs; p; p = p->next)
+		if (p->pid == pid && p->start_time == start_time)
+			return p;
+	return NULL;
+}
+
+static struct proc *proc_get(struct control_server *srv, const struct control_peer *peer)
+{
+	struct proc *p = proc_find(srv, peer->pid, peer->start_time);
+
+	if (!p) {
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			return NULL;
+		p->pid = peer->pid;
+		p->start_time = peer->start_time;
+		p->next = srv->procs;
+		srv->procs = p;
+	}
+	p->nconns++;
+	return p;
+}
+
+static void proc_put(struct control_server *srv, struct proc *p)
+{
+	struct proc **pp;
+
+	if (!p || --p->nconns)
+		return;
+	for (pp = &srv->procs; *pp != p; pp = &(*pp)->next)
+		;
+	*pp = p->next;
+	free(p);
+}
+
 /* Frees c; tells ops->disconnect first when disconnect is set. */
 static void conn_free(struct conn *c, bool disconnect)
 {
@@ -158,6 +216,8 @@ static void conn_free(struct conn *c, bool disconnect)
 	if (c->next)
 		c->next->prev = c->prev;
 	srv->nconns--;
+	proc_put(srv, c->proc);
+	peer_identity_release(&c->peer);
 	free(c);
 	if (srv->accept_paused && srv->listen_src) {
 		srv->accept_paused = false;
@@ -227,6 +287,11 @@ static int dispatch(struct conn *c, const struct control_request *req, int *fd, 
 	int64_t ret = 0;
 	int r;
 
+	if (!peer_alive(&c->peer)) {
+		snprintf(err, errlen, "the process that connected (pid %d) has exited",
+			 (int)c->peer.pid);
+		return -ESRCH;
+	}
 	if (req->op == CONTROL_OP_REGISTER)
 		return do_register(c, req, fd, err, errlen);
 	if (!c->registered) {
@@ -437,7 +502,8 @@ static bool peer_allowed(const struct control_server *srv, int sock, const struc
 	return r == 1;
 }
 
-static int conn_new(struct control_server *srv, int sock, const struct ucred *cred)
+/* A connection for peer (whose pidfd it takes over on success). */
+static int conn_new(struct control_server *srv, int sock, const struct control_peer *peer)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	int r;
@@ -446,12 +512,17 @@ static int conn_new(struct control_server *srv, int sock, const struct ucred *cr
 		return -ENOMEM;
 	c->srv = srv;
 	c->fd = sock;
-	c->peer.pid = cred->pid;
-	c->peer.uid = cred->uid;
-	c->peer.gid = cred->gid;
+	c->peer = *peer;
 	c->peer.conn_id = ++srv->next_conn_id;
+	c->proc = proc_get(srv, peer);
+	if (!c->proc) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->peer.rescans = &c->proc->rescans;
 	r = sd_event_add_io(srv->ev, &c->src, sock, EPOLLIN | EPOLLRDHUP, on_conn, c);
 	if (r < 0) {
+		proc_put(srv, c->proc);
 		free(c);
 		return r;
 	}
@@ -460,14 +531,28 @@ static int conn_new(struct control_server *srv, int sock, const struct ucred *cr
 		c->next->prev = c;
 	srv->conns = c;
 	srv->nconns++;
-	log_debug("control: pid %d connected (uid %u)", (int)cred->pid, (unsigned)cred->uid);
+	log_debug("control: pid %d connected (uid %u)", (int)peer->pid, (unsigned)peer->uid);
 	return 0;
+}
+
+/* 0, or -EBUSY with a reason when the peer's process holds its share of connections */
+static int check_proc_quota(struct control_server *srv, const struct control_peer *peer,
+			    char *reason, size_t len)
+{
+	struct proc *p = proc_find(srv, peer->pid, peer->start_time);
+
+	if (!p || p->nconns < srv->conns_per_process)
+		return 0;
+	snprintf(reason, len, "process %d already holds %u connections", (int)peer->pid,
+		 p->nconns);
+	return -EBUSY;
 }
 
 static void accept_one(struct control_server *srv, int sock)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
+	struct control_peer peer = { .pidfd = -1 };
 	char reason[128];
 	int r;
 
@@ -490,10 +575,26 @@ static void accept_one(struct control_server *srv, int sock)
 		refuse(sock, cred.pid, EBUSY, reason);
 		return;
 	}
-	r = conn_new(srv, sock, &cred);
+	peer.pid = cred.pid;
+	peer.uid = cred.uid;
+	peer.gid = cred.gid;
+	r = peer_identity_take(&peer, sock);
+	if (r == -ESRCH)
+		snprintf(reason, sizeof(reason), "the process that connected (pid %d) has exited",
+			 (int)cred.pid);
+	else if (r < 0)
+		snprintf(reason, sizeof(reason), "no pidfd for pid %d: %s", (int)cred.pid,
+			 strerror(-r));
+	else
+		r = check_proc_quota(srv, &peer, reason, sizeof(reason));
+	if (r == 0) {
+		r = conn_new(srv, sock, &peer);
+		if (r < 0)
+			snprintf(reason, sizeof(reason), "connection could not be set up");
+	}
 	if (r < 0) {
-		log_errno(r, "control: connection of pid %d", (int)cred.pid);
-		refuse(sock, cred.pid, r, "connection could not be set up");
+		peer_identity_release(&peer);
+		refuse(sock, cred.pid, -r, reason);
 	}
 }
 
@@ -615,6 +716,7 @@ int control_server_start(struct control_server **out, sd_event *ev, const char *
 	if (!srv)
 		return -ENOMEM;
 	srv->listen_fd = -1;
+	srv->conns_per_process = CONTROL_CONNS_PER_PROCESS;
 	srv->ev = sd_event_ref(ev);
 	srv->allowed_gid = allowed_gid;
 	srv->ops = ops;
@@ -635,6 +737,11 @@ int control_server_start(struct control_server **out, sd_event *ev, const char *
 void control_server_set_max_registered(struct control_server *srv, unsigned max_registered)
 {
 	srv->max_registered = max_registered;
+}
+
+void control_server_set_conns_per_process(struct control_server *srv, unsigned n)
+{
+	srv->conns_per_process = n;
 }
 
 void control_server_counters(const struct control_server *srv, uint64_t *requests,

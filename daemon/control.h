@@ -19,15 +19,22 @@
 #define CONTROL_MAX_VCPU 4095       /* highest vcpu index a request may name */
 #define CONTROL_MAX_SNAPSHOT 1024   /* vCPU values in one snapshot reply */
 #define CONTROL_SPARE_CONNS 256     /* connections not (yet) registered: beyond, EBUSY */
+#define CONTROL_CONNS_PER_PROCESS 8 /* connections one process may hold: beyond, EBUSY */
 #define CONTROL_REGION_ALIGN 65536u /* region_ipa alignment */
 #define CONTROL_RECORD_ALIGN 64u    /* set_ipa ipa alignment (KVM_ARM_VCPU_PVTIME_IPA) */
+
+struct token_bucket;
 
 struct control_peer {
 	pid_t pid; /* SO_PEERCRED */
 	uid_t uid;
 	gid_t gid;
+	int pidfd;           /* the process that connected, pinned at accept (peer_identity.h) */
+	uint64_t start_time; /* its start time, clock ticks after boot */
 	uint64_t conn_id;
 	void *vm; /* set by ops->register_vm, passed back to later ops */
+	/* the rescans this process asked for, shared by its connections (NULL: none kept) */
+	struct token_bucket *rescans;
 };
 
 struct control_reg {
@@ -42,6 +49,10 @@ struct control_vcpu_value {
 };
 
 /*
+ * Every op is called only while the peer's process is alive (its pidfd):
+ * requests of a connection whose process has exited get ESRCH, even when
+ * another process has its pid now.
+ *
  * Each op returns 0 or a negative errno; on error it writes a human
  * readable reason into err (errlen bytes). The reply carries the errno name
  * ("EINVAL") and the reason.
@@ -118,7 +129,9 @@ struct control_server;
  * Listens on path (creating its parent directory, removing a stale socket
  * file), mode 0660, group allowed_gid (or 0600, root only, when
  * allowed_gid is (gid_t)-1). Peers that are not root (nor the daemon's own
- * uid) and not in that group are refused at accept.
+ * uid) and not in that group are refused at accept, as are peers whose
+ * process has exited by then (ESRCH) and processes that hold
+ * CONTROL_CONNS_PER_PROCESS connections already (EBUSY).
  */
 int control_server_start(struct control_server **out, sd_event *ev, const char *path,
 			 gid_t allowed_gid, const struct control_ops *ops, void *ctx);
@@ -129,6 +142,8 @@ int control_server_start(struct control_server **out, sd_event *ev, const char *
  * Until called: max_registered is 0 (only spare connections).
  */
 void control_server_set_max_registered(struct control_server *srv, unsigned max_registered);
+/* Connections one process may hold at once (default CONTROL_CONNS_PER_PROCESS). */
+void control_server_set_conns_per_process(struct control_server *srv, unsigned n);
 /* requests: messages received; errors: {"ok":false} replies sent */
 void control_server_counters(const struct control_server *srv, uint64_t *requests,
 			     uint64_t *errors);

@@ -1,4 +1,4 @@
-// link: daemon/control.c daemon/control_proto.c daemon/log.c
+// link: daemon/control.c daemon/control_proto.c daemon/log.c daemon/peer_identity.c daemon/feature_env.c daemon/rate_limit.c
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Control socket server (daemon/control.c) on a real sd-event loop and a
@@ -32,6 +32,7 @@
 
 #include "control.h"
 #include "log.h"
+#include "peer_identity.h"
 
 #define GROUP 4242        /* allowed_gid of the fixture's server */
 #define NOBODY 65534
@@ -802,6 +803,8 @@ static void fill_spare_conns(struct fixture *f, int *fds)
 {
 	int last;
 
+	/* all from this one process: lift its own quota */
+	control_server_set_conns_per_process(f->srv, CONTROL_SPARE_CONNS + 8);
 	for (int i = 0; i < CONTROL_SPARE_CONNS; i++) {
 		fds[i] = client_connect(f);
 		expect_error(f, fds[i], "{\"op\":\"snapshot\"}", "ENOENT", "not registered");
@@ -981,6 +984,244 @@ static void access__group_member_allowed_stranger_refused(void **state)
 	assert_int_equal(f->registers, 0);
 }
 
+static void connections__per_process_quota__ebusy_beyond_then_room_again(void **state)
+{
+	struct fixture *f = *state;
+	int fds[CONTROL_CONNS_PER_PROCESS], last;
+
+	for (int i = 0; i < CONTROL_CONNS_PER_PROCESS; i++) {
+		fds[i] = client_connect(f);
+		expect_error(f, fds[i], "{\"op\":\"snapshot\"}", "ENOENT", "not registered");
+	}
+	last = client_connect(f);
+	assert_true(client_recv(f, last, reply, sizeof(reply), NULL) > 0);
+	assert_non_null(strstr(reply, "\"errno\":\"EBUSY\""));
+	assert_non_null(strstr(reply, "already holds 8 connections"));
+	assert_int_equal(client_recv(f, last, reply, sizeof(reply), NULL), 0);
+	close(last);
+	/* one closes: the process gets one back */
+	close(fds[0]);
+	for (int i = 0; i < 20; i++)
+		sd_event_run(f->ev, 1000);
+	fds[0] = client_connect(f);
+	expect_error(f, fds[0], "{\"op\":\"snapshot\"}", "ENOENT", "not registered");
+	for (int i = 0; i < CONTROL_CONNS_PER_PROCESS; i++)
+		close(fds[i]);
+}
+
+/* Receives one fd sent with SCM_RIGHTS on sock (blocking). */
+static int recv_fd(int sock)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	char byte;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+			      .msg_controllen = sizeof(ctl.b) };
+	int fd = -1;
+
+	assert_int_equal(recvmsg(sock, &msg, MSG_CMSG_CLOEXEC), 1);
+	assert_non_null(CMSG_FIRSTHDR(&msg));
+	memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
+	return fd;
+}
+
+/*
+ * A child connects, hands its connection to this process over pair, then
+ * exits once it reads a byte (at once when wait_for_go is false). Returns
+ * the connection; *child is the child's pid, not yet reaped.
+ */
+static int connect_in_child(struct fixture *f, bool wait_for_go, int *pair_out, pid_t *child)
+{
+	int pair[2], fd;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+	*child = fork();
+	assert_true(*child >= 0);
+	if (*child == 0) {
+		char c;
+
+		close(pair[0]);
+		fd = client_connect(f);
+		client_send(pair[1], "x", 1, fd);
+		if (wait_for_go && read(pair[1], &c, 1) != 1)
+			_exit(2);
+		_exit(0);
+	}
+	close(pair[1]);
+	fd = recv_fd(pair[0]);
+	*pair_out = pair[0];
+	return fd;
+}
+
+static void reap(pid_t child)
+{
+	int status;
+
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void peer__exited_after_accept__every_request_esrch(void **state)
+{
+	struct fixture *f = *state;
+	int pair, fd;
+	pid_t child;
+
+	fd = connect_in_child(f, true, &pair, &child);
+	/* accepted while the child lives: its requests are served */
+	expect_error(f, fd, "{\"op\":\"snapshot\"}", "ENOENT", "not registered");
+	assert_int_equal(write(pair, "g", 1), 1);
+	reap(child);
+	/* the socket lives on here; the process that connected does not */
+	expect_error(f, fd, "{\"op\":\"register\",\"region_ipa\":0}", "ESRCH",
+		     "the process that connected");
+	expect_error(f, fd, "{\"op\":\"snapshot\"}", "ESRCH", "has exited");
+	assert_int_equal(f->registers + f->snapshots, 0);
+	close(pair);
+	close(fd);
+}
+
+static void peer_exited_before_accept__refused(struct fixture *f)
+{
+	int pair, fd;
+	pid_t child;
+
+	fd = connect_in_child(f, false, &pair, &child);
+	reap(child); /* before the server has even accepted */
+	assert_true(client_recv(f, fd, reply, sizeof(reply), NULL) > 0);
+	assert_non_null(strstr(reply, "\"errno\":\"ESRCH\""));
+	assert_non_null(strstr(reply, "has exited"));
+	assert_int_equal(client_recv(f, fd, reply, sizeof(reply), NULL), 0);
+	close(pair);
+	close(fd);
+	assert_int_equal(f->registers, 0);
+}
+
+static void peer__exited_before_accept__refused_esrch(void **state)
+{
+	peer_exited_before_accept__refused(*state);
+}
+
+static void peer__exited_before_accept_without_peerpidfd__refused_esrch(void **state)
+{
+	setenv("STEALTIMED_WITHOUT", "peerpidfd", 1);
+	peer_exited_before_accept__refused(*state);
+	unsetenv("STEALTIMED_WITHOUT");
+}
+
+static void peer__registered_then_exited__later_requests_esrch(void **state)
+{
+	struct fixture *f = *state;
+	int pair, fd;
+	pid_t child;
+
+	fd = connect_in_child(f, true, &pair, &child);
+	close(do_register(f, fd, 0));
+	assert_int_equal(write(pair, "g", 1), 1);
+	reap(child);
+	expect_error(f, fd, "{\"op\":\"set_ipa\",\"vcpu\":0,\"ipa\":0}", "ESRCH", "has exited");
+	expect_error(f, fd, "{\"op\":\"smccc\",\"vcpu\":0,\"function\":1}", "ESRCH", "has exited");
+	assert_int_equal(f->set_ipas + f->smcccs, 0);
+	close(pair);
+	close(fd);
+	wait_for(f, &f->disconnects, 1);
+}
+
+/* A connected socketpair's end as a control peer would see it */
+static void take_identity(int sock, struct control_peer *peer, bool fallback)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	assert_int_equal(getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len), 0);
+	*peer = (struct control_peer){ .pid = cred.pid, .pidfd = -1 };
+	if (fallback)
+		assert_int_equal(peer_identity_take_fallback(peer, sock), 0);
+	else
+		assert_int_equal(peer_identity_take(peer, sock), 0);
+	assert_true(peer->pidfd >= 0);
+}
+
+static void identity__both_ways__this_process_same_start_time(void **state)
+{
+	struct control_peer a, b;
+	uint64_t start;
+	int sp[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+	take_identity(sp[0], &a, false);
+	take_identity(sp[0], &b, true);
+	assert_int_equal(a.pid, getpid());
+	assert_int_equal(peer_pidfd_pid(a.pidfd), getpid());
+	assert_int_equal(peer_pidfd_pid(b.pidfd), getpid());
+	assert_int_equal(peer_start_time(getpid(), &start), 0);
+	assert_true(start > 0);
+	assert_int_equal(a.start_time, start);
+	assert_int_equal(b.start_time, start);
+	assert_true(peer_alive(&a));
+	assert_true(peer_same_process(&a, &b));
+	/* another start time under the same pid is another process */
+	b.start_time++;
+	assert_false(peer_same_process(&a, &b));
+	peer_identity_release(&a);
+	peer_identity_release(&b);
+	assert_int_equal(a.pidfd, -1);
+	close(sp[0]);
+	close(sp[1]);
+}
+
+static void identity__child_exits__not_alive_pid_gone(void **state)
+{
+	struct fixture *f = *state;
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct control_peer child, same;
+	uint64_t start, mine;
+	int lsock, sock;
+	pid_t pid;
+
+	/* a listener of the test's own: the child connects to it */
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/id.sock", f->dir);
+	lsock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(lsock, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	assert_int_equal(listen(lsock, 1), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		char c;
+
+		if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+			_exit(3);
+		_exit(read(fd, &c, 1) == 1 ? 0 : 2); /* until told */
+	}
+	sock = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(sock >= 0);
+	take_identity(sock, &child, false);
+	take_identity(sock, &same, true);
+	assert_int_equal(child.pid, pid);
+	assert_int_equal(peer_start_time(getpid(), &mine), 0);
+	assert_true(child.start_time >= mine);
+	assert_int_equal(same.start_time, child.start_time);
+	assert_true(peer_same_process(&child, &same));
+	assert_int_equal(send(sock, "g", 1, MSG_NOSIGNAL), 1);
+	/* exited, not reaped yet: a zombie is not alive either */
+	for (int i = 0; i < 500 && peer_alive(&child); i++)
+		usleep(10000);
+	assert_false(peer_alive(&child));
+	assert_false(peer_same_process(&child, &same));
+	reap(pid);
+	assert_int_equal(peer_pidfd_pid(child.pidfd), -1);
+	assert_int_equal(peer_start_time(pid, &start), -ESRCH);
+	peer_identity_release(&child);
+	peer_identity_release(&same);
+	close(sock);
+	close(lsock);
+	unlink(addr.sun_path);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1013,6 +1254,13 @@ int main(void)
 		T(stop__registered_peer__no_unregister),
 		T(stop__unread_request_with_fd__fd_released),
 		T(access__group_member_allowed_stranger_refused),
+		T(connections__per_process_quota__ebusy_beyond_then_room_again),
+		T(peer__exited_after_accept__every_request_esrch),
+		T(peer__exited_before_accept__refused_esrch),
+		T(peer__exited_before_accept_without_peerpidfd__refused_esrch),
+		T(peer__registered_then_exited__later_requests_esrch),
+		T(identity__both_ways__this_process_same_start_time),
+		T(identity__child_exits__not_alive_pid_gone),
 	};
 #undef T
 
