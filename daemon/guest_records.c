@@ -7,6 +7,7 @@
 
 #include "guest_records.h"
 #include "log.h"
+#include "peer_identity.h"
 #include "pvtime.h"
 
 #define fail(err, ...) (snprintf(errbuf, errlen, __VA_ARGS__), (err))
@@ -37,12 +38,45 @@ static int region_create(struct vm_table *t, uint32_t *idx)
 	return fd;
 }
 
-static int do_register(struct vm_table *t, struct control_peer *peer, uint64_t region_ipa,
-		       struct control_reg *out, char *errbuf, size_t errlen)
+/*
+ * A host rescan on behalf of peer (a VM or vCPU it names is not known yet),
+ * if the rescan limits allow one now: 0, or -EAGAIN with the wait in errbuf.
+ */
+static int rescan_for(struct guest_records_config *cfg, struct control_peer *peer, char *errbuf,
+		      size_t errlen)
 {
+	static const struct rate def_proc = GUEST_RECORDS_RESCANS_PER_PROCESS;
+	static const struct rate def_total = GUEST_RECORDS_RESCANS_TOTAL;
+	const struct rate *proc = cfg->rescans_per_process.per_s ? &cfg->rescans_per_process : &def_proc;
+	const struct rate *total = cfg->rescans_total.per_s ? &cfg->rescans_total : &def_total;
+	uint64_t now = cfg->now_ns ? cfg->now_ns() : monotonic_ns();
+	uint64_t wait = token_bucket_wait(&cfg->rescans, total, now);
+	uint64_t wait_proc = peer->rescans ? token_bucket_wait(peer->rescans, proc, now) : 0;
+	const char *which = "for all peers";
+
+	if (wait_proc > wait) {
+		wait = wait_proc;
+		which = "for this process";
+	}
+	if (wait) {
+		atomic_fetch_add_explicit(&cfg->rescans_refused, 1, memory_order_relaxed);
+		return fail(-EAGAIN, "rescan rate limit %s: retry in %" PRIu64 " ms", which,
+			    (wait + 999999) / 1000000);
+	}
+	token_bucket_take(&cfg->rescans);
+	if (peer->rescans)
+		token_bucket_take(peer->rescans);
+	vm_table_rescan_locked(cfg->table);
+	return 0;
+}
+
+static int do_register(struct guest_records_config *cfg, struct control_peer *peer,
+		       uint64_t region_ipa, struct control_reg *out, char *errbuf, size_t errlen)
+{
+	struct vm_table *t = cfg->table;
 	struct vm_entry *vm;
 	uint32_t idx = 0;
-	int fd;
+	int fd, err;
 
 	if (owned_vm(t, peer))
 		return fail(-EEXIST, "this connection already registered a VM");
@@ -50,16 +84,28 @@ static int do_register(struct vm_table *t, struct control_peer *peer, uint64_t r
 		return fail(-EINVAL, "region_ipa 0x%" PRIx64 " is not 64 KiB aligned", region_ipa);
 	vm = vm_table_find_pid(t, peer->pid);
 	if (!vm) { /* a VM newer than the last rescan */
-		vm_table_rescan_locked(t);
+		err = rescan_for(cfg, peer, errbuf, errlen);
+		if (err)
+			return err;
 		vm = vm_table_find_pid(t, peer->pid);
 	}
 	if (!vm)
 		return fail(-ESRCH, "process %d has no KVM VM", peer->pid);
 	if (vm->registered && vm->owner) {
+		struct control_peer *owner = vm->owner;
+
+		/*
+		 * Two live processes never share a pid: an owner with this pid
+		 * that is not this process has exited, and the VM found under
+		 * its pid is not this process's.
+		 */
+		if (!peer_same_process(owner, peer))
+			return fail(-EBUSY, "VM %s is held by a connection of an exited process "
+				    "with pid %d", vm->id, peer->pid);
 		/* the VM is this process's: its newer connection takes it over */
 		log_info("VM %s: pid %d registers again on a new connection, which takes it over",
 			 vm->id, peer->pid);
-		((struct control_peer *)vm->owner)->vm = NULL;
+		owner->vm = NULL;
 		vm->owner = NULL;
 	}
 	if (vm->registered) {
@@ -93,15 +139,17 @@ static int gr_register(void *ctx, struct control_peer *peer, uint64_t region_ipa
 	int err;
 
 	pthread_mutex_lock(&cfg->table->lock);
-	err = do_register(cfg->table, peer, region_ipa, out, errbuf, errlen);
+	err = do_register(cfg, peer, region_ipa, out, errbuf, errlen);
 	pthread_mutex_unlock(&cfg->table->lock);
 	return err;
 }
 
-/* The vCPU of the peer's VM, rescanning once if it is not known yet. */
-static struct vcpu_entry *peer_vcpu(struct vm_table *t, struct control_peer *peer, uint32_t id,
-				    struct vm_entry **vmp, char *errbuf, size_t errlen, int *err)
+/* The vCPU of the peer's VM, rescanning once (rate limits allowing) if it is not known yet. */
+static struct vcpu_entry *peer_vcpu(struct guest_records_config *cfg, struct control_peer *peer,
+				    uint32_t id, struct vm_entry **vmp, char *errbuf, size_t errlen,
+				    int *err)
 {
+	struct vm_table *t = cfg->table;
 	struct vm_entry *vm = owned_vm(t, peer);
 	struct vcpu_entry *c;
 
@@ -112,7 +160,9 @@ static struct vcpu_entry *peer_vcpu(struct vm_table *t, struct control_peer *pee
 	}
 	c = vm_entry_vcpu(vm, id);
 	if (!c) {
-		vm_table_rescan_locked(t);
+		*err = rescan_for(cfg, peer, errbuf, errlen);
+		if (*err)
+			return NULL;
 		vm = owned_vm(t, peer);
 		c = vm ? vm_entry_vcpu(vm, id) : NULL;
 	}
@@ -153,7 +203,7 @@ static int do_set_ipa(struct guest_records_config *cfg, struct control_peer *pee
 
 	if (!cfg->commit_enabled)
 		return fail(-ENXIO, "stolen time is disabled in the configuration");
-	c = peer_vcpu(t, peer, id, &vm, errbuf, errlen, &err);
+	c = peer_vcpu(cfg, peer, id, &vm, errbuf, errlen, &err);
 	if (!c)
 		return err;
 	v = vm_table_slot(t, c->slot);
@@ -221,7 +271,7 @@ static int gr_smccc(void *ctx, struct control_peer *peer, uint32_t vcpu, uint64_
 	c = vm ? vm_entry_vcpu(vm, vcpu) : NULL;
 	if (!c) {
 		pthread_mutex_lock(&t->lock);
-		c = peer_vcpu(t, peer, vcpu, &vm, errbuf, errlen, &err);
+		c = peer_vcpu(cfg, peer, vcpu, &vm, errbuf, errlen, &err);
 		pthread_mutex_unlock(&t->lock);
 	}
 	if (c) {

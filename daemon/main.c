@@ -165,7 +165,8 @@ static void warn_restart_only(const struct config *run, const struct config *wan
 	    run->max_vms != want->max_vms || run->max_vcpus != want->max_vcpus ||
 	    run->max_attribution_entries != want->max_attribution_entries ||
 	    run->count_wakeups != want->count_wakeups)
-		log_notice("reload: sockets, pin_dir, limits and count_wakeups change at the next start");
+		log_notice("reload: sockets, pin_dir, limits.vms, limits.vcpus, "
+			   "limits.attribution_entries and count_wakeups change at the next start");
 }
 
 /* SIGHUP: reload; an invalid file keeps the running configuration */
@@ -298,7 +299,10 @@ static int run(struct daemon *d)
 	err = setup_loop(d);
 	if (err)
 		return err;
-	d->records = (struct guest_records_config){ .table = &d->table, .commit_enabled = d->cfg.commit };
+	d->records.table = &d->table;
+	d->records.commit_enabled = d->cfg.commit;
+	d->records.rescans_per_process = GUEST_RECORDS_RESCANS_PER_PROCESS;
+	d->records.rescans_total = GUEST_RECORDS_RESCANS_TOTAL;
 	err = control_server_start(&d->control, d->ev, d->cfg.control_socket, gid,
 				   &guest_records_ops, &d->records);
 	if (err)

@@ -18,6 +18,7 @@ static const struct st_proto_errno {
 	{ EACCES, "EACCES" }, { ENOENT, "ENOENT" },     { EBUSY, "EBUSY" },   { ENOSPC, "ENOSPC" },
 	{ ERANGE, "ERANGE" }, { EPROTO, "EPROTO" },     { ENOMSG, "ENOMSG" }, { E2BIG, "E2BIG" },
 	{ ESRCH, "ESRCH" },   { EMSGSIZE, "EMSGSIZE" }, { ENOMEM, "ENOMEM" }, { EIO, "EIO" },
+	{ EAGAIN, "EAGAIN" },
 };
 
 #define ST_PROTO_NERRNOS (sizeof(st_proto_errnos) / sizeof(st_proto_errnos[0]))

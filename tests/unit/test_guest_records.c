@@ -1,4 +1,4 @@
-// link: daemon/guest_records.c daemon/pvtime.c daemon/vm_table.c daemon/table_hooks.c daemon/siphash.c daemon/vm_view.c daemon/attribution.c daemon/cgroup_stat.c daemon/vm_naming.c daemon/host_view.c daemon/log.c tests/unit/fake_bpf_engine.c
+// link: daemon/guest_records.c daemon/pvtime.c daemon/vm_table.c daemon/table_hooks.c daemon/siphash.c daemon/vm_view.c daemon/attribution.c daemon/cgroup_stat.c daemon/vm_naming.c daemon/host_view.c daemon/log.c tests/unit/fake_bpf_engine.c daemon/peer_identity.c daemon/feature_env.c daemon/rate_limit.c
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The control operations of guest records (register, set_ipa, smccc,
@@ -47,6 +47,7 @@ static int setup(void **state)
 	g->cfg.table = &g->env->t;
 	g->cfg.commit_enabled = true;
 	g->peer.pid = PID_A;
+	g->peer.pidfd = -1; /* no process behind: taken as alive (see peer_identity.h) */
 	fake_disc(g->env->f, COOKIE_A, PID_A, 0, 101);
 	fake_disc(g->env->f, COOKIE_A, PID_A, 1, 102);
 	assert_int_equal(vm_table_rescan(&g->env->t), 0);
@@ -148,7 +149,7 @@ static void register__region_not_64k_aligned__einval(void **state)
 static void register__process_without_vm__esrch_after_one_rescan(void **state)
 {
 	struct gr *g = *state;
-	struct control_peer other = { .pid = PID_B };
+	struct control_peer other = { .pid = PID_B, .pidfd = -1 };
 
 	assert_int_equal(reg(g, &other, REGION), -ESRCH);
 	assert_non_null(strstr(g->err, "5000002"));
@@ -158,7 +159,7 @@ static void register__process_without_vm__esrch_after_one_rescan(void **state)
 static void register__vm_newer_than_last_rescan__found(void **state)
 {
 	struct gr *g = *state;
-	struct control_peer other = { .pid = PID_B };
+	struct control_peer other = { .pid = PID_B, .pidfd = -1 };
 
 	fake_disc(g->env->f, 0x1000, PID_B, ST_DISC_VM, 0);
 	g->err[0] = '\0';
@@ -172,7 +173,7 @@ static void register__vm_newer_than_last_rescan__found(void **state)
 static void register__same_process_new_connection__takes_it_over(void **state)
 {
 	struct gr *g = *state;
-	struct control_peer again = { .pid = PID_A };
+	struct control_peer again = { .pid = PID_A, .pidfd = -1 };
 	int fd;
 
 	registered(g);
@@ -185,10 +186,24 @@ static void register__same_process_new_connection__takes_it_over(void **state)
 	assert_false(g->env->t.region_used[1]);
 }
 
+static void register__owner_another_process_same_pid__ebusy_not_taken(void **state)
+{
+	struct gr *g = *state;
+	struct control_peer impostor = { .pid = PID_A, .pidfd = -1, .start_time = 1 };
+
+	registered(g);
+	/* the pid of the owner's process, but another start time: not that process */
+	assert_int_equal(reg(g, &impostor, REGION), -EBUSY);
+	assert_non_null(strstr(g->err, "exited process"));
+	assert_ptr_equal(g->vm->owner, &g->peer);
+	assert_ptr_equal(g->peer.vm, g->vm);
+	assert_null(impostor.vm);
+}
+
 static void register__after_disconnect__same_region_back_other_ipa_refused(void **state)
 {
 	struct gr *g = *state;
-	struct control_peer again = { .pid = PID_A };
+	struct control_peer again = { .pid = PID_A, .pidfd = -1 };
 
 	registered(g);
 	guest_records_ops.disconnect(&g->cfg, &g->peer);
@@ -357,6 +372,90 @@ static void set_ipa__initial_below_the_record__einval_equal_accepted(void **stat
 	assert_int_equal(set_ipa(g, 0, REC(3), 499), -EINVAL);
 	assert_non_null(strstr(g->err, "below the record's 500"));
 	assert_int_equal(set_ipa(g, 0, REC(3), 500), 0);
+}
+
+/* --- rescan limits ----------------------------------------------------------- */
+
+static uint64_t fake_now;
+
+static uint64_t fake_clock(void)
+{
+	return fake_now;
+}
+
+static void limited(struct gr *g)
+{
+	g->cfg.now_ns = fake_clock;
+	g->cfg.rescans_per_process = (struct rate){ .per_s = 5, .burst = 10 };
+	g->cfg.rescans_total = (struct rate){ .per_s = 20, .burst = 20 };
+	fake_now = 1000000000;
+}
+
+static void rescans__process_burst_spent__eagain_without_rescan_then_refilled(void **state)
+{
+	struct gr *g = *state;
+	struct token_bucket bucket = { 0 };
+	struct control_peer other = { .pid = PID_B, .pidfd = -1, .rescans = &bucket };
+	uint64_t rescans;
+
+	limited(g);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(reg(g, &other, REGION), -ESRCH);
+	rescans = g->env->t.rescans;
+	assert_int_equal(reg(g, &other, REGION), -EAGAIN);
+	assert_non_null(strstr(g->err, "rescan rate limit for this process: retry in 200 ms"));
+	assert_int_equal(g->env->t.rescans, rescans);
+	assert_int_equal(atomic_load(&g->cfg.rescans_refused), 1);
+	/* 200 ms later: one token back (5 a second) */
+	fake_now += 199999999;
+	assert_int_equal(reg(g, &other, REGION), -EAGAIN);
+	assert_non_null(strstr(g->err, "retry in 1 ms"));
+	fake_now += 1;
+	assert_int_equal(reg(g, &other, REGION), -ESRCH);
+	assert_int_equal(g->env->t.rescans, rescans + 1);
+	/* a request that needs no rescan is never limited */
+	assert_int_equal(reg(g, &g->peer, REGION), 0);
+}
+
+static void rescans__total_spent__eagain_for_every_process(void **state)
+{
+	struct gr *g = *state;
+	struct token_bucket buckets[3] = { 0 };
+	struct control_peer others[3];
+
+	limited(g);
+	for (int p = 0; p < 3; p++)
+		others[p] = (struct control_peer){ .pid = PID_B + p, .pidfd = -1,
+						   .rescans = &buckets[p] };
+	/* 10 + 10 of the 20 in all; the third process gets none */
+	for (int p = 0; p < 2; p++)
+		for (int i = 0; i < 10; i++)
+			assert_int_equal(reg(g, &others[p], REGION), -ESRCH);
+	assert_int_equal(reg(g, &others[2], REGION), -EAGAIN);
+	assert_non_null(strstr(g->err, "rescan rate limit for all peers: retry in 50 ms"));
+	/* its own bucket was not spent by the refusal */
+	fake_now += 50000000;
+	assert_int_equal(reg(g, &others[2], REGION), -ESRCH);
+	assert_int_equal(buckets[2].credit, 9 * 1000000000ull);
+}
+
+static void rescans__unknown_vcpu__limited_like_register(void **state)
+{
+	struct gr *g = *state;
+	struct token_bucket bucket = { 0 };
+	int64_t ret;
+
+	limited(g);
+	g->peer.rescans = &bucket;
+	registered(g);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(set_ipa(g, 7, REC(7), 0), -EINVAL);
+	assert_int_equal(set_ipa(g, 7, REC(7), 0), -EAGAIN);
+	assert_int_equal(guest_records_ops.smccc(&g->cfg, &g->peer, 7, 0xC5000021u, 0, &ret,
+						 g->err, sizeof(g->err)), -EAGAIN);
+	assert_non_null(strstr(g->err, "rescan rate limit"));
+	/* known vCPUs are answered all the same */
+	assert_int_equal(set_ipa(g, 0, REC(0), 0), 0);
 }
 
 /* --- smccc ------------------------------------------------------------------- */
@@ -529,6 +628,7 @@ int main(void)
 		T(register__process_without_vm__esrch_after_one_rescan),
 		T(register__vm_newer_than_last_rescan__found),
 		T(register__same_process_new_connection__takes_it_over),
+		T(register__owner_another_process_same_pid__ebusy_not_taken),
 		T(register__after_disconnect__same_region_back_other_ipa_refused),
 		T(register__every_region_used__enospc),
 		T(register__first_regions_used__next_free_one),
@@ -544,6 +644,9 @@ int main(void)
 		T(set_ipa__twice__eexist),
 		T(set_ipa__another_vcpus_record__eexist),
 		T(set_ipa__initial_below_the_record__einval_equal_accepted),
+		T(rescans__process_burst_spent__eagain_without_rescan_then_refilled),
+		T(rescans__total_spent__eagain_for_every_process),
+		T(rescans__unknown_vcpu__limited_like_register),
 		T(smccc__record_set__pv_time_answers),
 		T(smccc__disabled__not_supported),
 		T(smccc__not_registered__enoent_no_answer),
