@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +50,7 @@ static const struct key_spec limit_keys[] = {
 	UINT_KEY("vms", max_vms, 1, ST_MAX_REGIONS),
 	UINT_KEY("vcpus", max_vcpus, 1, ST_MAX_VCPUS),
 	UINT_KEY("attribution_entries", max_attribution_entries, 16, 65536),
+	UINT_KEY("initial_steal_seconds", max_initial_steal_s, 0, UINT_MAX),
 	{ 0 },
 };
 
@@ -88,6 +90,7 @@ void config_defaults(struct config *c)
 		.max_vms = ST_MAX_REGIONS,
 		.max_vcpus = ST_MAX_VCPUS,
 		.max_attribution_entries = 4096,
+		.max_initial_steal_s = CONFIG_DEFAULT_INITIAL_STEAL_S,
 		.top_culprits = 5,
 		.log_level = LOG_INFO,
 	};

@@ -16,6 +16,7 @@
 
 #define CONFIG_DEFAULT_PATH "/etc/stealtimed/stealtimed.json"
 #define CONFIG_MAX_FILE_SIZE (1 << 20) /* larger files are refused */
+#define CONFIG_DEFAULT_INITIAL_STEAL_S 315360000u /* 10 years of 365 days */
 
 struct config {
 	char listen[128];                 /* "127.0.0.1:9477" (HOST:PORT, [V6]:PORT, :PORT) */
@@ -28,6 +29,7 @@ struct config {
 	unsigned max_vms;                 /* 4096, 1..4096 (ST_MAX_REGIONS) */
 	unsigned max_vcpus;               /* 16384, 1..16384 (ST_MAX_VCPUS) */
 	unsigned max_attribution_entries; /* 4096, 16..65536 */
+	unsigned max_initial_steal_s;     /* 315360000 (10 years), 0..UINT_MAX: most set_ipa initial_ns */
 	unsigned top_culprits;            /* 5, 1..50: culprits per VM in /metrics */
 	int log_level;                    /* LOG_INFO (<syslog.h>) */
 };

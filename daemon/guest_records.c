@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "guest_records.h"
@@ -172,6 +173,22 @@ static struct vcpu_entry *peer_vcpu(struct guest_records_config *cfg, struct con
 	return c;
 }
 
+/*
+ * The most a migrated vCPU can have accumulated: no more than its VM has
+ * lived, which is taken to be at most max_initial_steal_s, and never more
+ * than the wall-clock time since the Unix epoch (no guest is older).
+ */
+static uint64_t initial_bound_ns(const struct guest_records_config *cfg)
+{
+	struct timespec ts;
+	uint64_t cap = cfg->max_initial_steal_s * 1000000000ull;
+	uint64_t epoch = 0;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) == 0 && ts.tv_sec > 0)
+		epoch = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return cap < epoch ? cap : epoch;
+}
+
 /* The record starts at initial_ns; a seed below what it holds is refused. */
 static int seed_record(struct vm_table *t, struct vm_entry *vm, uint32_t record,
 		       uint64_t initial_ns, char *errbuf, size_t errlen)
@@ -203,6 +220,11 @@ static int do_set_ipa(struct guest_records_config *cfg, struct control_peer *pee
 
 	if (!cfg->commit_enabled)
 		return fail(-ENXIO, "stolen time is disabled in the configuration");
+	if (initial_ns > initial_bound_ns(cfg))
+		return fail(-EINVAL, "initial_ns %" PRIu64 " is more than a guest can have "
+			    "accumulated: at most %" PRIu64 " (limits.initial_steal_seconds %" PRIu64
+			    ", and no more than the time since 1970)", initial_ns,
+			    initial_bound_ns(cfg), cfg->max_initial_steal_s);
 	c = peer_vcpu(cfg, peer, id, &vm, errbuf, errlen, &err);
 	if (!c)
 		return err;

@@ -21,6 +21,12 @@ struct guest_records_config {
 	struct vm_table *table;
 	bool commit_enabled; /* false: set_ipa answers ENXIO, PV_TIME_FEATURES NOT_SUPPORTED */
 	/*
+	 * set_ipa's initial_ns is at most this many seconds (and never more
+	 * than the time since the Unix epoch): limits.initial_steal_seconds.
+	 * 0: every seed above 0 is refused.
+	 */
+	uint64_t max_initial_steal_s;
+	/*
 	 * Requests that need a rescan: at most per_process for the connections
 	 * of one process (control_peer.rescans), total for all; beyond, EAGAIN.
 	 * Zero rates (a config not set up) are taken as the defaults above.

@@ -188,6 +188,8 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 		d->table.top_culprits = c.top_culprits; /* more room: new culprits may join */
 		d->cfg.commit = c.commit;
 		d->records.commit_enabled = c.commit;
+		d->cfg.max_initial_steal_s = c.max_initial_steal_s;
+		d->records.max_initial_steal_s = c.max_initial_steal_s;
 		pthread_mutex_unlock(&d->table.lock);
 		log_info("configuration reloaded (commit %s, rescan every %u s)",
 			 c.commit ? "on" : "off", c.rescan_interval_s);
@@ -301,6 +303,7 @@ static int run(struct daemon *d)
 		return err;
 	d->records.table = &d->table;
 	d->records.commit_enabled = d->cfg.commit;
+	d->records.max_initial_steal_s = d->cfg.max_initial_steal_s;
 	d->records.rescans_per_process = GUEST_RECORDS_RESCANS_PER_PROCESS;
 	d->records.rescans_total = GUEST_RECORDS_RESCANS_TOTAL;
 	err = control_server_start(&d->control, d->ev, d->cfg.control_socket, gid,

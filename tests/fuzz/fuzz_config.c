@@ -29,6 +29,7 @@ static int same(const struct config *a, const struct config *b)
 	       a->rescan_interval_s == b->rescan_interval_s && a->commit == b->commit &&
 	       a->max_vms == b->max_vms && a->max_vcpus == b->max_vcpus &&
 	       a->max_attribution_entries == b->max_attribution_entries &&
+	       a->max_initial_steal_s == b->max_initial_steal_s &&
 	       a->top_culprits == b->top_culprits && a->log_level == b->log_level;
 }
 

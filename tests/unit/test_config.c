@@ -39,6 +39,7 @@ static void config_other(struct config *c)
 	c->max_vms = 7;
 	c->max_vcpus = 77;
 	c->max_attribution_entries = 777;
+	c->max_initial_steal_s = 7777;
 	c->top_culprits = 17;
 	c->log_level = LOG_DEBUG;
 }
@@ -74,6 +75,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	assert_int_equal(a->max_vms, b->max_vms);
 	assert_int_equal(a->max_vcpus, b->max_vcpus);
 	assert_int_equal(a->max_attribution_entries, b->max_attribution_entries);
+	assert_int_equal(a->max_initial_steal_s, b->max_initial_steal_s);
 	assert_int_equal(a->top_culprits, b->top_culprits);
 	assert_int_equal(a->log_level, b->log_level);
 }
@@ -137,7 +139,8 @@ static void every_key__overridden__every_field_set(void **state)
 			       "  \"rescan_interval_seconds\": 77,\n"
 			       "  \"commit\": false,\n"
 			       "  \"count_wakeups\": true,\n"
-			       "  \"limits\": { \"vms\": 7, \"vcpus\": 77, \"attribution_entries\": 777 },\n"
+			       "  \"limits\": { \"vms\": 7, \"vcpus\": 77, \"attribution_entries\": 777,\n"
+			       "              \"initial_steal_seconds\": 7777 },\n"
 			       "  \"top_culprits\": 17,\n"
 			       "  \"log_level\": \"debug\"\n"
 			       "}\n");

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "config.h"
 #include "fake_bpf_engine.h"
 #include "table_hooks.h"
 #include "guest_records.h"
@@ -46,6 +47,7 @@ static int setup(void **state)
 	fake_env_setup((void **)&g->env);
 	g->cfg.table = &g->env->t;
 	g->cfg.commit_enabled = true;
+	g->cfg.max_initial_steal_s = CONFIG_DEFAULT_INITIAL_STEAL_S;
 	g->peer.pid = PID_A;
 	g->peer.pidfd = -1; /* no process behind: taken as alive (see peer_identity.h) */
 	fake_disc(g->env->f, COOKIE_A, PID_A, 0, 101);
@@ -374,6 +376,37 @@ static void set_ipa__initial_below_the_record__einval_equal_accepted(void **stat
 	assert_int_equal(set_ipa(g, 0, REC(3), 500), 0);
 }
 
+static void set_ipa__initial_above_the_configured_bound__einval(void **state)
+{
+	struct gr *g = *state;
+
+	registered(g);
+	g->cfg.max_initial_steal_s = 3600;
+	assert_int_equal(set_ipa(g, 0, REC(0), 3600000000001ull), -EINVAL);
+	assert_non_null(strstr(g->err, "at most 3600000000000"));
+	assert_non_null(strstr(g->err, "limits.initial_steal_seconds 3600"));
+	assert_int_equal(slot_of(g, 0)->commit_flags, 0);
+	assert_int_equal(g->env->f->seeds, 0);
+	assert_int_equal(set_ipa(g, 0, REC(0), 3600000000000ull), 0);
+	assert_int_equal(slot_of(g, 0)->commit_init, 3600000000000ull);
+}
+
+static void set_ipa__initial_older_than_1970__einval_whatever_the_bound(void **state)
+{
+	struct gr *g = *state;
+
+	registered(g);
+	g->cfg.max_initial_steal_s = UINT32_MAX; /* 136 years */
+	/* 100 years: more than any guest has run */
+	assert_int_equal(set_ipa(g, 0, REC(0), 100ull * 365 * 86400 * 1000000000), -EINVAL);
+	assert_non_null(strstr(g->err, "since 1970"));
+	/* the 292 years of a u64 */
+	assert_int_equal(set_ipa(g, 1, REC(1), UINT64_MAX), -EINVAL);
+	g->cfg.max_initial_steal_s = 0; /* no seeds */
+	assert_int_equal(set_ipa(g, 0, REC(0), 1), -EINVAL);
+	assert_int_equal(set_ipa(g, 0, REC(0), 0), 0);
+}
+
 /* --- rescan limits ----------------------------------------------------------- */
 
 static uint64_t fake_now;
@@ -644,6 +677,8 @@ int main(void)
 		T(set_ipa__twice__eexist),
 		T(set_ipa__another_vcpus_record__eexist),
 		T(set_ipa__initial_below_the_record__einval_equal_accepted),
+		T(set_ipa__initial_above_the_configured_bound__einval),
+		T(set_ipa__initial_older_than_1970__einval_whatever_the_bound),
 		T(rescans__process_burst_spent__eagain_without_rescan_then_refilled),
 		T(rescans__total_spent__eagain_for_every_process),
 		T(rescans__unknown_vcpu__limited_like_register),
