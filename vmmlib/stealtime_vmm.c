@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "stealtime_proto_errno.h"
@@ -30,6 +31,7 @@
 #define ST_VMM_MAX_FDS 4         /* room to notice (and close) extra fds */
 #define ST_VMM_TIMEOUT_SEC 5     /* a request the daemon never answers */
 #define ST_VMM_ERRLEN 256
+#define ST_VMM_RETRY_MS 50       /* EAGAIN whose reply names no wait */
 
 struct st_vmm {
 	int sock;
@@ -258,13 +260,48 @@ static int transact_locked(struct st_vmm *c, json_t *req, json_t **reply, int *f
 	return err;
 }
 
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The wait an EAGAIN reply asks for ("... retry in N ms"), within 1..1000 ms. */
+static unsigned retry_ms(const struct st_vmm *c)
+{
+	const char *at = strstr(c->err, "retry in ");
+	unsigned ms = ST_VMM_RETRY_MS;
+
+	if (at && sscanf(at, "retry in %u ms", &ms) != 1)
+		ms = ST_VMM_RETRY_MS;
+	return ms < 1 ? 1 : ms > 1000 ? 1000 : ms;
+}
+
+/*
+ * A request the daemon turned down for now (EAGAIN: its rescan rate limit
+ * in a boot storm) is sent again after the wait its reply names, for up
+ * to ST_VMM_TIMEOUT_SEC in all.
+ */
 static int transact(struct st_vmm *c, json_t *req, json_t **reply, int *fd)
 {
+	uint64_t end = monotonic_ms() + ST_VMM_TIMEOUT_SEC * 1000;
+	unsigned ms;
 	int err;
 
 	pthread_mutex_lock(&c->lock);
-	err = transact_locked(c, req, reply, fd);
+	for (;;) {
+		err = transact_locked(c, json_incref(req), reply, fd);
+		if (err != -EAGAIN)
+			break;
+		ms = retry_ms(c);
+		if (monotonic_ms() + ms > end)
+			break;
+		usleep(ms * 1000);
+	}
 	pthread_mutex_unlock(&c->lock);
+	json_decref(req);
 	return err;
 }
 

@@ -309,6 +309,28 @@ static void set_ipa__daemon_says_eexist__minus_eexist_and_reason_kept(void **sta
 	free(s);
 }
 
+static void set_ipa__daemon_says_eagain_twice__sent_again_until_ok(void **state)
+{
+	struct server *s = server_start();
+	struct st_vmm *c;
+
+	server_expect(s, "{\"ok\":false,\"errno\":\"EAGAIN\","
+			 "\"error\":\"rescan rate limit for all peers: retry in 3 ms\"}", -1);
+	server_expect(s, "{\"ok\":false,\"errno\":\"EAGAIN\",\"error\":\"busy\"}", -1);
+	server_expect(s, "{\"ok\":true}", -1);
+	c = client_for(s);
+	assert_int_equal(st_vmm_set_ipa(c, 3, 0x800c0), 0);
+	st_vmm_close(c);
+	server_finish(s);
+	assert_true(s->served >= 3);
+	for (int i = 0; i < 3; i++) { /* the same request each time */
+		assert_request_op(s, i, "set_ipa");
+		assert_int_equal(request_int(s, i, "vcpu"), 3);
+		assert_int_equal(request_int(s, i, "ipa"), 0x800c0);
+	}
+	free(s);
+}
+
 static const struct {
 	const char *name;
 	int err;
@@ -503,6 +525,7 @@ int main(void)
 		cmocka_unit_test(register__ok_reply_without_fd__eproto),
 		cmocka_unit_test(register__refused_with_fd_attached__fd_closed_and_errno_returned),
 		cmocka_unit_test(set_ipa__daemon_says_eexist__minus_eexist_and_reason_kept),
+		cmocka_unit_test(set_ipa__daemon_says_eagain_twice__sent_again_until_ok),
 		cmocka_unit_test(smccc__each_errno_name__mapped_to_its_negative_value),
 		cmocka_unit_test(set_ipa__reply_carries_unexpected_fd__eproto_and_fd_closed),
 		cmocka_unit_test(requests__u64_above_int64_max__erange_and_nothing_sent),
