@@ -860,6 +860,8 @@ static void start__ipv6_any__serves_ipv4_and_ipv6(void **state)
 /* --- basic auth, reconfiguration, slow clients ---------------------------------- */
 
 #define ALICE_HASH "$2y$04$VdNeUWaMbEvso9g4w.rkReNFfc8VTzor8XHi5S0Cl0yeVbaZtTjSK" /* secret */
+#define HEALTHZ_REQ "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+#define HALF_REQ "GET /metrics HTTP/1.1\r\nHost: t\r\n" /* no end of headers */
 #define AUTH_CHALLENGE "Basic realm=\"stealtimed\", charset=\"UTF-8\""
 
 static struct web_user alice = { "alice", ALICE_HASH };
@@ -983,7 +985,7 @@ static void per_address_limit__one_more__closed_at_once(void **state)
 		held[i] = connect_to(AF_INET, &lo, http_server_port(srv));
 		assert_true(held[i] >= 0);
 		/* answered, so the server has taken it (not just the kernel), then kept open */
-		send_all(held[i], "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 36);
+		send_all(held[i], HEALTHZ_REQ, strlen(HEALTHZ_REQ));
 		assert_true(recv(held[i], buf, sizeof(buf) - 1, 0) > 0);
 		assert_memory_equal(buf, "HTTP/1.1 200", 12);
 	}
@@ -998,7 +1000,7 @@ static void per_address_limit__one_more__closed_at_once(void **state)
 		int fd = connect_to(AF_INET, &lo, http_server_port(srv));
 
 		assert_true(fd >= 0);
-		send_all(fd, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", 36);
+		send_all(fd, HEALTHZ_REQ, strlen(HEALTHZ_REQ));
 		answered = recv(fd, buf, sizeof(buf) - 1, 0) > 0 && !strncmp(buf, "HTTP/1.1 200", 12);
 		close(fd);
 		if (!answered)
@@ -1022,7 +1024,7 @@ static void timeout__partial_request__closed_after_it(void **state)
 	fd = connect_to(AF_INET, &lo, http_server_port(srv));
 	assert_true(fd >= 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	send_all(fd, "GET /metrics HTTP/1.1\r\nHost: t\r\n", 32);
+	send_all(fd, HALF_REQ, strlen(HALF_REQ));
 	assert_true(closed_by_server(fd)); /* within SO_RCVTIMEO's 5 s */
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
