@@ -39,7 +39,7 @@ endif
 WARN     := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 OPTFLAGS ?= -O2 -g
 CFLAGS   := -std=gnu11 $(WARN) -D_GNU_SOURCE -Iinclude -I$(BUILD) -Idaemon $(OPTFLAGS) $(EXTRA_CFLAGS)
-LIBS     := -lbpf -lelf -lz -lsystemd -ljansson -lmicrohttpd -lpthread
+LIBS     := -lbpf -lelf -lz -lsystemd -ljansson -lmicrohttpd -lgnutls -lyaml -lcrypt -lpthread
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_x86 -Wall -Werror \
 	-Wno-unused-function -I$(BUILD) -Iinclude
 

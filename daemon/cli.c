@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "web_config.h"
 
 static void usage(FILE *f)
 {
@@ -17,6 +18,8 @@ static void usage(FILE *f)
 		"  --config FILE              configuration (default " CONFIG_DEFAULT_PATH ", optional)\n"
 		"  --check-config FILE        validate FILE and exit\n"
 		"  --listen HOST:PORT         HTTP API address (default 127.0.0.1:9477)\n"
+		"  --web-config-file FILE     TLS and basic auth of the HTTP API (exporter-toolkit's\n"
+		"                             web configuration, YAML; default: none, plain HTTP)\n"
 		"  --control-socket PATH      VMM control socket (default /run/stealtimed/control.sock)\n"
 		"  --control-group GROUP      group allowed on the control socket (default: root only)\n"
 		"  --pin-dir DIR              where the BPF maps are pinned (default /sys/fs/bpf/stealtimed)\n"
@@ -49,6 +52,10 @@ static int parse_cli_option(struct cli *o, int c, const char *arg)
 	case 'C': o->cleanup = true; return 0;
 	case 'n': v->commit = false; o->set |= CLI_COMMIT; return 0;
 	case 'l': o->set |= CLI_LISTEN; return copy_arg(v->listen, sizeof(v->listen), arg, "--listen");
+	case 'w':
+		o->set |= CLI_WEB_CONFIG;
+		return copy_arg(v->web_config_file, sizeof(v->web_config_file), arg,
+				"--web-config-file");
 	case 'c':
 		o->set |= CLI_CONTROL_SOCKET;
 		return copy_arg(v->control_socket, sizeof(v->control_socket), arg, "--control-socket");
@@ -84,6 +91,7 @@ int cli_parse(int argc, char **argv, struct cli *o)
 		{ "config", required_argument, NULL, 'f' },
 		{ "check-config", required_argument, NULL, 'K' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "web-config-file", required_argument, NULL, 'w' },
 		{ "control-socket", required_argument, NULL, 'c' },
 		{ "control-group", required_argument, NULL, 'g' },
 		{ "pin-dir", required_argument, NULL, 'p' },
@@ -122,6 +130,8 @@ static void apply_cli(const struct cli *o, struct config *c)
 
 	if (o->set & CLI_LISTEN)
 		memcpy(c->listen, v->listen, sizeof(c->listen));
+	if (o->set & CLI_WEB_CONFIG)
+		memcpy(c->web_config_file, v->web_config_file, sizeof(c->web_config_file));
 	if (o->set & CLI_CONTROL_SOCKET)
 		memcpy(c->control_socket, v->control_socket, sizeof(c->control_socket));
 	if (o->set & CLI_CONTROL_GROUP)
@@ -157,6 +167,7 @@ int cli_load_config(const struct cli *o, struct config *out)
 
 int cli_check_config(const char *path)
 {
+	struct web_config web;
 	struct config c;
 	char err[512];
 
@@ -164,6 +175,14 @@ int cli_check_config(const char *path)
 	if (config_load_file(path, &c, err, sizeof(err))) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
+	}
+	if (c.web_config_file[0]) {
+		if (web_config_load_file(c.web_config_file, &web, err, sizeof(err))) {
+			fprintf(stderr, "web configuration: %s\n", err);
+			return 1;
+		}
+		web_config_free(&web);
+		printf("%s: ok\n", c.web_config_file);
 	}
 	printf("%s: ok\n", path);
 	return 0;

@@ -45,6 +45,14 @@ struct key_spec {
 
 static const char *check_listen(const char *s);
 static const char *check_absolute(const char *s);
+static const char *check_absolute_or_empty(const char *s);
+
+static const struct key_spec http_keys[] = {
+	UINT_KEY("connection_timeout_seconds", http_timeout_s, 1, 3600),
+	UINT_KEY("max_connections", http_max_conns, 1, 4096),
+	UINT_KEY("max_connections_per_address", http_max_conns_per_addr, 1, 4096),
+	{ 0 },
+};
 
 static const struct key_spec limit_keys[] = {
 	UINT_KEY("vms", max_vms, 1, ST_MAX_REGIONS),
@@ -56,6 +64,8 @@ static const struct key_spec limit_keys[] = {
 
 static const struct key_spec keys[] = {
 	STRING_KEY("listen", listen, check_listen),
+	STRING_KEY("web_config_file", web_config_file, check_absolute_or_empty),
+	{ .name = "http", .type = KEY_OBJECT, .members = http_keys },
 	STRING_KEY("control_socket", control_socket, check_absolute),
 	STRING_KEY("control_group", control_group, NULL),
 	STRING_KEY("pin_dir", pin_dir, check_absolute),
@@ -81,6 +91,10 @@ void config_defaults(struct config *c)
 {
 	*c = (struct config){
 		.listen = "127.0.0.1:9477",
+		.web_config_file = "",
+		.http_timeout_s = 10,
+		.http_max_conns = 64,
+		.http_max_conns_per_addr = 16,
 		.control_socket = "/run/stealtimed/control.sock",
 		.control_group = "",
 		.pin_dir = "/sys/fs/bpf/stealtimed",
@@ -101,6 +115,11 @@ void config_defaults(struct config *c)
 static const char *check_absolute(const char *s)
 {
 	return s[0] == '/' ? NULL : "must be an absolute path";
+}
+
+static const char *check_absolute_or_empty(const char *s)
+{
+	return s[0] ? check_absolute(s) : NULL;
 }
 
 static bool numeric_port(const char *s)

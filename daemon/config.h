@@ -20,6 +20,10 @@
 
 struct config {
 	char listen[128];                 /* "127.0.0.1:9477" (HOST:PORT, [V6]:PORT, :PORT) */
+	char web_config_file[256];        /* "" = plain HTTP, no auth; else TLS and basic auth (web_config.h) */
+	unsigned http_timeout_s;          /* 10, 1..3600: an idle or slow HTTP connection is closed */
+	unsigned http_max_conns;          /* 64, 1..4096: HTTP connections at once */
+	unsigned http_max_conns_per_addr; /* 16, 1..4096: from one client address */
 	char control_socket[108];         /* "/run/stealtimed/control.sock" (absolute) */
 	char control_group[64];           /* "" = root only */
 	char pin_dir[256];                /* "/sys/fs/bpf/stealtimed" (absolute) */

@@ -7,6 +7,12 @@
  * HTTP_GZIP_MIN_BYTES or more for requests whose Accept-Encoding allows
  * it, and counts the body bytes sent by coding. No request has a body, so
  * there is no per-request state to keep or free.
+ *
+ * A site is one libmicrohttpd daemon with what it serves with (TLS
+ * credentials, the basic auth users). A reload that changes them starts a
+ * new site on a duplicate of the listening socket, then quiesces and
+ * stops the old one: the socket itself is never closed, so nothing is
+ * refused meanwhile (connections wait in its backlog).
  */
 #include <errno.h>
 #include <netdb.h>
@@ -18,9 +24,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
+#include "http_auth.h"
 #include "http_encoding.h"
 #include "http_server.h"
 #include "log.h"
@@ -32,8 +42,16 @@
 #define CONTENT_TYPE_TEXT "text/plain; charset=utf-8"
 #define VMS_PREFIX "/v1/vms/"
 
-struct http_server {
+struct http_site {
+	struct http_server *srv;
 	struct MHD_Daemon *mhd;
+	struct http_auth *auth; /* NULL: no authentication */
+	char *cert_pem, *key_pem; /* NULL: plain HTTP */
+};
+
+struct http_server {
+	struct http_site *site; /* the one serving; replaced only by the thread that reconfigures */
+	int listen_fd;          /* a duplicate of the sites' socket, kept for the next site */
 	host_view_fn view;
 	void *view_ctx;
 	atomic_uint_least64_t requests;
@@ -45,6 +63,7 @@ struct http_server {
 /* The request being answered: who serves it, on which connection. */
 struct request {
 	struct http_server *srv;
+	struct http_site *site;
 	struct MHD_Connection *conn;
 	bool head; /* the answer's headers only: its body is not sent */
 };
@@ -212,7 +231,10 @@ static enum MHD_Result respond(struct request *req, unsigned int status, const c
 	    (!gzip ||
 	     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip") == MHD_YES) &&
 	    (status != MHD_HTTP_METHOD_NOT_ALLOWED ||
-	     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") == MHD_YES))
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD") == MHD_YES) &&
+	    (status != MHD_HTTP_UNAUTHORIZED ||
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				     "Basic realm=\"" HTTP_AUTH_REALM "\", charset=\"UTF-8\"") == MHD_YES))
 		ret = MHD_queue_response(req->conn, status, resp);
 	MHD_destroy_response(resp);
 out:
@@ -401,6 +423,25 @@ static bool has_body(struct MHD_Connection *conn)
 					   MHD_HTTP_HEADER_TRANSFER_ENCODING);
 }
 
+/* Whether the request carries the credentials of a configured user (always, without users) */
+static bool authorized(struct request *req)
+{
+	char *user, *password = NULL;
+	bool ok;
+
+	if (!req->site->auth)
+		return true;
+	user = MHD_basic_auth_get_username_password(req->conn, &password);
+	ok = user && password && http_auth_check(req->site->auth, user, password);
+	if (password) {
+		explicit_bzero(password, strlen(password));
+		MHD_free(password);
+	}
+	if (user)
+		MHD_free(user);
+	return ok;
+}
+
 /*
  * MHD calls this first when the headers are in, then for each piece of a
  * body, then once more at its end. Errors are answered on the first call:
@@ -414,8 +455,10 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
 				      void **req_cls)
 {
 	static int headers_seen;
+	struct http_site *site = cls;
 	struct request req = {
-		.srv = cls,
+		.srv = site->srv,
+		.site = site,
 		.conn = conn,
 		.head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0,
 	};
@@ -423,6 +466,8 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
 	if (!*req_cls) {
 		*req_cls = &headers_seen;
 		atomic_fetch_add_explicit(&req.srv->requests, 1, memory_order_relaxed);
+		if (!authorized(&req))
+			return respond_error(&req, MHD_HTTP_UNAUTHORIZED, "unauthorized");
 		if (strcmp(method, MHD_HTTP_METHOD_GET) && !req.head)
 			return respond_error(&req, MHD_HTTP_METHOD_NOT_ALLOWED,
 					     "method not allowed");
@@ -452,38 +497,149 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* --- life cycle ------------------------------------------------------------- */
 
-static struct MHD_Daemon *start_mhd(struct http_server *srv, struct sockaddr_storage *ss,
-				    int listen_fd)
+static void site_free(struct http_site *site)
 {
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	if (!site)
+		return;
+	http_auth_free(site->auth);
+	free(site->cert_pem);
+	if (site->key_pem) {
+		explicit_bzero(site->key_pem, strlen(site->key_pem));
+		free(site->key_pem);
+	}
+	free(site);
+}
+
+/* What site serves with, from the settings */
+static int site_copy_web(struct http_site *site, const struct web_config *web)
+{
+	int err;
+
+	if (!web)
+		return 0;
+	if (web->cert_pem) {
+		if (!MHD_is_feature_supported(MHD_FEATURE_TLS))
+			return log_errno(-EOPNOTSUPP, "HTTP: this libmicrohttpd was built without "
+				       "TLS: cannot serve the web configuration's tls_server_config");
+		site->cert_pem = strdup(web->cert_pem);
+		site->key_pem = strdup(web->key_pem);
+		if (!site->cert_pem || !site->key_pem)
+			return log_errno(-ENOMEM, "HTTP: TLS credentials");
+	}
+	if (web->nusers) {
+		err = http_auth_new(&site->auth, web->users, web->nusers);
+		if (err)
+			return log_errno(err, "HTTP: basic auth users");
+	}
+	return 0;
+}
+
+/* A new site on listen_fd (taken, also on failure), or on the address ss when listen_fd < 0 */
+static int site_start(struct http_server *srv, const struct http_settings *s,
+		      struct sockaddr_storage *ss, int listen_fd, struct http_site **out)
+{
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+			     MHD_USE_ITC; /* MHD_quiesce_daemon needs it */
+	struct http_site *site = calloc(1, sizeof(*site));
 	struct MHD_OptionItem opts[] = {
 		{ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL },
-		{ MHD_OPTION_CONNECTION_LIMIT, HTTP_MAX_CONNECTIONS, NULL },
-		{ MHD_OPTION_CONNECTION_TIMEOUT, HTTP_CONNECTION_TIMEOUT_S, NULL },
-		{ MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL }, /* or SOCK_ADDR, below */
+		{ MHD_OPTION_CONNECTION_LIMIT, s->max_conns, NULL },
+		{ MHD_OPTION_PER_IP_CONNECTION_LIMIT, s->max_conns_per_addr, NULL },
+		{ MHD_OPTION_CONNECTION_TIMEOUT, s->timeout_s, NULL },
 		/* scrapes render at once (a view is built under the table lock, the text outside it) */
 		{ MHD_OPTION_THREAD_POOL_SIZE, HTTP_THREADS, NULL },
+		{ MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL }, /* or SOCK_ADDR, below */
+		{ MHD_OPTION_END, 0, NULL },                   /* the TLS options, when wanted */
+		{ MHD_OPTION_END, 0, NULL },
+		{ MHD_OPTION_END, 0, NULL },
 		{ MHD_OPTION_END, 0, NULL },
 	};
+	struct stat before;
+	int err;
 
+	if (!site) {
+		if (listen_fd >= 0)
+			close(listen_fd);
+		return log_errno(-ENOMEM, "HTTP server");
+	}
+	site->srv = srv;
+	err = site_copy_web(site, s->web);
+	if (err) {
+		if (listen_fd >= 0)
+			close(listen_fd);
+		site_free(site);
+		return err;
+	}
 	if (listen_fd < 0) {
-		opts[3] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, ss };
+		opts[5] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, ss };
 		if (ss->ss_family == AF_INET6)
 			flags |= is_ipv6_any(ss) ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
 	}
-	return MHD_start_daemon(flags, 0, NULL, NULL, handle_request, srv, MHD_OPTION_ARRAY, opts,
-				MHD_OPTION_END);
+	if (site->cert_pem) {
+		flags |= MHD_USE_TLS;
+		opts[6] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, site->cert_pem };
+		opts[7] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, site->key_pem };
+		opts[8] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0,
+						   (void *)HTTP_TLS_PRIORITIES };
+	}
+	if (listen_fd >= 0 && fstat(listen_fd, &before))
+		listen_fd = -1;
+	errno = 0;
+	site->mhd = MHD_start_daemon(flags, 0, NULL, NULL, handle_request, site, MHD_OPTION_ARRAY,
+				     opts, MHD_OPTION_END);
+	if (!site->mhd) {
+		struct stat now;
+
+		err = errno ? -errno : -EADDRNOTAVAIL;
+		/* libmicrohttpd closes a socket passed in on some failures only */
+		if (listen_fd >= 0 && !fstat(listen_fd, &now) && now.st_ino == before.st_ino &&
+		    now.st_dev == before.st_dev)
+			close(listen_fd);
+		site_free(site);
+		return err;
+	}
+	*out = site;
+	return 0;
 }
 
-int http_server_start(struct http_server **out, const char *listen, int listen_fd,
+/* Stops serving on site: it takes no new connection, then its threads end and it is freed */
+static void site_stop(struct http_site *site)
+{
+	MHD_socket fd;
+
+	if (!site)
+		return;
+	/* quiesced first: stopping would otherwise shut down the socket the next site uses */
+	fd = MHD_quiesce_daemon(site->mhd);
+	MHD_stop_daemon(site->mhd);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	site_free(site);
+}
+
+static void log_site(const struct http_settings *s, const char *what)
+{
+	bool tls = s->web && s->web->cert_pem;
+	size_t users = s->web ? s->web->nusers : 0;
+
+	log_info("HTTP %s: %s, %s, timeout %u s, at most %u connections, %u per address", what,
+		 tls ? "TLS" : "plain HTTP", users ? "basic auth" : "no authentication",
+		 s->timeout_s, s->max_conns, s->max_conns_per_addr);
+	if (users && !tls)
+		log_warning("HTTP: basic auth without tls_server_config: passwords cross the "
+			    "network in clear");
+}
+
+int http_server_start(struct http_server **out, const struct http_settings *s,
 		      host_view_fn view, void *view_ctx)
 {
 	struct sockaddr_storage ss = { 0 };
+	const union MHD_DaemonInfo *info;
 	struct http_server *srv;
 	int err;
 
-	if (listen_fd < 0) {
-		err = resolve_listen(listen ? listen : "", &ss);
+	if (s->listen_fd < 0) {
+		err = resolve_listen(s->listen ? s->listen : "", &ss);
 		if (err)
 			return err;
 	}
@@ -492,26 +648,47 @@ int http_server_start(struct http_server **out, const char *listen, int listen_f
 		return log_errno(-ENOMEM, "HTTP server");
 	srv->view = view;
 	srv->view_ctx = view_ctx;
-	errno = 0;
-	srv->mhd = start_mhd(srv, &ss, listen_fd);
-	if (!srv->mhd) {
-		err = errno ? -errno : -EADDRNOTAVAIL;
+	err = site_start(srv, s, &ss, s->listen_fd, &srv->site);
+	if (err) {
 		free(srv);
 		return log_errno(err, "cannot serve HTTP on %s",
-				 listen_fd >= 0 ? "the socket passed in" : listen);
+				 s->listen_fd >= 0 ? "the socket passed in" : s->listen);
 	}
+	info = MHD_get_daemon_info(srv->site->mhd, MHD_DAEMON_INFO_LISTEN_FD);
+	srv->listen_fd = info ? fcntl(info->listen_fd, F_DUPFD_CLOEXEC, 3) : -1;
+	if (srv->listen_fd < 0)
+		log_warning("HTTP: no spare copy of the listening socket: reloads cannot change "
+			    "the web configuration");
+	log_site(s, "serves");
 	*out = srv;
+	return 0;
+}
+
+int http_server_reconfigure(struct http_server *srv, const struct http_settings *s)
+{
+	struct http_site *site;
+	int fd, err;
+
+	if (srv->listen_fd < 0)
+		return log_errno(-EBADF, "HTTP: cannot restart on the listening socket");
+	fd = fcntl(srv->listen_fd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		return log_errno(-errno, "HTTP: cannot restart on the listening socket");
+	err = site_start(srv, s, NULL, fd, &site);
+	if (err)
+		return log_errno(err, "HTTP: cannot serve the new settings, the old ones stay");
+	site_stop(srv->site);
+	srv->site = site;
+	log_site(s, "now serves");
 	return 0;
 }
 
 int http_server_port(const struct http_server *srv)
 {
-	const union MHD_DaemonInfo *info;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 
-	info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_LISTEN_FD);
-	if (!info || getsockname(info->listen_fd, (struct sockaddr *)&ss, &len))
+	if (getsockname(srv->listen_fd, (struct sockaddr *)&ss, &len))
 		return -EBADF;
 	if (ss.ss_family == AF_INET)
 		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
@@ -533,6 +710,9 @@ void http_server_stop(struct http_server *srv)
 {
 	if (!srv)
 		return;
-	MHD_stop_daemon(srv->mhd);
+	MHD_stop_daemon(srv->site->mhd);
+	site_free(srv->site);
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
 	free(srv);
 }

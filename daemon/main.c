@@ -32,10 +32,12 @@
 #include "log.h"
 #include "table_hooks.h"
 #include "vm_table.h"
+#include "web_config.h"
 
 struct daemon {
 	struct cli cli;
 	struct config cfg;
+	struct web_config web; /* the file cfg.web_config_file names, as the HTTP server serves it */
 	struct bpf_engine bpf;
 	struct vm_table table;
 	struct guest_records_config records;
@@ -158,6 +160,68 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 	return sd_event_exit(d->ev, 0);
 }
 
+/* The web configuration file c names into *web (empty without one); errors logged in one line */
+static int load_web_config(const struct config *c, struct web_config *web)
+{
+	char err[512];
+	int ret;
+
+	memset(web, 0, sizeof(*web));
+	if (!c->web_config_file[0])
+		return 0;
+	ret = web_config_load_file(c->web_config_file, web, err, sizeof(err));
+	if (ret)
+		log_error("web configuration: %s", err);
+	return ret;
+}
+
+static struct http_settings http_settings(const struct config *c, const struct web_config *web)
+{
+	return (struct http_settings){
+		.listen = c->listen,
+		.listen_fd = -1,
+		.timeout_s = c->http_timeout_s,
+		.max_conns = c->http_max_conns,
+		.max_conns_per_addr = c->http_max_conns_per_addr,
+		.web = web,
+	};
+}
+
+/*
+ * Reload of the HTTP side: a new web configuration (certificate, key,
+ * users) or new connection limits restart the server on its socket. A file
+ * that does not load or serve keeps the running settings.
+ */
+static int reload_http(struct daemon *d, const struct config *c)
+{
+	struct http_settings s;
+	struct web_config web;
+	int err = load_web_config(c, &web);
+
+	if (err)
+		return err;
+	if (web_config_equal(&web, &d->web) && c->http_timeout_s == d->cfg.http_timeout_s &&
+	    c->http_max_conns == d->cfg.http_max_conns &&
+	    c->http_max_conns_per_addr == d->cfg.http_max_conns_per_addr) {
+		web_config_free(&web);
+		memcpy(d->cfg.web_config_file, c->web_config_file, sizeof(d->cfg.web_config_file));
+		return 0;
+	}
+	s = http_settings(c, &web);
+	err = http_server_reconfigure(d->http, &s);
+	if (err) {
+		web_config_free(&web);
+		return err;
+	}
+	web_config_free(&d->web);
+	d->web = web;
+	memcpy(d->cfg.web_config_file, c->web_config_file, sizeof(d->cfg.web_config_file));
+	d->cfg.http_timeout_s = c->http_timeout_s;
+	d->cfg.http_max_conns = c->http_max_conns;
+	d->cfg.http_max_conns_per_addr = c->http_max_conns_per_addr;
+	return 0;
+}
+
 static void warn_restart_only(const struct config *run, const struct config *want)
 {
 	if (strcmp(run->listen, want->listen) || strcmp(run->control_socket, want->control_socket) ||
@@ -176,7 +240,7 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 	struct config c;
 
 	sd_notify(0, "RELOADING=1");
-	if (cli_load_config(&d->cli, &c)) {
+	if (cli_load_config(&d->cli, &c) || reload_http(d, &c)) {
 		log_error("reload failed: keeping the running configuration");
 	} else {
 		warn_restart_only(&d->cfg, &c);
@@ -284,6 +348,7 @@ static void raise_fd_limit(unsigned max_vms)
 
 static int run(struct daemon *d)
 {
+	struct http_settings settings;
 	gid_t gid;
 	int err;
 
@@ -311,7 +376,9 @@ static int run(struct daemon *d)
 	if (err)
 		return log_errno(err, "control socket %s", d->cfg.control_socket);
 	control_server_set_max_registered(d->control, d->cfg.max_vms);
-	err = http_server_start(&d->http, d->cfg.listen, activated_socket(), view, d);
+	settings = http_settings(&d->cfg, &d->web);
+	settings.listen_fd = activated_socket();
+	err = http_server_start(&d->http, &settings, view, d);
 	if (err)
 		return log_errno(err, "HTTP API on %s", d->cfg.listen);
 	sd_notify(0, "READY=1");
@@ -334,9 +401,13 @@ int main(int argc, char **argv)
 	if (cli_load_config(&d.cli, &d.cfg))
 		return 1;
 	log_max_level = d.cfg.log_level;
-	lock_fd = instance_lock(d.cfg.pin_dir);
-	if (lock_fd < 0)
+	if (!d.cli.cleanup && load_web_config(&d.cfg, &d.web))
 		return 1;
+	lock_fd = instance_lock(d.cfg.pin_dir);
+	if (lock_fd < 0) {
+		web_config_free(&d.web);
+		return 1;
+	}
 	if (d.cli.cleanup) {
 		err = bpf_engine_unpin(d.cfg.pin_dir);
 		close(lock_fd);
@@ -356,6 +427,7 @@ int main(int argc, char **argv)
 	bpf_engine_close(&d.bpf);
 	rmdir(d.cfg.pin_dir); /* only if nothing was pinned (a failed first start) */
 	close(lock_fd);
+	web_config_free(&d.web);
 	if (err < 0) {
 		log_error("exiting: %s", strerror(-err));
 		return 1;

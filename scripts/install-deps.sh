@@ -7,10 +7,11 @@ pkgs=(
 	# build
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
 	libsystemd-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
+	libgnutls28-dev libyaml-dev libcrypt-dev
 	libcmocka-dev libclang-rt-14-dev
 	# tests and benchmarks
 	qemu-system-x86 prometheus curl jq tmux stress-ng linux-perf util-linux
-	procps iproute2 systemd valgrind wrk
+	procps iproute2 systemd valgrind wrk openssl apache2-utils
 	# the VM runner (tests/vm/)
 	busybox-static kmod xz-utils cpio
 )

@@ -37,10 +37,12 @@ hog() { bg taskset -c "$1" bash -c 'while :; do :; done'; }
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)); }
 
 # start_daemon [ARGS...]: stealtimed on a free loopback port with a private
-# control socket and pin dir; sets DAEMON_PID, URL, CONTROL_SOCK
+# control socket and pin dir; sets DAEMON_PID, URL, CONTROL_SOCK. With a web
+# configuration: DAEMON_SCHEME=https, and HEALTH_CURL=(curl options: CA,
+# credentials) for the /healthz that tells it is up.
 start_daemon() {
 	local port; port=$(free_port)
-	URL=http://127.0.0.1:$port
+	URL=${DAEMON_SCHEME:-http}://127.0.0.1:$port
 	CONTROL_SOCK=$TMP/control.sock
 	PIN_DIR=/sys/fs/bpf/stealtime-test-$$
 	"$BUILD/stealtimed" --listen "127.0.0.1:$port" --control-socket "$CONTROL_SOCK" \
@@ -49,7 +51,7 @@ start_daemon() {
 	PIDS+=($DAEMON_PID)
 	local i
 	for i in $(seq 1 100); do
-		curl -fsS "$URL/healthz" >/dev/null 2>&1 && return 0
+		curl -fsS ${HEALTH_CURL[@]+"${HEALTH_CURL[@]}"} "$URL/healthz" >/dev/null 2>&1 && return 0
 		kill -0 $DAEMON_PID 2>/dev/null || { cat "$TMP/daemon.log" >&2; fail "stealtimed exited"; }
 		sleep 0.1
 	done

@@ -24,7 +24,10 @@ static void check(int ok)
 
 static int same(const struct config *a, const struct config *b)
 {
-	return !strcmp(a->listen, b->listen) && !strcmp(a->control_socket, b->control_socket) &&
+	return !strcmp(a->listen, b->listen) && !strcmp(a->web_config_file, b->web_config_file) &&
+	       a->http_timeout_s == b->http_timeout_s && a->http_max_conns == b->http_max_conns &&
+	       a->http_max_conns_per_addr == b->http_max_conns_per_addr &&
+	       !strcmp(a->control_socket, b->control_socket) &&
 	       !strcmp(a->control_group, b->control_group) && !strcmp(a->pin_dir, b->pin_dir) &&
 	       a->rescan_interval_s == b->rescan_interval_s && a->commit == b->commit &&
 	       a->max_vms == b->max_vms && a->max_vcpus == b->max_vcpus &&

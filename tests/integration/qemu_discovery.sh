@@ -44,7 +44,7 @@ qpid_save=$qpid; qpid=$qpid_b
 wait_for 10 thread_of 1 >/dev/null || fail "QEMU B has no thread 'CPU 1/KVM'"
 b0=$(thread_of 0); b1=$(thread_of 1)
 qpid=$qpid_save
-wait_for 20 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $qpid_b) | .vcpus[0].tid == $b0 and .vcpus[1].tid == $b1' >/dev/null" ||
+wait_for 60 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $qpid_b) | .vcpus[0].tid == $b0 and .vcpus[1].tid == $b1' >/dev/null" ||
 	fail "QEMU B vCPU threads: want $b0 $b1, got $(vm_json "$qpid_b" | jq -c '[.vcpus[].tid]')"
 [ "$(vm_json "$qpid_b" | jq -r .name)" = stt-qemu-b ] || fail "QEMU B name"
 kill "$qpid_b"

@@ -30,6 +30,10 @@ static void config_other(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
 	strcpy(c->listen, "[::1]:1");
+	strcpy(c->web_config_file, "/other/web.yml");
+	c->http_timeout_s = 3;
+	c->http_max_conns = 33;
+	c->http_max_conns_per_addr = 4;
 	strcpy(c->control_socket, "/other/control");
 	strcpy(c->control_group, "other");
 	strcpy(c->pin_dir, "/other/pins");
@@ -66,6 +70,10 @@ static struct result load(const char *text)
 static void assert_config_equal(const struct config *a, const struct config *b)
 {
 	assert_string_equal(a->listen, b->listen);
+	assert_string_equal(a->web_config_file, b->web_config_file);
+	assert_int_equal(a->http_timeout_s, b->http_timeout_s);
+	assert_int_equal(a->http_max_conns, b->http_max_conns);
+	assert_int_equal(a->http_max_conns_per_addr, b->http_max_conns_per_addr);
 	assert_string_equal(a->control_socket, b->control_socket);
 	assert_string_equal(a->control_group, b->control_group);
 	assert_string_equal(a->pin_dir, b->pin_dir);
@@ -103,6 +111,10 @@ static void defaults__fresh_struct__documented_values(void **state)
 	memset(&c, 'X', sizeof(c));
 	config_defaults(&c);
 	assert_string_equal(c.listen, "127.0.0.1:9477");
+	assert_string_equal(c.web_config_file, "");
+	assert_int_equal(c.http_timeout_s, 10);
+	assert_int_equal(c.http_max_conns, 64);
+	assert_int_equal(c.http_max_conns_per_addr, 16);
 	assert_string_equal(c.control_socket, "/run/stealtimed/control.sock");
 	assert_string_equal(c.control_group, "");
 	assert_string_equal(c.pin_dir, "/sys/fs/bpf/stealtimed");
@@ -133,6 +145,9 @@ static void every_key__overridden__every_field_set(void **state)
 {
 	struct result r = load("{\n"
 			       "  \"listen\": \"[::1]:1\",\n"
+			       "  \"web_config_file\": \"/other/web.yml\",\n"
+			       "  \"http\": { \"connection_timeout_seconds\": 3, \"max_connections\": 33,\n"
+			       "            \"max_connections_per_address\": 4 },\n"
 			       "  \"control_socket\": \"/other/control\",\n"
 			       "  \"control_group\": \"other\",\n"
 			       "  \"pin_dir\": \"/other/pins\",\n"
@@ -256,6 +271,11 @@ static void out_of_range__each_integer__bounds_accepted_and_beyond_rejected(void
 		{ "{\n  \"limits\": {\"vcpus\": %ld}}", "limits.vcpus", 23, 1, 16384 },
 		{ "{\n  \"limits\": {\"attribution_entries\": %ld}}", "limits.attribution_entries",
 		  37, 16, 65536 },
+		{ "{\n  \"http\": {\"connection_timeout_seconds\": %ld}}",
+		  "http.connection_timeout_seconds", 42, 1, 3600 },
+		{ "{\n  \"http\": {\"max_connections\": %ld}}", "http.max_connections", 31, 1, 4096 },
+		{ "{\n  \"http\": {\"max_connections_per_address\": %ld}}",
+		  "http.max_connections_per_address", 43, 1, 4096 },
 	};
 	char text[128], prefix[128];
 	struct result r;
@@ -376,6 +396,10 @@ static void path__relative__rejected(void **state)
 	assert_rejected(&r, "t.json:1:13: pin_dir: must be an absolute path");
 	r = load("{\"control_socket\": \"\"}");
 	assert_rejected(&r, "t.json:1:20: control_socket: must be an absolute path");
+	r = load("{\"web_config_file\": \"web.yml\"}");
+	assert_rejected(&r, "t.json:1:21: web_config_file: must be an absolute path");
+	r = load("{\"web_config_file\": \"\"}"); /* empty: no web configuration */
+	assert_accepted(&r);
 }
 
 static void listen__accepted_forms__stored(void **state)

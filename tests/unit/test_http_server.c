@@ -1,4 +1,4 @@
-// link: daemon/http_server.c daemon/http_encoding.c daemon/render_json.c daemon/render_prom.c daemon/vm_naming.c daemon/host_view.c daemon/log.c
+// link: daemon/http_server.c daemon/http_auth.c daemon/web_config.c daemon/http_encoding.c daemon/render_json.c daemon/render_prom.c daemon/vm_naming.c daemon/host_view.c daemon/log.c
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The real HTTP server on 127.0.0.1, port 0, spoken to over plain sockets.
@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -272,11 +273,21 @@ static void assert_no_header(const struct reply *r, const char *name)
 
 /* --- fixture ---------------------------------------------------------------- */
 
+/* The daemon's default limits, plain HTTP */
+static int start_server(struct http_server **srv, const char *listen, int fd,
+			struct fake_host *host)
+{
+	struct http_settings s = { .listen = listen, .listen_fd = fd, .timeout_s = 10,
+				   .max_conns = 64, .max_conns_per_addr = 16 };
+
+	return http_server_start(srv, &s, fake_view, host);
+}
+
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 
-	if (!fx || http_server_start(&fx->srv, "127.0.0.1:0", -1, fake_view, &fx->host))
+	if (!fx || start_server(&fx->srv, "127.0.0.1:0", -1, &fx->host))
 		return -1;
 	fx->port = http_server_port(fx->srv);
 	if (fx->port <= 0)
@@ -777,7 +788,7 @@ static void start__bad_listen__einval(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct http_server *srv = NULL;
 
-		if (http_server_start(&srv, bad[i], -1, fake_view, &host) != -EINVAL)
+		if (start_server(&srv, bad[i], -1, &host) != -EINVAL)
 			fail_msg("'%s' accepted", bad[i]);
 		assert_null(srv);
 	}
@@ -791,7 +802,7 @@ static void start__port_in_use__error(void **state)
 	char listen[32];
 
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", fx->port);
-	assert_true(http_server_start(&srv, listen, -1, fake_view, &host) < 0);
+	assert_true(start_server(&srv, listen, -1, &host) < 0);
 	assert_null(srv);
 }
 
@@ -808,7 +819,7 @@ static void start__listen_fd__serves_on_it(void **state)
 	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	assert_int_equal(listen(fd, 16), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	assert_int_equal(http_server_start(&srv, "ignored", fd, fake_view, &host), 0);
+	assert_int_equal(start_server(&srv, "ignored", fd, &host), 0);
 	assert_int_equal(http_server_port(srv), ntohs(sin.sin_port));
 	r = exchange(ntohs(sin.sin_port), "GET", "/v1/vms");
 	assert_int_equal(r.status, 200);
@@ -832,7 +843,7 @@ static void start__ipv6_any__serves_ipv4_and_ipv6(void **state)
 		skip(); /* no IPv6 on this host */
 	}
 	close(probe);
-	assert_int_equal(http_server_start(&srv, "[::]:0", -1, fake_view, &host), 0);
+	assert_int_equal(start_server(&srv, "[::]:0", -1, &host), 0);
 	fd = connect_to(AF_INET6, &lo6, http_server_port(srv));
 	if (fd == -EADDRNOTAVAIL || fd == -ENETUNREACH) {
 		http_server_stop(srv);
@@ -843,6 +854,184 @@ static void start__ipv6_any__serves_ipv4_and_ipv6(void **state)
 	fd = connect_to(AF_INET, &lo, http_server_port(srv));
 	assert_true(fd >= 0);
 	close(fd);
+	http_server_stop(srv);
+}
+
+/* --- basic auth, reconfiguration, slow clients ---------------------------------- */
+
+#define ALICE_HASH "$2y$04$VdNeUWaMbEvso9g4w.rkReNFfc8VTzor8XHi5S0Cl0yeVbaZtTjSK" /* secret */
+#define HEALTHZ_REQ "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+#define HALF_REQ "GET /metrics HTTP/1.1\r\nHost: t\r\n" /* no end of headers */
+#define AUTH_CHALLENGE "Basic realm=\"stealtimed\", charset=\"UTF-8\""
+
+static struct web_user alice = { "alice", ALICE_HASH };
+static const struct web_config users_only = { .users = &alice, .nusers = 1 };
+
+static struct http_settings limits(unsigned timeout_s, unsigned per_addr,
+				   const struct web_config *web)
+{
+	return (struct http_settings){ .listen = "127.0.0.1:0", .listen_fd = -1,
+				       .timeout_s = timeout_s, .max_conns = 64,
+				       .max_conns_per_addr = per_addr, .web = web };
+}
+
+/* GET path with an Authorization header of value auth (NULL: none) */
+static struct reply get_auth(int port, const char *path, const char *auth)
+{
+	char fields[256] = "";
+
+	if (auth)
+		snprintf(fields, sizeof(fields), "Authorization: %s\r\n", auth);
+	return exchange_encoding(port, "GET", path, fields);
+}
+
+static void auth__no_or_bad_credentials__401_with_challenge(void **state)
+{
+	static const char *const bad[] = {
+		NULL,
+		"Basic YWxpY2U6d3Jvbmc=",     /* alice:wrong */
+		"Basic bWFsbG9yeTpzZWNyZXQ=", /* mallory:secret */
+		"Basic YWxpY2U=",             /* alice, no colon */
+		"Basic !!!",
+		"Bearer YWxpY2U6c2VjcmV0",
+	};
+	struct http_settings s = limits(10, 16, &users_only);
+	struct fake_host host = { 0 };
+	struct http_server *srv;
+
+	assert_int_equal(http_server_start(&srv, &s, fake_view, &host), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		for (int healthz = 0; healthz < 2; healthz++) {
+			struct reply r = get_auth(http_server_port(srv),
+						  healthz ? "/healthz" : "/metrics", bad[i]);
+
+			if (r.status != 401)
+				fail_msg("%s: %d for %s", healthz ? "/healthz" : "/metrics",
+					 r.status, bad[i] ? bad[i] : "no credentials");
+			assert_header(&r, "WWW-Authenticate", AUTH_CHALLENGE);
+			reply_free(&r);
+		}
+	}
+	assert_int_equal(host.calls, 0); /* nothing was read for them */
+	http_server_stop(srv);
+}
+
+static void auth__right_credentials__200(void **state)
+{
+	struct http_settings s = limits(10, 16, &users_only);
+	struct fake_host host = { 0 };
+	struct http_server *srv;
+	struct reply r;
+
+	assert_int_equal(http_server_start(&srv, &s, fake_view, &host), 0);
+	for (int i = 0; i < 3; i++) {
+		r = get_auth(http_server_port(srv), "/v1/vms", "Basic YWxpY2U6c2VjcmV0");
+		assert_int_equal(r.status, 200);
+		reply_free(&r);
+	}
+	assert_int_equal(host.calls, 3);
+	http_server_stop(srv);
+}
+
+static void reconfigure__users_on_and_off__same_port(void **state)
+{
+	struct http_settings plain = limits(10, 16, NULL), authed = limits(10, 16, &users_only);
+	struct fake_host host = { 0 };
+	struct http_server *srv;
+	struct reply r;
+	int port;
+
+	assert_int_equal(http_server_start(&srv, &plain, fake_view, &host), 0);
+	port = http_server_port(srv);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(http_server_reconfigure(srv, &authed), 0);
+		assert_int_equal(http_server_port(srv), port);
+		r = get_auth(port, "/healthz", NULL);
+		assert_int_equal(r.status, 401);
+		reply_free(&r);
+		r = get_auth(port, "/healthz", "Basic YWxpY2U6c2VjcmV0");
+		assert_int_equal(r.status, 200);
+		reply_free(&r);
+		assert_int_equal(http_server_reconfigure(srv, &plain), 0);
+		r = get_auth(port, "/healthz", NULL);
+		assert_int_equal(r.status, 200);
+		reply_free(&r);
+	}
+	http_server_stop(srv);
+}
+
+/* Whether the server closed fd: recv sees EOF or a reset before SO_RCVTIMEO (5 s) */
+static bool closed_by_server(int fd)
+{
+	char c;
+	ssize_t n = recv(fd, &c, 1, 0);
+
+	return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+static void per_address_limit__one_more__closed_at_once(void **state)
+{
+	struct http_settings s = limits(10, 2, NULL);
+	struct in_addr lo = { htonl(INADDR_LOOPBACK) };
+	struct fake_host host = { 0 };
+	struct http_server *srv;
+	bool answered = false;
+	int held[2], extra;
+
+	assert_int_equal(http_server_start(&srv, &s, fake_view, &host), 0);
+	for (int i = 0; i < 2; i++) {
+		char buf[16] = "";
+
+		held[i] = connect_to(AF_INET, &lo, http_server_port(srv));
+		assert_true(held[i] >= 0);
+		/* answered, so the server has taken it (not just the kernel), then kept open */
+		send_all(held[i], HEALTHZ_REQ, strlen(HEALTHZ_REQ));
+		assert_true(recv(held[i], buf, sizeof(buf) - 1, 0) > 0);
+		assert_memory_equal(buf, "HTTP/1.1 200", 12);
+	}
+	extra = connect_to(AF_INET, &lo, http_server_port(srv)); /* the kernel accepts it */
+	assert_true(extra >= 0);
+	assert_true(closed_by_server(extra));
+	close(extra);
+	close(held[0]);
+	close(held[1]);
+	for (int i = 0; i < 100 && !answered; i++) { /* once the server has seen them close */
+		char buf[16] = "";
+		int fd = connect_to(AF_INET, &lo, http_server_port(srv));
+
+		assert_true(fd >= 0);
+		send_all(fd, HEALTHZ_REQ, strlen(HEALTHZ_REQ));
+		answered = recv(fd, buf, sizeof(buf) - 1, 0) > 0 && !strncmp(buf, "HTTP/1.1 200", 12);
+		close(fd);
+		if (!answered)
+			usleep(20000);
+	}
+	assert_true(answered);
+	http_server_stop(srv);
+}
+
+static void timeout__partial_request__closed_after_it(void **state)
+{
+	struct http_settings s = limits(1, 16, NULL);
+	struct in_addr lo = { htonl(INADDR_LOOPBACK) };
+	struct fake_host host = { 0 };
+	struct http_server *srv;
+	struct timespec t0, t1;
+	double took;
+	int fd;
+
+	assert_int_equal(http_server_start(&srv, &s, fake_view, &host), 0);
+	fd = connect_to(AF_INET, &lo, http_server_port(srv));
+	assert_true(fd >= 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	send_all(fd, HALF_REQ, strlen(HALF_REQ));
+	assert_true(closed_by_server(fd)); /* within SO_RCVTIMEO's 5 s */
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	took = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (took < 0.9)
+		fail_msg("closed after %.2f s, before the 1 s timeout", took);
+	close(fd);
+	assert_int_equal(host.calls, 0);
 	http_server_stop(srv);
 }
 
@@ -885,6 +1074,11 @@ int main(void)
 		T(start__port_in_use__error),
 		cmocka_unit_test(start__listen_fd__serves_on_it),
 		cmocka_unit_test(start__ipv6_any__serves_ipv4_and_ipv6),
+		cmocka_unit_test(auth__no_or_bad_credentials__401_with_challenge),
+		cmocka_unit_test(auth__right_credentials__200),
+		cmocka_unit_test(reconfigure__users_on_and_off__same_port),
+		cmocka_unit_test(per_address_limit__one_more__closed_at_once),
+		cmocka_unit_test(timeout__partial_request__closed_after_it),
 		cmocka_unit_test(stop__null__no_op),
 	};
 
