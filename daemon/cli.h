@@ -20,6 +20,7 @@ enum cli_key {
 	CLI_RESCAN = 1 << 4,
 	CLI_COMMIT = 1 << 5,
 	CLI_LOG_LEVEL = 1 << 6,
+	CLI_STATE_DIR = 1 << 7,
 };
 
 struct cli {

@@ -44,6 +44,7 @@ struct key_spec {
 
 static const char *check_listen(const char *s);
 static const char *check_absolute(const char *s);
+static const char *check_absolute_or_empty(const char *s);
 
 static const struct key_spec limit_keys[] = {
 	UINT_KEY("vms", max_vms, 1, ST_MAX_REGIONS),
@@ -57,6 +58,7 @@ static const struct key_spec keys[] = {
 	STRING_KEY("control_socket", control_socket, check_absolute),
 	STRING_KEY("control_group", control_group, NULL),
 	STRING_KEY("pin_dir", pin_dir, check_absolute),
+	STRING_KEY("state_dir", state_dir, check_absolute_or_empty),
 	UINT_KEY("rescan_interval_seconds", rescan_interval_s, 1, 3600),
 	{ .name = "commit", .type = KEY_BOOL, .offset = offsetof(struct config, commit) },
 	{ .name = "count_wakeups", .type = KEY_BOOL, .offset = offsetof(struct config, count_wakeups) },
@@ -82,6 +84,7 @@ void config_defaults(struct config *c)
 		.control_socket = "/run/stealtimed/control.sock",
 		.control_group = "",
 		.pin_dir = "/sys/fs/bpf/stealtimed",
+		.state_dir = "/var/lib/stealtimed",
 		.rescan_interval_s = 5,
 		.commit = true,
 		.count_wakeups = false,
@@ -98,6 +101,11 @@ void config_defaults(struct config *c)
 static const char *check_absolute(const char *s)
 {
 	return s[0] == '/' ? NULL : "must be an absolute path";
+}
+
+static const char *check_absolute_or_empty(const char *s)
+{
+	return s[0] == '/' || !s[0] ? NULL : "must be an absolute path or empty";
 }
 
 static bool numeric_port(const char *s)
