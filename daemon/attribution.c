@@ -632,10 +632,10 @@ static int restore_line(struct vm_table *t, struct attribution_state *s, char *l
 	if (n >= 2 && !strcmp(word[0], "export") && sscanf(word[1], "%u", &kind) == 1) {
 		struct culprit_key *k;
 
-		if (!*vm)
-			return 0; /* a VM that is gone */
 		if (kind < CULPRIT_VM || kind > CULPRIT_KERNEL)
 			return -EINVAL;
+		if (!*vm)
+			return 0; /* a VM that is gone */
 		k = realloc((*vm)->exported, ((*vm)->nexported + 1) * sizeof(*k));
 		if (!k)
 			return -ENOMEM;
