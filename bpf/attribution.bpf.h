@@ -117,4 +117,42 @@ static __always_inline void attribute_wait(__u32 slot, __u64 queued, __u64 now)
 		attrib_add(slot, ST_CULPRIT_OTHER, 0, now - queued - placed);
 }
 
+/*
+ * Run by the daemon (BPF_PROG_TEST_RUN, like seed_record; args: enum
+ * st_fold_arg) to fold the entry of a culprit that has exited into an
+ * aggregate of the same slot, so that process churn cannot fill stolen_by.
+ * The destination is made first (a full map leaves the source alone: -28,
+ * -ENOSPC), then the source's value is read, the source deleted and the
+ * value added: nothing is counted twice, and a daemon killed meanwhile
+ * cannot split the move. Only an add by another CPU to the source between
+ * the read and the delete (nanoseconds, and only for a culprit that has
+ * exited) can be lost; an add after the delete makes a new source entry.
+ */
+static __always_inline int fold_entry(const __u64 *args)
+{
+	struct st_attrib_key from = { .slot = args[ST_FOLD_SLOT], .kind = args[ST_FOLD_KIND],
+				      .id = args[ST_FOLD_ID] };
+	struct st_attrib_key to = { .slot = args[ST_FOLD_SLOT], .kind = args[ST_FOLD_TO_KIND],
+				    .id = args[ST_FOLD_TO_ID] };
+	__u64 zero = 0, ns, *src, *dst;
+
+	if (!bpf_map_lookup_elem(&stolen_by, &from))
+		return -2; /* -ENOENT */
+	dst = bpf_map_lookup_elem(&stolen_by, &to);
+	if (!dst) {
+		bpf_map_update_elem(&stolen_by, &to, &zero, BPF_NOEXIST);
+		dst = bpf_map_lookup_elem(&stolen_by, &to);
+		if (!dst)
+			return -28; /* -ENOSPC */
+	}
+	src = bpf_map_lookup_elem(&stolen_by, &from);
+	if (!src)
+		return -2;
+	ns = *(volatile __u64 *)src;
+	if (bpf_map_delete_elem(&stolen_by, &from))
+		return -2;
+	__sync_fetch_and_add(dst, ns);
+	return 0;
+}
+
 #endif

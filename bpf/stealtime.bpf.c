@@ -420,4 +420,11 @@ int seed_record(struct bpf_raw_tracepoint_args *ctx)
 	return 0;
 }
 
+/* Run by the daemon: folds an exited culprit's entry (fold_entry, attribution.bpf.h) */
+SEC("raw_tp")
+int fold_culprit(struct bpf_raw_tracepoint_args *ctx)
+{
+	return fold_entry(ctx->args);
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "attribution.h"
 #include "cgroup_stat.h"
+#include "log.h"
 
 /*
  * Remembered names of culprit processes, so exited ones keep a name; a live
@@ -71,54 +76,183 @@ static const struct name_entry *culprit_names(int32_t pid)
 	return e->pid == pid ? e : NULL;
 }
 
-static void name_culprit(struct vm_table *t, const struct st_attrib_key *k, struct culprit_view *c)
+/*
+ * The names culprits were shown under, kept while they have entries in
+ * stolen_by (sorted by kind and pid): the name is read once, and changed
+ * only by the fold pass, after it folded what the old name holds.
+ */
+struct known {
+	uint32_t kind;
+	int32_t pid;
+	uint64_t pass;   /* the last fold pass that saw it in stolen_by */
+	char name[96];
+	char cgroup[128];
+};
+
+struct attribution_state {
+	struct known *known;
+	size_t nknown, cap;
+	uint64_t pass;
+	char path[4096];  /* the state file, "" for none */
+	char *saved;      /* its content as last written */
+	bool save_failed; /* logged once until a save works */
+	uint64_t fold_errors;
+};
+
+static struct attribution_state *state_of(struct vm_table *t)
+{
+	if (!t->attrib)
+		t->attrib = calloc(1, sizeof(*t->attrib));
+	return t->attrib;
+}
+
+void attribution_free(struct vm_table *t)
+{
+	if (!t->attrib)
+		return;
+	free(t->attrib->known);
+	free(t->attrib->saved);
+	free(t->attrib);
+	t->attrib = NULL;
+}
+
+static int cmp_known(uint32_t kind, int32_t pid, const struct known *k)
+{
+	if (kind != k->kind)
+		return kind < k->kind ? -1 : 1;
+	return (pid > k->pid) - (pid < k->pid);
+}
+
+/* Index of (kind, pid), or where it would go (*found false) */
+static size_t known_pos(const struct attribution_state *s, uint32_t kind, int32_t pid, bool *found)
+{
+	size_t lo = 0, hi = s->nknown;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = cmp_known(kind, pid, &s->known[mid]);
+
+		if (!c) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*found = false;
+	return lo;
+}
+
+static struct known *known_insert(struct attribution_state *s, uint32_t kind, int32_t pid)
+{
+	bool found;
+	size_t i = known_pos(s, kind, pid, &found);
+
+	if (found)
+		return &s->known[i];
+	if (s->nknown == s->cap) {
+		size_t n = s->cap ? s->cap * 2 : 64;
+		struct known *nk = realloc(s->known, n * sizeof(*nk));
+
+		if (!nk)
+			return NULL;
+		s->known = nk;
+		s->cap = n;
+	}
+	memmove(&s->known[i + 1], &s->known[i], (s->nknown - i) * sizeof(*s->known));
+	s->nknown++;
+	memset(&s->known[i], 0, sizeof(s->known[i]));
+	s->known[i].kind = kind;
+	s->known[i].pid = pid;
+	return &s->known[i];
+}
+
+/* The name a culprit has now: its VM's, its comm (remembered after it exits), or "pid N" */
+static void fresh_name(struct vm_table *t, uint32_t kind, int32_t pid, struct known *out)
 {
 	const struct name_entry *n;
 	struct vm_entry *vm;
 
-	c->pid = (int32_t)k->id;
-	switch (k->kind) {
-	case ST_CULPRIT_VCPU:
-		c->kind = CULPRIT_VM;
-		vm = vm_table_find_pid(t, c->pid);
+	out->cgroup[0] = '\0';
+	if (kind == ST_CULPRIT_VCPU) {
+		vm = vm_table_find_pid(t, pid);
 		if (vm) {
-			snprintf(c->name, sizeof(c->name), "%.*s", (int)sizeof(c->name) - 1, vm->name);
-			snprintf(c->vm_id, sizeof(c->vm_id), "%s", vm->id);
+			snprintf(out->name, sizeof(out->name), "%.*s", (int)sizeof(out->name) - 1,
+				 vm->name);
 			return;
 		}
-		break;
-	case ST_CULPRIT_PROCESS:
-		c->kind = CULPRIT_PROCESS;
-		break;
-	case ST_CULPRIT_KERNEL:
-		c->kind = CULPRIT_KERNEL;
-		break;
-	default:
+	}
+	n = culprit_names(pid);
+	if (!n) {
+		snprintf(out->name, sizeof(out->name), "pid %d", pid);
+		return;
+	}
+	snprintf(out->name, sizeof(out->name), "%s", n->comm);
+	if (kind == ST_CULPRIT_PROCESS)
+		snprintf(out->cgroup, sizeof(out->cgroup), "%s", n->cgroup);
+}
+
+/* The remembered names of (kind, pid), read now if it has none (NULL: no memory) */
+static struct known *known_names(struct vm_table *t, uint32_t kind, int32_t pid)
+{
+	struct attribution_state *s = state_of(t);
+	bool found;
+	size_t i;
+	struct known *k;
+
+	if (!s)
+		return NULL;
+	i = known_pos(s, kind, pid, &found);
+	if (found)
+		return &s->known[i];
+	k = known_insert(s, kind, pid);
+	if (k) {
+		fresh_name(t, kind, pid, k);
+		k->pass = s->pass;
+	}
+	return k;
+}
+
+static void name_culprit(struct vm_table *t, struct culprit_view *c)
+{
+	const struct known *k;
+	struct known fresh;
+	struct vm_entry *vm;
+
+	if (c->kind == CULPRIT_OTHER || (c->kind > CULPRIT_KERNEL)) {
 		c->kind = CULPRIT_OTHER;
 		c->pid = 0;
 		snprintf(c->name, sizeof(c->name), "other");
 		return;
 	}
-	n = culprit_names(c->pid);
-	if (n) {
-		snprintf(c->name, sizeof(c->name), "%s", n->comm);
-		if (c->kind == CULPRIT_PROCESS)
-			snprintf(c->cgroup, sizeof(c->cgroup), "%s", n->cgroup);
-	} else {
-		snprintf(c->name, sizeof(c->name), "pid %d", c->pid);
+	if (c->kind == CULPRIT_VM) {
+		vm = vm_table_find_pid(t, c->pid);
+		if (vm)
+			snprintf(c->vm_id, sizeof(c->vm_id), "%s", vm->id);
 	}
+	k = known_names(t, (uint32_t)c->kind, c->pid);
+	if (!k) {
+		fresh_name(t, (uint32_t)c->kind, c->pid, &fresh);
+		k = &fresh;
+	}
+	snprintf(c->name, sizeof(c->name), "%s", k->name);
+	snprintf(c->cgroup, sizeof(c->cgroup), "%s", k->cgroup);
 }
 
-/* Adds ns for (kind, id) to the VM's list, merging the same culprit of several vCPUs. */
-static int add_culprit(struct vm_table *t, struct vm_view *vm, size_t *cap,
-		       const struct st_attrib_key *k, uint64_t ns)
+/*
+ * Adds ns for (kind, pid) to the VM's list, merging the same culprit of
+ * several vCPUs; name: a folded series' aggregate (pid 0), already named.
+ */
+static int add_culprit(struct vm_view *vm, size_t *cap, enum culprit_kind kind, int32_t pid,
+		       const char *name, uint64_t ns)
 {
-	uint64_t id = k->kind == ST_CULPRIT_OTHER ? 0 : k->id;
 	struct culprit_view *c;
 
 	for (size_t i = 0; i < vm->nculprits; i++) {
 		c = &vm->culprits[i];
-		if (c->pid == (int32_t)id && (int)c->kind == (int)k->kind) {
+		if (c->pid == pid && c->kind == kind && (!name || !strcmp(c->name, name))) {
 			c->ns += ns;
 			return 0;
 		}
@@ -134,10 +268,31 @@ static int add_culprit(struct vm_table *t, struct vm_view *vm, size_t *cap,
 	}
 	c = &vm->culprits[vm->nculprits++];
 	memset(c, 0, sizeof(*c));
-	c->kind = (enum culprit_kind)k->kind; /* same numbering, named below */
-	c->pid = (int32_t)id;
+	c->kind = kind;
+	c->pid = pid;
+	if (name)
+		snprintf(c->name, sizeof(c->name), "%s", name);
 	c->ns = ns;
 	return 0;
+}
+
+/* An entry of stolen_by into the view of the VM owning its slot */
+static int add_entry(struct vm_view *vm, size_t *cap, const struct st_attrib_key *k, uint64_t ns)
+{
+	uint32_t kind = (uint32_t)(k->id >> 32), idx = (uint32_t)k->id;
+
+	switch (k->kind) {
+	case ST_CULPRIT_VCPU:
+	case ST_CULPRIT_PROCESS:
+	case ST_CULPRIT_KERNEL:
+		return add_culprit(vm, cap, (enum culprit_kind)k->kind, (int32_t)k->id, NULL, ns);
+	case ST_CULPRIT_EXITED:
+		if (idx < vm->nexported && (uint32_t)vm->exported[idx].kind == kind)
+			return add_culprit(vm, cap, vm->exported[idx].kind, 0,
+					   vm->exported[idx].name, ns);
+		break; /* no series known for it (no saved state): other */
+	}
+	return add_culprit(vm, cap, CULPRIT_OTHER, 0, NULL, ns);
 }
 
 static int cmp_culprit(const void *a, const void *b)
@@ -162,7 +317,7 @@ int attribution_fill(struct vm_table *t, struct host_view *hv, const int *slot_v
 		int vm = keys[i].slot < ST_MAX_VCPUS ? slot_vm[keys[i].slot] : -1;
 
 		if (vm >= 0)
-			err = add_culprit(t, &hv->vms[vm], &caps[vm], &keys[i], vals[i]);
+			err = add_entry(&hv->vms[vm], &caps[vm], &keys[i], vals[i]);
 	}
 	free(keys);
 	free(vals);
@@ -170,16 +325,375 @@ int attribution_fill(struct vm_table *t, struct host_view *hv, const int *slot_v
 	for (size_t i = 0; i < hv->nvms; i++) {
 		struct vm_view *vm = &hv->vms[i];
 
-		for (size_t j = 0; j < vm->nculprits; j++) {
-			struct st_attrib_key k = { .kind = (uint32_t)vm->culprits[j].kind,
-						   .id = (uint64_t)vm->culprits[j].pid };
-
-			name_culprit(t, &k, &vm->culprits[j]);
-		}
+		for (size_t j = 0; j < vm->nculprits; j++)
+			if (vm->culprits[j].pid || vm->culprits[j].kind == CULPRIT_OTHER)
+				name_culprit(t, &vm->culprits[j]);
 		if (vm->culprits) /* NULL when none: qsort's base must not be */
 			qsort(vm->culprits, vm->nculprits, sizeof(*vm->culprits), cmp_culprit);
 	}
 	return err;
+}
+
+/* ---- folding ------------------------------------------------------------- */
+
+/* Where the time of a culprit named (kind, name) goes in slot: its series, or other */
+static struct st_attrib_key series_of(const struct vm_entry *vm, uint32_t slot, uint32_t kind,
+				      const char *name)
+{
+	for (size_t i = 0; i < vm->nexported; i++)
+		if ((uint32_t)vm->exported[i].kind == kind && !strcmp(vm->exported[i].name, name))
+			return (struct st_attrib_key){ .slot = slot, .kind = ST_CULPRIT_EXITED,
+						       .id = (uint64_t)kind << 32 | i };
+	return (struct st_attrib_key){ .slot = slot, .kind = ST_CULPRIT_OTHER };
+}
+
+static bool pid_alive(int32_t pid)
+{
+	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	const struct st_attrib_key *x = a, *y = b;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+/* Folds the entries keys[0..n) of one culprit into the series named by k: 0 or the first error */
+static int fold_group(struct vm_table *t, struct vm_entry *const *slot_vm,
+		      const struct st_attrib_key *keys, size_t n, const struct known *k)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct vm_entry *vm = keys[i].slot < ST_MAX_VCPUS ? slot_vm[keys[i].slot] : NULL;
+		struct st_attrib_key to;
+		int e;
+
+		if (!vm)
+			continue; /* a freed slot: forgotten soon */
+		to = series_of(vm, keys[i].slot, k->kind, k->name);
+		e = bpf_engine_attrib_fold(t->bpf, &keys[i], &to);
+		if (e && e != -ENOENT && !err)
+			err = e;
+	}
+	return err;
+}
+
+void attribution_fold(struct vm_table *t)
+{
+	struct attribution_state *s = state_of(t);
+	struct vm_entry **slot_vm = calloc(ST_MAX_VCPUS, sizeof(*slot_vm));
+	struct st_attrib_key *keys = NULL;
+	uint64_t *vals = NULL;
+	size_t n = 0, kept = 0;
+	uint64_t folded = 0, failed = 0;
+	int err;
+
+	if (!s || !slot_vm)
+		goto out;
+	s->pass++;
+	for (size_t i = 0; i < t->nvms; i++)
+		for (size_t j = 0; j < t->vms[i]->nvcpus; j++)
+			slot_vm[t->vms[i]->vcpus[j].slot] = t->vms[i];
+	err = bpf_engine_attrib_read(t->bpf, &keys, &vals, &n);
+	if (err) {
+		log_warning("fold of exited culprits: cannot read stolen_by: %s", strerror(-err));
+		goto out;
+	}
+	qsort(keys, n, sizeof(*keys), cmp_entry);
+	for (size_t i = 0, j; i < n; i = j) {
+		uint32_t kind = keys[i].kind;
+		int32_t pid = (int32_t)keys[i].id;
+		struct known *k, fresh;
+		bool gone;
+
+		for (j = i + 1; j < n && keys[j].kind == kind && keys[j].id == keys[i].id; j++)
+			;
+		if (kind != ST_CULPRIT_VCPU && kind != ST_CULPRIT_PROCESS && kind != ST_CULPRIT_KERNEL)
+			continue;
+		k = known_names(t, kind, pid);
+		if (!k)
+			continue;
+		k->pass = s->pass;
+		gone = !pid_alive(pid);
+		if (!gone) {
+			fresh_name(t, kind, pid, &fresh);
+			if (!strcmp(fresh.name, k->name))
+				continue;
+		}
+		/* exited, or renamed: what its name holds stays with that name's series */
+		if (fold_group(t, slot_vm, &keys[i], j - i, k)) {
+			failed++;
+			continue;
+		}
+		folded++;
+		if (gone) {
+			k->pass = 0; /* forgotten below */
+		} else {
+			memcpy(k->name, fresh.name, sizeof(k->name));
+			memcpy(k->cgroup, fresh.cgroup, sizeof(k->cgroup));
+		}
+	}
+	/* culprits with no entry left (folded, or their slots forgotten) */
+	for (size_t i = 0; i < s->nknown; i++)
+		if (s->known[i].pass == s->pass)
+			s->known[kept++] = s->known[i];
+	s->nknown = kept;
+	if (failed && !s->fold_errors)
+		log_warning("fold of exited culprits: %" PRIu64 " could not be folded (stolen_by "
+			    "full?); they are tried again at the next rescan", failed);
+	s->fold_errors += failed;
+	if (folded)
+		log_debug("folded the entries of %" PRIu64 " exited or renamed culprits", folded);
+	attribution_save(t);
+out:
+	free(keys);
+	free(vals);
+	free(slot_vm);
+}
+
+/* ---- the state file ------------------------------------------------------ */
+
+/* A name as one word: bytes outside '!'..'~', and '%', as %XX */
+static void write_word(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c <= ' ' || c >= 0x7f || c == '%')
+			fprintf(f, "%%%02X", c);
+		else
+			fputc(c, f);
+	}
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Decodes word (write_word's form) into out: 0 or -EINVAL */
+static int read_word(const char *word, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (const char *p = word; *p; p++) {
+		int c = (unsigned char)*p;
+
+		if (c == '%') {
+			int hi = hexval(p[1]), lo = hi >= 0 ? hexval(p[2]) : -1;
+
+			if (lo < 0)
+				return -EINVAL;
+			c = hi << 4 | lo;
+			p += 2;
+		}
+		if (o + 1 >= len || c == 0)
+			return -EINVAL;
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+static bool is_exported_anywhere(const struct vm_table *t, uint32_t kind, const char *name)
+{
+	for (size_t i = 0; i < t->nvms; i++)
+		for (size_t j = 0; j < t->vms[i]->nexported; j++)
+			if ((uint32_t)t->vms[i]->exported[j].kind == kind &&
+			    !strcmp(t->vms[i]->exported[j].name, name))
+				return true;
+	return false;
+}
+
+/*
+ * The state: each VM's exported culprits (by VM id, in order: folded
+ * entries name them by index), and the names of the culprits counted in
+ * one of them, so that one that exits while no daemon runs keeps its series.
+ */
+static char *state_text(const struct vm_table *t, const struct attribution_state *s)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	fputs("stealtimed-culprits 1\n", f);
+	for (size_t i = 0; i < t->nvms; i++) {
+		const struct vm_entry *vm = t->vms[i];
+
+		if (!vm->nexported)
+			continue;
+		fprintf(f, "vm %s\n", vm->id);
+		for (size_t j = 0; j < vm->nexported; j++) {
+			fprintf(f, "export %u ", (unsigned)vm->exported[j].kind);
+			write_word(f, vm->exported[j].name);
+			fputc('\n', f);
+		}
+	}
+	for (size_t i = 0; i < s->nknown; i++) {
+		const struct known *k = &s->known[i];
+
+		if (!is_exported_anywhere(t, k->kind, k->name))
+			continue;
+		fprintf(f, "name %u %" PRId32 " ", k->kind, k->pid);
+		write_word(f, k->name);
+		fputc('\n', f);
+	}
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static int write_file(const char *path, const char *text)
+{
+	char tmp[4200];
+	size_t len = strlen(text);
+	int fd, err = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, len) != (ssize_t)len || fsync(fd))
+		err = errno ? -errno : -EIO;
+	if (close(fd) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}
+
+void attribution_save(struct vm_table *t)
+{
+	struct attribution_state *s = state_of(t);
+	char *text;
+	int err;
+
+	if (!s || !s->path[0])
+		return;
+	text = state_text(t, s);
+	if (!text) {
+		err = -ENOMEM;
+	} else if (s->saved && !strcmp(text, s->saved)) {
+		free(text);
+		return;
+	} else {
+		err = write_file(s->path, text);
+	}
+	if (err) {
+		if (!s->save_failed)
+			log_warning("cannot save %s: %s (the culprits with a series of their own "
+				    "may change at the next start)", s->path, strerror(-err));
+		s->save_failed = true;
+		free(text);
+		return;
+	}
+	if (s->save_failed)
+		log_info("saved %s", s->path);
+	s->save_failed = false;
+	free(s->saved);
+	s->saved = text;
+}
+
+static int restore_line(struct vm_table *t, struct attribution_state *s, char *line,
+			struct vm_entry **vm)
+{
+	char word[4][300], name[96];
+	unsigned kind;
+	int32_t pid;
+	int n = sscanf(line, "%299s %299s %299s %299s", word[0], word[1], word[2], word[3]);
+
+	if (n >= 2 && !strcmp(word[0], "vm")) {
+		*vm = NULL;
+		for (size_t i = 0; i < t->nvms; i++)
+			if (!strcmp(t->vms[i]->id, word[1]))
+				*vm = t->vms[i];
+		if (*vm) /* the saved set replaces what is there */
+			(*vm)->nexported = 0;
+		return 0;
+	}
+	if (n >= 2 && !strcmp(word[0], "export") && sscanf(word[1], "%u", &kind) == 1) {
+		struct culprit_key *k;
+
+		if (kind < CULPRIT_VM || kind > CULPRIT_KERNEL)
+			return -EINVAL;
+		if (!*vm)
+			return 0; /* a VM that is gone */
+		k = realloc((*vm)->exported, ((*vm)->nexported + 1) * sizeof(*k));
+		if (!k)
+			return -ENOMEM;
+		(*vm)->exported = k;
+		k += (*vm)->nexported;
+		k->kind = (enum culprit_kind)kind;
+		if (read_word(n >= 3 ? word[2] : "", k->name, sizeof(k->name)))
+			return -EINVAL;
+		(*vm)->nexported++;
+		return 0;
+	}
+	if (n >= 3 && !strcmp(word[0], "name") && sscanf(word[1], "%u", &kind) == 1 &&
+	    sscanf(word[2], "%" SCNd32, &pid) == 1) {
+		struct known *k;
+
+		if (kind < ST_CULPRIT_VCPU || kind > ST_CULPRIT_KERNEL ||
+		    read_word(n >= 4 ? word[3] : "", name, sizeof(name)))
+			return -EINVAL;
+		k = known_insert(s, kind, pid);
+		if (!k)
+			return -ENOMEM;
+		memcpy(k->name, name, sizeof(k->name));
+		k->pass = s->pass;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int attribution_restore(struct vm_table *t, const char *path)
+{
+	struct attribution_state *s = state_of(t);
+	struct vm_entry *vm = NULL;
+	char line[1024];
+	unsigned lineno = 0;
+	int err = 0;
+	FILE *f;
+
+	if (!s)
+		return -ENOMEM;
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	if (!path[0])
+		return 0;
+	f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? 0 : log_errno(-errno, "open %s", path);
+	if (!fgets(line, sizeof(line), f) || strcmp(line, "stealtimed-culprits 1\n")) {
+		fclose(f);
+		return log_errno(-EINVAL, "%s: not a culprits file of this version", path);
+	}
+	while (!err && fgets(line, sizeof(line), f)) {
+		lineno++;
+		err = restore_line(t, s, line, &vm);
+	}
+	fclose(f);
+	if (err)
+		return log_errno(err, "%s:%u: cannot restore", path, lineno + 1);
+	s->saved = state_text(t, s);
+	return 0;
 }
 
 void attribution_forget_slots(struct vm_table *t, const bool *forget)

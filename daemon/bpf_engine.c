@@ -574,6 +574,19 @@ void bpf_engine_attrib_forget(struct bpf_engine *e, const bool *forget)
 	}
 }
 
+int bpf_engine_attrib_fold(struct bpf_engine *e, const struct st_attrib_key *from,
+			   const struct st_attrib_key *to)
+{
+	__u64 args[NR_ST_FOLD_ARGS] = { [ST_FOLD_SLOT] = from->slot,   [ST_FOLD_KIND] = from->kind,
+					[ST_FOLD_ID] = from->id,       [ST_FOLD_TO_KIND] = to->kind,
+					[ST_FOLD_TO_ID] = to->id };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = args, .ctx_size_in = sizeof(args));
+
+	if (bpf_prog_test_run_opts(bpf_program__fd(e->skel->progs.fold_culprit), &opts))
+		return log_errno(-errno, "run fold_culprit");
+	return (int)opts.retval;
+}
+
 uint64_t bpf_engine_stat(struct bpf_engine *e, enum st_stat which)
 {
 	int ncpu = libbpf_num_possible_cpus();

@@ -74,6 +74,13 @@ int bpf_engine_seed_record(struct bpf_engine *e, uint32_t region, uint32_t recor
 int bpf_engine_attrib_read(struct bpf_engine *e, struct st_attrib_key **keys, uint64_t **vals,
 			   size_t *n);
 void bpf_engine_attrib_forget(struct bpf_engine *e, const bool *forget);
+/*
+ * Moves the value of entry *from into entry *to of the same slot (made if
+ * missing) and deletes *from, in one run of the fold_culprit program:
+ * 0, -ENOENT (no *from), -ENOSPC (no room for *to) or another negative errno.
+ */
+int bpf_engine_attrib_fold(struct bpf_engine *e, const struct st_attrib_key *from,
+			   const struct st_attrib_key *to);
 /* Sum of the per-CPU counter over all CPUs */
 uint64_t bpf_engine_stat(struct bpf_engine *e, enum st_stat which);
 /* Ring buffer of struct st_event; fd to poll for it */

@@ -23,6 +23,8 @@ static void usage(FILE *f)
 		"  --control-socket PATH      VMM control socket (default /run/stealtimed/control.sock)\n"
 		"  --control-group GROUP      group allowed on the control socket (default: root only)\n"
 		"  --pin-dir DIR              where the BPF maps are pinned (default /sys/fs/bpf/stealtimed)\n"
+		"  --state-dir DIR            where the culprits with a series survive restarts\n"
+		"                             (default /var/lib/stealtimed; \"\" for nowhere)\n"
 		"  --rescan-interval SECONDS  periodic VM discovery (default 5)\n"
 		"  --no-commit                do not offer stolen time to guests\n"
 		"  --log-level LEVEL          debug, info, notice, warning, err (default info)\n"
@@ -63,6 +65,13 @@ static int parse_cli_option(struct cli *o, int c, const char *arg)
 		o->set |= CLI_CONTROL_GROUP;
 		return copy_arg(v->control_group, sizeof(v->control_group), arg, "--control-group");
 	case 'p': o->set |= CLI_PIN_DIR; return copy_arg(v->pin_dir, sizeof(v->pin_dir), arg, "--pin-dir");
+	case 's':
+		if (arg[0] && arg[0] != '/') {
+			fprintf(stderr, "stealtimed: --state-dir: must be an absolute path or empty\n");
+			return -EINVAL;
+		}
+		o->set |= CLI_STATE_DIR;
+		return copy_arg(v->state_dir, sizeof(v->state_dir), arg, "--state-dir");
 	case 'r':
 		errno = 0;
 		n = strtol(arg, &end, 10);
@@ -95,6 +104,7 @@ int cli_parse(int argc, char **argv, struct cli *o)
 		{ "control-socket", required_argument, NULL, 'c' },
 		{ "control-group", required_argument, NULL, 'g' },
 		{ "pin-dir", required_argument, NULL, 'p' },
+		{ "state-dir", required_argument, NULL, 's' },
 		{ "rescan-interval", required_argument, NULL, 'r' },
 		{ "no-commit", no_argument, NULL, 'n' },
 		{ "log-level", required_argument, NULL, 'L' },
@@ -138,6 +148,8 @@ static void apply_cli(const struct cli *o, struct config *c)
 		memcpy(c->control_group, v->control_group, sizeof(c->control_group));
 	if (o->set & CLI_PIN_DIR)
 		memcpy(c->pin_dir, v->pin_dir, sizeof(c->pin_dir));
+	if (o->set & CLI_STATE_DIR)
+		memcpy(c->state_dir, v->state_dir, sizeof(c->state_dir));
 	if (o->set & CLI_RESCAN)
 		c->rescan_interval_s = v->rescan_interval_s;
 	if (o->set & CLI_COMMIT)

@@ -21,6 +21,7 @@ enum cli_key {
 	CLI_COMMIT = 1 << 5,
 	CLI_LOG_LEVEL = 1 << 6,
 	CLI_WEB_CONFIG = 1 << 7,
+	CLI_STATE_DIR = 1 << 8,
 };
 
 struct cli {

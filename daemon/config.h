@@ -27,6 +27,7 @@ struct config {
 	char control_socket[108];         /* "/run/stealtimed/control.sock" (absolute) */
 	char control_group[64];           /* "" = root only */
 	char pin_dir[256];                /* "/sys/fs/bpf/stealtimed" (absolute) */
+	char state_dir[256];              /* "/var/lib/stealtimed" (absolute, or "" for none) */
 	unsigned rescan_interval_s;       /* 5, 1..3600 */
 	bool commit;                      /* true: offer stolen time to guests */
 	bool count_wakeups;               /* false: no sched_wakeup hooks (they cost switch-heavy hosts ~3%) */

@@ -16,12 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 
+#include "attribution.h"
 #include "bpf_engine.h"
 #include "cli.h"
 #include "config.h"
@@ -226,10 +228,11 @@ static void warn_restart_only(const struct config *run, const struct config *wan
 {
 	if (strcmp(run->listen, want->listen) || strcmp(run->control_socket, want->control_socket) ||
 	    strcmp(run->control_group, want->control_group) || strcmp(run->pin_dir, want->pin_dir) ||
+	    strcmp(run->state_dir, want->state_dir) ||
 	    run->max_vms != want->max_vms || run->max_vcpus != want->max_vcpus ||
 	    run->max_attribution_entries != want->max_attribution_entries ||
 	    run->count_wakeups != want->count_wakeups)
-		log_notice("reload: sockets, pin_dir, limits.vms, limits.vcpus, "
+		log_notice("reload: sockets, pin_dir, state_dir, limits.vms, limits.vcpus, "
 			   "limits.attribution_entries and count_wakeups change at the next start");
 }
 
@@ -346,6 +349,20 @@ static void raise_fd_limit(unsigned max_vms)
 			    (unsigned long long)want);
 }
 
+/* The culprits with a series of their own, as the last daemon left them */
+static void restore_culprits(struct daemon *d)
+{
+	char path[sizeof(d->cfg.state_dir) + sizeof(ATTRIBUTION_STATE_FILE) + 1] = "";
+
+	if (d->cfg.state_dir[0]) {
+		if (mkdir(d->cfg.state_dir, 0700) && errno != EEXIST)
+			log_errno(-errno, "mkdir %s", d->cfg.state_dir);
+		snprintf(path, sizeof(path), "%s/%s", d->cfg.state_dir, ATTRIBUTION_STATE_FILE);
+	}
+	if (attribution_restore(&d->table, path))
+		log_warning("culprits start afresh: series of /metrics may change");
+}
+
 static int run(struct daemon *d)
 {
 	struct http_settings settings;
@@ -362,6 +379,7 @@ static int run(struct daemon *d)
 	raise_fd_limit(d->cfg.max_vms);
 	vm_table_init(&d->table, &d->bpf, &daemon_table_hooks, d->cfg.max_vms, d->cfg.max_vcpus);
 	d->table.top_culprits = d->cfg.top_culprits;
+	restore_culprits(d);
 	rescan(d);
 	err = setup_loop(d);
 	if (err)

@@ -8,4 +8,7 @@ const struct vm_table_hooks daemon_table_hooks = {
 	.vm_retired = guest_records_release,
 	.slots_freed = attribution_forget_slots,
 	.fill_culprits = attribution_fill,
+	.exported_changed = attribution_save,
+	.rescanned = attribution_fold,
+	.table_freed = attribution_free,
 };

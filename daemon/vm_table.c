@@ -394,6 +394,8 @@ int vm_table_rescan_locked(struct vm_table *t)
 	finish_bindings(t);
 	forget_freed_slots(t);
 	t->rescans++;
+	if (t->hooks->rescanned)
+		t->hooks->rescanned(t);
 	return 0;
 }
 
@@ -456,6 +458,8 @@ int vm_table_init(struct vm_table *t, struct bpf_engine *bpf, const struct vm_ta
 
 void vm_table_free(struct vm_table *t)
 {
+	if (t->hooks->table_freed)
+		t->hooks->table_freed(t);
 	for (size_t i = 0; i < t->nvms; i++) {
 		if (t->vms[i]->region_fd >= 0)
 			close(t->vms[i]->region_fd);

@@ -52,6 +52,8 @@ struct vm_entry {
 	size_t nexported;
 };
 
+struct attribution_state;
+
 struct vm_table {
 	pthread_mutex_t lock;
 	struct bpf_engine *bpf;
@@ -64,6 +66,7 @@ struct vm_table {
 	unsigned nslots;             /* vCPU slots in use */
 	bool forget[ST_MAX_VCPUS];   /* freed slots whose attribution is still to delete */
 	unsigned nforget;
+	struct attribution_state *attrib; /* the attribution listener's own (attribution.c) */
 	/* counters, monotonic */
 	uint64_t rescans;
 	uint64_t rescan_requests;
@@ -88,6 +91,12 @@ struct vm_table_hooks {
 	void (*slots_freed)(struct vm_table *t, const bool *freed);
 	/* each VM view's culprits (vm_table_view); slot_vm[slot]: index in hv->vms or -1 */
 	int (*fill_culprits)(struct vm_table *t, struct host_view *hv, const int *slot_vm);
+	/* a VM's exported culprits (vm_entry.exported) grew */
+	void (*exported_changed)(struct vm_table *t);
+	/* a rescan ended */
+	void (*rescanned)(struct vm_table *t);
+	/* the table is being freed */
+	void (*table_freed)(struct vm_table *t);
 };
 
 /* Takes back what the pinned slots hold (hooks->vcpu_adopted for each). */

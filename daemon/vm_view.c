@@ -82,13 +82,28 @@ static bool is_exported(const struct vm_entry *vm, enum culprit_kind kind, const
 	return false;
 }
 
+/* o gets a copy of the VM's exported culprits: attribution names folded entries by them */
+static int copy_exported(const struct vm_entry *vm, struct vm_view *o)
+{
+	if (!vm->nexported)
+		return 0;
+	o->exported = malloc(vm->nexported * sizeof(*o->exported));
+	if (!o->exported)
+		return -ENOMEM;
+	memcpy(o->exported, vm->exported, vm->nexported * sizeof(*o->exported));
+	o->nexported = vm->nexported;
+	return 0;
+}
+
 /*
  * Culprits join the VM's exported set, largest first (o->culprits is
- * sorted so), while it has room; once in, they stay. Then o gets a copy.
+ * sorted so), while it has room; once in, they stay, also across restarts
+ * (hooks->exported_changed: attribution saves them). Then o gets a copy.
  */
 static int update_exported(struct vm_table *t, struct vm_entry *vm, struct vm_view *o)
 {
 	unsigned top = t->top_culprits ? t->top_culprits : 5;
+	size_t before = vm->nexported;
 
 	for (size_t i = 0; i < o->nculprits && vm->nexported < top; i++) {
 		const struct culprit_view *c = &o->culprits[i];
@@ -104,6 +119,9 @@ static int update_exported(struct vm_table *t, struct vm_entry *vm, struct vm_vi
 		memcpy(n[vm->nexported].name, c->name, sizeof(n->name));
 		vm->nexported++;
 	}
+	if (vm->nexported != before && t->hooks->exported_changed)
+		t->hooks->exported_changed(t);
+	free(o->exported);
 	o->exported = calloc(vm->nexported ? vm->nexported : 1, sizeof(*o->exported));
 	if (!o->exported)
 		return -ENOMEM;
@@ -133,6 +151,8 @@ int vm_table_view(void *table, struct host_view *out)
 	for (size_t i = 0; i < t->nvms && !err; i++) {
 		err = fill_vm_view(t, t->vms[i], &out->vms[i]);
 		out->nvms = i + 1;
+		if (!err)
+			err = copy_exported(t->vms[i], &out->vms[i]);
 		for (size_t j = 0; j < t->vms[i]->nvcpus; j++)
 			slot_vm[t->vms[i]->vcpus[j].slot] = (int)i;
 	}

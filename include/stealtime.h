@@ -145,6 +145,13 @@ struct st_disc {
 #define ST_CULPRIT_VCPU 1         /* a vCPU thread; id = its VMM's tgid */
 #define ST_CULPRIT_PROCESS 2      /* a host process; id = tgid */
 #define ST_CULPRIT_KERNEL 3       /* a kernel thread; id = its pid */
+/*
+ * Exited culprits of a /metrics series, folded by the daemon (never written
+ * by the switch hook): id = (their ST_CULPRIT_* kind << 32) | the index of
+ * the series among the VM's exported culprits. Exited culprits without a
+ * series of their own are folded into the slot's ST_CULPRIT_OTHER entry.
+ */
+#define ST_CULPRIT_EXITED 4
 
 struct st_attrib_key {
 	__u32 slot;   /* the waiting vCPU */
@@ -161,6 +168,9 @@ struct st_log_entry {
 
 /* Arguments of the seed_record program (a test run's context) */
 enum st_seed_arg { ST_SEED_REGION, ST_SEED_RECORD, ST_SEED_VALUE, NR_ST_SEED_ARGS };
+
+/* Arguments of the fold_culprit program: stolen_by[slot, kind, id] moves to [slot, to_kind, to_id] */
+enum st_fold_arg { ST_FOLD_SLOT, ST_FOLD_KIND, ST_FOLD_ID, ST_FOLD_TO_KIND, ST_FOLD_TO_ID, NR_ST_FOLD_ARGS };
 
 /* Ring buffer events for the daemon */
 #define ST_EVENT_UNKNOWN_VCPU 1 /* a KVM thread nobody knows returned from KVM_RUN */

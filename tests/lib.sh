@@ -46,7 +46,7 @@ start_daemon() {
 	CONTROL_SOCK=$TMP/control.sock
 	PIN_DIR=/sys/fs/bpf/stealtime-test-$$
 	"$BUILD/stealtimed" --listen "127.0.0.1:$port" --control-socket "$CONTROL_SOCK" \
-		--pin-dir "$PIN_DIR" --rescan-interval 1 "$@" >"$TMP/daemon.log" 2>&1 &
+		--pin-dir "$PIN_DIR" --state-dir "$TMP/state" --rescan-interval 1 "$@" >"$TMP/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	PIDS+=($DAEMON_PID)
 	local i

@@ -237,6 +237,42 @@ void bpf_engine_attrib_forget(struct bpf_engine *e, const bool *forget)
 	f->nattrib = kept;
 }
 
+static ssize_t fake_attrib_find(const struct fake_bpf *f, const struct st_attrib_key *k)
+{
+	for (size_t i = 0; i < f->nattrib; i++)
+		if (f->keys[i].slot == k->slot && f->keys[i].kind == k->kind && f->keys[i].id == k->id)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* As the fold_culprit program: the destination made first, then the move */
+int bpf_engine_attrib_fold(struct bpf_engine *e, const struct st_attrib_key *from,
+			   const struct st_attrib_key *to)
+{
+	struct fake_bpf *f = FAKE(e);
+	ssize_t src = fake_attrib_find(f, from), dst;
+
+	f->folds++;
+	if (f->attrib_fold_err)
+		return f->attrib_fold_err;
+	if (src < 0)
+		return -ENOENT;
+	assert_int_equal(from->slot, to->slot);
+	dst = fake_attrib_find(f, to);
+	if (dst < 0) {
+		if (f->nattrib == FAKE_MAX)
+			return -ENOSPC;
+		f->keys[f->nattrib] = *to;
+		f->vals[f->nattrib] = 0;
+		dst = (ssize_t)f->nattrib++;
+	}
+	f->vals[dst] += f->vals[src];
+	f->keys[src] = f->keys[f->nattrib - 1];
+	f->vals[src] = f->vals[f->nattrib - 1];
+	f->nattrib--;
+	return 0;
+}
+
 uint64_t bpf_engine_stat(struct bpf_engine *e, enum st_stat which)
 {
 	return FAKE(e)->stats[which];

@@ -52,6 +52,8 @@ struct fake_bpf {
 	size_t nattrib;
 	int attrib_read_err;
 	unsigned forget_calls;
+	unsigned folds;      /* bpf_engine_attrib_fold calls */
+	int attrib_fold_err; /* what they return instead of folding */
 	uint64_t stats[NR_ST_STATS];
 };
 

@@ -24,6 +24,7 @@
 #include "attribution.h"
 #include "cgroup_stat.h"
 #include "fake_bpf_engine.h"
+#include "table_hooks.h"
 #include "log.h"
 
 #define PID_A 5000001   /* a VM in the table */
@@ -317,6 +318,278 @@ static void name__process_exited_after_seen__name_remembered(void **state)
 	close(fds[1]);
 }
 
+/* --- folding exited culprits ----------------------------------------------- */
+
+/* VM A with vCPU 0 in slot 0: its index in the table */
+static void vm_a(struct fake_env *env)
+{
+	fake_disc(env->f, COOKIE_A, PID_A, ST_DISC_VM, 0);
+	fake_disc(env->f, COOKIE_A, PID_A, 0, 101);
+	assert_int_equal(vm_table_rescan(&env->t), 0);
+	assert_int_equal(env->t.nvms, 1);
+}
+
+/* What /metrics shows of VM A: its exported series' values, then other, and the sum */
+struct series {
+	size_t n;
+	struct culprit_key key[8];
+	uint64_t ns[8];
+	uint64_t other, sum;
+};
+
+static struct series scrape(struct fake_env *env)
+{
+	struct host_view hv;
+	struct series s = { 0 };
+	const struct vm_view *vm;
+
+	assert_int_equal(vm_table_view(&env->t, &hv), 0);
+	assert_int_equal(hv.nvms, 1);
+	vm = &hv.vms[0];
+	assert_true(vm->nexported <= 8);
+	s.n = vm->nexported;
+	for (size_t i = 0; i < vm->nexported; i++)
+		s.key[i] = vm->exported[i];
+	for (size_t j = 0; j < vm->nculprits; j++) {
+		const struct culprit_view *c = &vm->culprits[j];
+		size_t i;
+
+		for (i = 0; i < s.n; i++)
+			if (s.key[i].kind == c->kind && !strcmp(s.key[i].name, c->name))
+				break;
+		if (i < s.n)
+			s.ns[i] += c->ns;
+		else
+			s.other += c->ns;
+		s.sum += c->ns;
+	}
+	host_view_free(&hv);
+	return s;
+}
+
+/* Every series of now is the one of before (same culprit, same place), not lower */
+static void assert_grown(const struct series *before, const struct series *now)
+{
+	assert_true(now->n >= before->n);
+	for (size_t i = 0; i < before->n; i++) {
+		assert_int_equal(now->key[i].kind, before->key[i].kind);
+		assert_string_equal(now->key[i].name, before->key[i].name);
+		assert_true(now->ns[i] >= before->ns[i]);
+	}
+	assert_true(now->other >= before->other);
+	assert_true(now->sum >= before->sum);
+}
+
+static void fold__churn_of_exited_culprits__map_bounded_series_never_decrease(void **state)
+{
+	struct fake_env *env = *state;
+	struct series before = { 0 }, now;
+	uint64_t added = 0, hog = 0;
+	int32_t next = 5000100;
+
+	env->t.top_culprits = 2;
+	vm_a(env);
+	fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, (uint64_t)getpid(), 0); /* the live hog */
+	for (int round = 0; round < 100; round++) {
+		/* 40 short-lived culprits a round, 4,000 in all: the double holds 64 */
+		for (int i = 0; i < 40; i++, next++) {
+			fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, (uint64_t)next, 7);
+			added += 7;
+		}
+		env->f->vals[0] += 50; /* the hog's entry stays first: it never moves */
+		hog += 50;
+		added += 50;
+		now = scrape(env);
+		assert_int_equal(now.sum, added);
+		assert_grown(&before, &now);
+		before = now;
+		assert_int_equal(vm_table_rescan(&env->t), 0); /* folds the exited ones */
+		now = scrape(env);
+		assert_int_equal(now.sum, added);
+		assert_grown(&before, &now);
+		before = now;
+		assert_true(env->f->nattrib <= 4); /* hog, other, one aggregate */
+	}
+	/* the hog is still named, with all of its time */
+	assert_int_equal(now.key[0].kind, CULPRIT_PROCESS);
+	assert_string_equal(now.key[0].name, "test_attributio");
+	assert_int_equal(now.ns[0], hog);
+	/* the first churner joined the set: its series kept its own 7 ns */
+	assert_int_equal(strncmp(now.key[1].name, "pid 50001", 9), 0);
+	assert_int_equal(now.ns[1], 7);
+	assert_int_equal(now.other, added - hog - 7);
+}
+
+static void fold__exported_culprit_exits__series_frozen_entry_gone(void **state)
+{
+	struct fake_env *env = *state;
+	struct series before, now;
+	int fds[2], st;
+	pid_t pid = named_child(fds);
+
+	vm_a(env);
+	while (access("/proc/self", F_OK) == 0) { /* until the child is named */
+		char path[64], comm[32] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+		f = fopen(path, "re");
+		assert_non_null(f);
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+		if (!strcmp(comm, "culprit-kid\n"))
+			break;
+		usleep(1000);
+	}
+	fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, (uint64_t)pid, 300);
+	fake_attrib(env->f, 0, ST_CULPRIT_OTHER, 0, 20);
+	before = scrape(env);
+	assert_int_equal(before.n, 1);
+	assert_string_equal(before.key[0].name, "culprit-kid");
+
+	assert_int_equal(vm_table_rescan(&env->t), 0); /* alive: not folded */
+	assert_int_equal(env->f->nattrib, 2);
+	assert_int_equal(write(fds[1], "x", 1), 1);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	close(fds[1]);
+	assert_int_equal(vm_table_rescan(&env->t), 0);
+	assert_int_equal(env->f->nattrib, 2);
+	for (size_t i = 0; i < env->f->nattrib; i++)
+		assert_int_not_equal(env->f->keys[i].id, (uint64_t)pid);
+	now = scrape(env);
+	assert_grown(&before, &now);
+	assert_int_equal(now.ns[0], 300);
+	assert_int_equal(now.other, 20);
+}
+
+static void fold__unexported_culprit_exits__into_other(void **state)
+{
+	struct fake_env *env = *state;
+	struct series before, now;
+
+	env->t.top_culprits = 1;
+	vm_a(env);
+	fake_attrib(env->f, 0, ST_CULPRIT_KERNEL, (uint64_t)getpid(), 500);
+	fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, PID_GONE, 40);
+	before = scrape(env);
+	assert_int_equal(before.n, 1);
+	assert_int_equal(before.other, 40);
+	assert_int_equal(vm_table_rescan(&env->t), 0);
+	assert_int_equal(env->f->nattrib, 2); /* the kernel thread, other */
+	assert_int_equal(env->f->keys[1].kind, ST_CULPRIT_OTHER);
+	assert_int_equal(env->f->vals[1], 40);
+	now = scrape(env);
+	assert_grown(&before, &now);
+	assert_int_equal(now.other, 40);
+}
+
+static void fold__map_full__entry_kept_and_tried_again(void **state)
+{
+	struct fake_env *env = *state;
+	struct series before, now;
+
+	vm_a(env);
+	fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, PID_GONE, 40);
+	before = scrape(env);
+	env->f->attrib_fold_err = -ENOSPC;
+	assert_int_equal(vm_table_rescan(&env->t), 0);
+	assert_int_equal(env->f->nattrib, 1);
+	now = scrape(env);
+	assert_grown(&before, &now);
+	env->f->attrib_fold_err = 0;
+	assert_int_equal(vm_table_rescan(&env->t), 0);
+	assert_int_equal(env->f->keys[0].kind, ST_CULPRIT_EXITED);
+	now = scrape(env);
+	assert_grown(&before, &now);
+	assert_int_equal(now.ns[0], 40);
+}
+
+static void fill__folded_aggregate_without_its_series__other(void **state)
+{
+	struct fake_env *env = *state;
+	struct fill *x;
+
+	fake_attrib(env->f, 0, ST_CULPRIT_EXITED, (uint64_t)ST_CULPRIT_PROCESS << 32 | 3, 70);
+	x = fill(env, 0); /* the view knows no exported culprits */
+	assert_int_equal(x->hv.vms[0].nculprits, 1);
+	assert_int_equal(culprit(x, 0, 0)->kind, CULPRIT_OTHER);
+	assert_int_equal(culprit(x, 0, 0)->ns, 70);
+	fill_free(x);
+}
+
+/* A path for a state file that does not exist yet */
+static void state_path(char *path, size_t len)
+{
+	int fd;
+
+	snprintf(path, len, "/tmp/test_attribution.XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	unlink(path);
+}
+
+static void restore__culprit_exited_while_no_daemon__series_kept(void **state)
+{
+	struct fake_env *env = *state;
+	struct series before, now;
+	struct vm_table t2;
+	char path[64];
+	int fds[2], st;
+	pid_t pid = named_child(fds);
+
+	state_path(path, sizeof(path));
+	assert_int_equal(attribution_restore(&env->t, path), 0);
+	env->t.top_culprits = 1;
+	vm_a(env);
+	usleep(100000); /* the child names itself */
+	fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, (uint64_t)pid, 300);
+	fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, PID_GONE, 20);
+	before = scrape(env);
+	assert_int_equal(before.n, 1);
+	assert_string_equal(before.key[0].name, "culprit-kid");
+	assert_int_equal(access(path, F_OK), 0); /* saved when the set changed */
+
+	/* the daemon stops, the culprit exits, the other grows largest, a new daemon */
+	assert_int_equal(write(fds[1], "x", 1), 1);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	close(fds[1]);
+	env->f->vals[1] = 5000;
+	assert_int_equal(vm_table_init(&t2, &env->f->e, &daemon_table_hooks, 8, 16), 0);
+	t2.top_culprits = 1;
+	assert_int_equal(attribution_restore(&t2, path), 0);
+	vm_table_free(&env->t);
+	env->t = t2; /* the fixture frees it */
+	now = scrape(env);
+	assert_grown(&before, &now);
+	assert_int_equal(now.n, 1);
+	assert_int_equal(now.ns[0], 300);
+	assert_int_equal(vm_table_rescan(&env->t), 0); /* both folded, into their places */
+	now = scrape(env);
+	assert_grown(&before, &now);
+	assert_int_equal(now.ns[0], 300);
+	assert_int_equal(now.other, 5000);
+	assert_int_equal(env->f->nattrib, 2);
+	unlink(path);
+}
+
+static void restore__bad_or_missing_file__start_afresh(void **state)
+{
+	struct fake_env *env = *state;
+	char path[64];
+	FILE *f;
+
+	state_path(path, sizeof(path));
+	assert_int_equal(attribution_restore(&env->t, path), 0); /* none yet */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("stealtimed-culprits 1\nexport 9 x\n", f);
+	fclose(f);
+	assert_int_equal(attribution_restore(&env->t, path), -EINVAL);
+	unlink(path);
+}
+
 /* --- freed slots ------------------------------------------------------------ */
 
 static void forget_slots__flags__their_entries_deleted(void **state)
@@ -353,6 +626,13 @@ int main(void)
 		T(name__never_seen_process__pid),
 		T(name__process_exited_after_seen__name_remembered),
 		T(forget_slots__flags__their_entries_deleted),
+		T(fold__churn_of_exited_culprits__map_bounded_series_never_decrease),
+		T(fold__exported_culprit_exits__series_frozen_entry_gone),
+		T(fold__unexported_culprit_exits__into_other),
+		T(fold__map_full__entry_kept_and_tried_again),
+		T(fill__folded_aggregate_without_its_series__other),
+		T(restore__culprit_exited_while_no_daemon__series_kept),
+		T(restore__bad_or_missing_file__start_afresh),
 	};
 
 	log_max_level = LOG_ERR;
