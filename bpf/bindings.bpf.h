@@ -115,6 +115,12 @@ static __always_inline int bind_requested(struct task_struct *t, enum binding_ho
 	}
 	init.slot = r->slot;
 	init.gen = r->gen;
+	if (b && b->slot == ST_SLOT_NONE && (b->flags & ST_TASK_SEEN_SET)) {
+		/* the rescan marker says when the thread first ran a vCPU */
+		init.steal_seen = b->steal_seen;
+		init.run_seen = b->run_seen;
+		init.flags |= ST_TASK_SEEN_SET;
+	}
 	b = binding_create(t, &init, home);
 	r->result = b ? ST_BIND_DONE : ST_BIND_NO_STORAGE;
 	return 0;

@@ -36,10 +36,14 @@ SEC("tp_btf/kvm_userspace_exit")
 int BPF_PROG(on_kvm_exit, __u32 reason, int err)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
-	struct st_task init = { .slot = ST_SLOT_NONE, .flags = ST_TASK_RESCAN_ASKED };
+	struct st_task init = { .slot = ST_SLOT_NONE,
+				.flags = ST_TASK_RESCAN_ASKED | ST_TASK_SEEN_SET };
 
 	if (binding_of(t, IN_TASK_STORAGE) || !active())
 		return 0;
+	/* where the thread's waits start to count, if it becomes a vCPU's later thread */
+	init.steal_seen = t->sched_info.run_delay;
+	init.run_seen = t->se.sum_exec_runtime;
 	if (!bpf_task_storage_get(&vcpu_task, t, &init, BPF_LOCAL_STORAGE_GET_F_CREATE)) {
 		stat_inc(ST_STAT_STORAGE_FULL);
 		return 0;

@@ -31,10 +31,12 @@
  * Programs that depend on the kernel come in twins (core_fixes.bpf.h says
  * why); the daemon loads one of each (daemon/kernel_features.c).
  *
- * Counters never decrease: a binding carries offsets so that when KVM runs
- * a vCPU on a new thread, the vCPU's counters continue from where the old
- * thread left them (the first thread of a vCPU has offset 0, so steal_ns is
- * exactly that thread's run_delay).
+ * Counters never decrease: a binding remembers how much of its thread's
+ * run_delay and run time it has added to the vCPU, and each event adds
+ * what grew since (atomically: two threads of one vCPU add up, never
+ * merge). A vCPU's first thread counts from 0, so steal_ns is exactly
+ * that thread's run_delay; a thread KVM later runs the vCPU on counts from
+ * when it was first seen running it (bind_thread).
  *
  * Commit: when the daemon has set a record for the vCPU (set_ipa), each
  * switch-in stores commit_init + (steal_ns - commit_base) into the vCPU's
@@ -178,25 +180,44 @@ static __always_inline void take_commit_base(struct st_vcpu *v, __u64 steal)
 }
 
 /*
- * First event after the daemon bound this thread: choose offsets so the
- * vCPU's counters continue (or, for its first thread, equal the thread's).
+ * First event after the daemon bound this thread: where its counters start
+ * to count for the vCPU. A vCPU's first thread counts from 0, so the
+ * vCPU's steal is exactly that thread's run_delay. A later thread counts
+ * from when it first ran the vCPU (its marker's, taken by on_kvm_exit or
+ * on_vcpu_entry), so the waits between KVM's switch to it and the rescan
+ * that bound it count too; failing that, from now.
  */
 static __always_inline void bind_thread(struct st_task *b, struct st_vcpu *v,
 					struct task_struct *t, __u64 run_delay,
 					__u64 exec_runtime)
 {
 	if (v->threads == 0) {
-		b->steal_off = 0;
-		b->run_off = 0;
-	} else {
-		b->steal_off = v->steal_ns - run_delay;
-		b->run_off = v->run_ns - exec_runtime;
+		b->steal_seen = 0;
+		b->run_seen = 0;
+	} else if (!(b->flags & ST_TASK_SEEN_SET) || b->steal_seen > run_delay ||
+		   b->run_seen > exec_runtime) {
+		b->steal_seen = run_delay;
+		b->run_seen = exec_runtime;
 	}
 	v->threads++;
 	v->tid = t->pid;
+	/* the steal the vCPU has as of now, this thread's past included */
 	if (READ_ONCE(v->base_pending))
-		take_commit_base(v, run_delay + b->steal_off);
-	b->flags &= ~ST_TASK_NEEDS_BASE;
+		take_commit_base(v, v->steal_ns + (run_delay - b->steal_seen));
+	b->flags &= ~(ST_TASK_NEEDS_BASE | ST_TASK_SEEN_SET);
+}
+
+/*
+ * Adds what the thread's counter grew since its last event. Threads of one
+ * vCPU on other CPUs may add at the same time: an atomic add, whose result
+ * is not used (BPF_XADD, on every kernel).
+ */
+static __always_inline void add_growth(__u64 *counter, __u64 *seen, __u64 now)
+{
+	if (now <= *seen)
+		return;
+	__sync_fetch_and_add(counter, now - *seen);
+	*seen = now;
 }
 
 static __always_inline void commit(struct st_vcpu *v)
@@ -239,15 +260,13 @@ static __always_inline void switch_out(struct st_task *b, struct task_struct *t,
 				       unsigned int prev_state, enum prev_state_src src)
 {
 	struct st_vcpu *v = bound_vcpu(b);
-	__u64 exec = t->se.sum_exec_runtime, run;
+	__u64 exec = t->se.sum_exec_runtime;
 
 	if (!v)
 		return;
 	if (b->flags & ST_TASK_NEEDS_BASE)
 		bind_thread(b, v, t, t->sched_info.run_delay, exec);
-	run = exec + b->run_off;
-	if (run > v->run_ns)
-		v->run_ns = run;
+	add_growth(&v->run_ns, &b->run_seen, exec);
 	if (src == STATE_FROM_TASK && !preempt)
 		prev_state = task_state(t);
 	/* still runnable: it was preempted, not blocked */
@@ -258,7 +277,7 @@ static __always_inline void switch_out(struct st_task *b, struct task_struct *t,
 static __always_inline void switch_in(struct st_task *b, struct task_struct *t, __u64 now)
 {
 	struct st_vcpu *v = bound_vcpu(b);
-	__u64 queued, run_delay, wait = 0, steal, slot;
+	__u64 queued, run_delay, wait = 0, slot;
 
 	if (!v)
 		return;
@@ -280,11 +299,11 @@ static __always_inline void switch_in(struct st_task *b, struct task_struct *t, 
 		v->hist[slot & (ST_HIST_SLOTS - 1)]++;
 		if (wait > v->max_wait_ns)
 			v->max_wait_ns = wait;
+		v->wait_sum_ns += wait;
 		attribute_wait(b->slot, queued, now);
 	}
-	steal = run_delay + wait + b->steal_off;
-	if (steal > v->steal_ns)
-		v->steal_ns = steal;
+	/* run_delay gets this wait in sched_info_arrive(), after the tracepoint */
+	add_growth(&v->steal_ns, &b->steal_seen, run_delay + wait);
 	v->tid = t->pid;
 	commit(v);
 }

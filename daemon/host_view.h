@@ -28,6 +28,7 @@ struct vcpu_view {
 	uint64_t seeded_ns;  /* the value set_ipa started the record from (migration) */
 	uint64_t wakeups;
 	uint64_t max_wait_ns;
+	uint64_t wait_sum_ns; /* the waits in hist, summed: wait_sum_ns / waits is a mean wait */
 };
 
 /* Who ran while the VM's vCPUs waited (the "stolen_by" map, summed over vCPUs). */

@@ -81,10 +81,11 @@
  * 2^i <= ns < 2^(i+1) (slot 0 also 0 ns, the last slot everything above).
  * Bucket le=2^k ns counts slots i < k, for k = 10, 12, ..., 30 and 31; a
  * bound past 2^31 ns would need the open-ended last slot, so the next
- * bucket is +Inf. _count is the waits counter and _sum the steal counter:
- * stolen time is the sum of the waits (it also holds the wait that just
- * ended before it is counted, so the two can differ by one wait). Buckets
- * are capped at _count so that a read racing BPF stays monotonic.
+ * bucket is +Inf. _count is the waits counter and _sum the sum of those
+ * same waits, so _sum/_count is a mean wait (steal also holds time never
+ * observed as one wait: waits split by a migration, a thread's waits
+ * before it was bound). Buckets are capped at _count so that a read
+ * racing BPF stays monotonic.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -404,7 +405,7 @@ static void vcpu_hist(const struct vcpu_view *v, struct hist_series *h)
 		h->buckets[b] = cum < v->waits ? cum : v->waits;
 	}
 	h->buckets[HIST_BUCKETS - 1] = v->waits;
-	h->sum_ns = v->steal_ns;
+	h->sum_ns = v->wait_sum_ns;
 	h->count = v->waits;
 }
 
@@ -452,7 +453,7 @@ static void write_vm_hist_family(FILE *f, const struct host_view *hv)
 {
 	write_header(f, VM_HIST_NAME, "histogram",
 		     "Single runqueue waits of the VM's vCPU threads (per vCPU in the JSON "
-		     "API's wait_hist); _sum is the VM's stolen time.");
+		     "API's wait_hist); _sum/_count is the mean wait.");
 	for (size_t i = 0; i < hv->nvms; i++) {
 		struct hist_series h;
 

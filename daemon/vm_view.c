@@ -30,6 +30,7 @@ static void fill_vcpu_view(struct vm_table *t, const struct vcpu_entry *c, struc
 	o->seeded_ns = v->commit_init;
 	o->wakeups = v->wakeups;
 	o->max_wait_ns = v->max_wait_ns;
+	o->wait_sum_ns = v->wait_sum_ns;
 }
 
 static int cmp_vcpu(const void *a, const void *b)

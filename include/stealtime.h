@@ -38,6 +38,7 @@ struct st_id_key {
 /* struct st_task.flags */
 #define ST_TASK_NEEDS_BASE 0x1u   /* first event after binding: compute offsets */
 #define ST_TASK_RESCAN_ASKED 0x2u /* unknown KVM thread, rescan requested */
+#define ST_TASK_SEEN_SET 0x4u     /* *_seen taken when the thread first ran a vCPU */
 
 /* struct st_vcpu.commit_flags */
 #define ST_COMMIT_ON 0x1u           /* write the guest record at switch-in */
@@ -63,8 +64,13 @@ struct st_task {
 	__u32 flags;
 	__u32 gen;       /* the slot's st_vcpu.gen when bound: a reused slot is not this one */
 	__u32 reserved;
-	__u64 steal_off; /* vCPU steal = thread run_delay + steal_off (mod 2^64) */
-	__u64 run_off;   /* vCPU run = thread sum_exec_runtime + run_off */
+	/*
+	 * What of the thread's own counters has been added to the vCPU's:
+	 * each event adds what grew since, so threads that share a vCPU add
+	 * up, and a vCPU's first thread counts from 0 (its whole run_delay).
+	 */
+	__u64 steal_seen; /* run_delay, with the wait ending at switch-in */
+	__u64 run_seen;   /* se.sum_exec_runtime */
 };
 
 /*
@@ -110,6 +116,7 @@ struct st_vcpu {
 	__u64 threads;       /* threads bound so far */
 	__u64 wakeups;       /* sched_wakeup of the vCPU thread */
 	__u64 max_wait_ns;   /* longest single wait */
+	__u64 wait_sum_ns;   /* sum of the waits counted in hist */
 
 	/* guest record commit: config by the daemon, progress by BPF */
 	__u32 commit_flags;

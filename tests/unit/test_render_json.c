@@ -26,7 +26,7 @@ static int setup(void **state)
 		.index = 0, .tid = 4030, .bound = true, .steal_ns = 1500000000, .run_ns = 7000000000,
 		.waits = 12, .preemptions = 4, .commit_enabled = true,
 		.record_ipa = 0x90000040, .committed_ns = 1400000000, .commits = 9,
-		.seeded_ns = 100, .wakeups = 13, .max_wait_ns = 2000000,
+		.seeded_ns = 100, .wakeups = 13, .max_wait_ns = 2000000, .wait_sum_ns = 6000000,
 	};
 	vcpus[0].hist[0] = 2;
 	vcpus[0].hist[13] = 10;
@@ -161,10 +161,11 @@ static void vcpu__counters__integer_nanoseconds(void **state)
 	assert_int_equal(int_at(v, "preemptions"), 4);
 	assert_int_equal(int_at(v, "wakeups"), 13);
 	assert_int_equal(int_at(v, "max_wait_ns"), 2000000);
+	assert_int_equal(int_at(v, "wait_sum_ns"), 6000000);
 	assert_int_equal(json_array_size(hist), ST_HIST_SLOTS);
 	for (size_t i = 0; i < ST_HIST_SLOTS; i++)
 		assert_int_equal(json_integer_value(json_array_get(hist, i)), vcpus[0].hist[i]);
-	assert_int_equal(json_object_size(v), 11);
+	assert_int_equal(json_object_size(v), 12);
 	json_decref(vm);
 }
 
@@ -374,7 +375,7 @@ static void vm__minimal__exact_text(void **state)
 		"\"wait\":{\"p50_ns\":8,\"p99_ns\":8,\"max_ns\":0,\"count\":1,"
 		"\"hist\":[0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]},"
 		"\"stolen_by\":[],\"vcpus\":[{\"index\":1,\"tid\":9,\"bound\":false,\"steal_ns\":5,"
-		"\"run_ns\":6,\"waits\":1,\"preemptions\":0,\"wakeups\":0,\"max_wait_ns\":0,"
+		"\"run_ns\":6,\"waits\":1,\"preemptions\":0,\"wakeups\":0,\"max_wait_ns\":0,\"wait_sum_ns\":0,"
 		"\"wait_hist\":[0,0,1,0,0,0,0,0,"
 		"0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],\"commit\":null}]}");
 	free(text);

@@ -140,6 +140,7 @@ static void fill_sample(void)
 	web_vcpus[0].hist[31] = 2;
 	web_vcpus[1] = (struct vcpu_view){
 		.index = 1, .tid = 4031, .steal_ns = UINT64_MAX, .run_ns = 0, .waits = 0,
+		.wait_sum_ns = UINT64_MAX,
 	};
 	anon_vcpus[0] = (struct vcpu_view){ .index = 7, .tid = 4101, .bound = true, .steal_ns = 1,
 					    .waits = 1 };
@@ -375,7 +376,7 @@ static void render__histogram__cumulative_buckets(void **state)
 	assert_line(out, BUCKET("2.147483648", 8)); /* + 30 */
 	assert_line(out, BUCKET("+Inf", 10));       /* + 31 (2), = waits */
 #undef BUCKET
-	/* vCPU 1's steal is UINT64_MAX ns: the VM's sum saturates */
+	/* vCPU 1's waits sum to UINT64_MAX ns: the VM's sum saturates */
 	assert_line(out, "stealtime_vm_wait_seconds_sum{vm=\"web01\",vm_id=\"4021\"} 18446744073.709551615");
 	assert_line(out, "stealtime_vm_wait_seconds_count{vm=\"web01\",vm_id=\"4021\"} 10");
 	assert_int_equal(count_prefixed(out, "stealtime_vm_wait_seconds_bucket{vm=\"web01\",vm_id=\"4021\","), 13);
@@ -548,8 +549,8 @@ static void render__throttling__only_when_known(void **state)
 static void render__vm_histogram__sum_of_its_vcpus(void **state)
 {
 	struct vcpu_view v[2] = {
-		{ .index = 0, .steal_ns = 1000, .waits = 1 },
-		{ .index = 1, .steal_ns = S(3), .waits = 3 },
+		{ .index = 0, .steal_ns = 7, .waits = 1, .wait_sum_ns = 1000 },
+		{ .index = 1, .steal_ns = 9, .waits = 3, .wait_sum_ns = S(3) },
 	};
 	struct vm_view vm = { .id = "h", .name = "hist", .nvcpus = 2, .vcpus = v };
 	struct host_view hv = { .nvms = 1, .vms = &vm };

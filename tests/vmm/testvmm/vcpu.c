@@ -163,6 +163,20 @@ void gate_open(struct vm *vm, bool go)
 
 static void *vcpu_thread_next(void *arg);
 
+/* The calling thread's run_delay (ns), from the kernel's schedstat; 0 if unreadable. */
+static unsigned long long own_run_delay(void)
+{
+	unsigned long long run = 0, delay = 0;
+	FILE *f = fopen("/proc/thread-self/schedstat", "r");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &run, &delay) != 2)
+		delay = 0;
+	fclose(f);
+	return delay;
+}
+
 /* This thread leaves; a new one runs the same vCPU (KVM rebinds vcpu->pid). */
 static int hand_off(struct vcpu *v)
 {
@@ -179,8 +193,10 @@ static int hand_off(struct vcpu *v)
 	if (err)
 		return error_at(err, "vCPU %u: hand-off thread", v->index);
 	v->next_started = true;
-	report_emit(&v->vm->report, json_pack("{s:s, s:i, s:i}", "event", "handoff", "vcpu", v->index,
-					      "old_tid", old));
+	/* what the old thread waited, as late as it can say: it exits next */
+	report_emit(&v->vm->report, json_pack("{s:s, s:i, s:i, s:I}", "event", "handoff", "vcpu",
+					      v->index, "old_tid", old, "old_run_delay_ns",
+					      (json_int_t)own_run_delay()));
 	return 0;
 }
 
