@@ -89,7 +89,12 @@ start_testvmm() {
 api() { curl -fsS "$URL$1"; }
 
 # vm_json PID: the /v1/vms entry of the VM whose VMM is PID
-vm_json() { api /v1/vms | jq -e --argjson p "$1" '.vms[] | select(.pid == $p)'; }
+# (jq 1.6's -e passes on empty input: the answer is taken first, so that a
+# daemon that does not answer never passes a check)
+vm_json() { local r; r=$(api /v1/vms) && jq -e --argjson p "$1" '.vms[] | select(.pid == $p)' <<<"$r"; }
+
+# vms_hold FILTER: the daemon answers /v1/vms and FILTER holds for it
+vms_hold() { local r; r=$(api /v1/vms 2>/dev/null) && jq_true "$r" "$1"; }
 
 # spin_bios FILE: 64 KiB of "jmp $" so QEMU's vCPU 0 spins forever
 spin_bios() {

@@ -31,7 +31,7 @@ for t in /proc/$qa/task/* /proc/$qb/task/*; do taskset -pc 1 "$(basename "$t")" 
 hog 1; hogpid=$!
 
 start_daemon
-wait_for 10 sh -c "curl -fsS $URL/v1/vms | jq -e '[.vms[] | select(.pid == $qa or .pid == $qb) | .vcpus[0].tid] | all(. > 0) and length == 2' >/dev/null" ||
+wait_for 10 vms_hold "[.vms[] | select(.pid == $qa or .pid == $qb) | .vcpus[0].tid] | all(. > 0) and length == 2" ||
 	fail "QEMU VMs not bound"
 ida=$(vm_json "$qa" | jq -r .id)
 sleep 1

@@ -60,7 +60,7 @@ grep -q "rescan rate limit for this process: retry in [0-9]* ms" "$TMP/burst.out
 
 # ... while a well-behaved VMM registers and commits
 start_testvmm --vcpus 1 --seconds 600 --control "$CONTROL_SOCK"
-wait_for 10 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $VMM_PID and .registered)' >/dev/null" ||
+wait_for 10 vms_hold ".vms[] | select(.pid == $VMM_PID and .registered)" ||
 	fail "the VMM did not register after the burst: $(cat "$VMM_REPORT.out")"
 
 # one process, 9 connections: the 9th is refused

@@ -42,7 +42,7 @@ curl -fsS "$URL/healthz" >/dev/null || fail "daemon stopped answering after bad 
 
 # a VMM killed while registered: its VM and region go away
 start_testvmm --vcpus 2 --seconds 600 --control "$CONTROL_SOCK"
-wait_for 5 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $VMM_PID and .registered)' >/dev/null" ||
+wait_for 5 vms_hold ".vms[] | select(.pid == $VMM_PID and .registered)" ||
 	fail "VM not registered"
 kill -9 "$VMM_PID"
 wait_for 10 sh -c "! curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $VMM_PID)' >/dev/null" ||

@@ -27,7 +27,7 @@ code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 [ "$(code "$URL/v1/vms/doesnotexist")" = 404 ] || fail "unknown VM is not 404"
 
 id=$(vm_json "$VMM_PID" | jq -r .id)
-api "/v1/vms/$id" | jq -e '.vcpus | length == 2' >/dev/null || fail "/v1/vms/$id"
+jq_true "$(api "/v1/vms/$id")" '.vcpus | length == 2' || fail "/v1/vms/$id"
 
 # values come from the maps at request time: run time grows between scrapes
 r0=$(vm_json "$VMM_PID" | jq '[.vcpus[].run_ns] | add'); sleep 1

@@ -24,8 +24,8 @@ for without in prev_state kvm_btf task_storage,prev_state,kvm_btf; do
 
 	start_testvmm --vcpus 2 --cpu 1 --seconds 600
 	read -r tid0 tid1 <<<"$VMM_TIDS"
-	wait_for 20 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $VMM_PID) |
-		.vcpus[0].tid == $tid0 and .vcpus[1].tid == $tid1 and .vcpus[0].bound and .vcpus[1].bound' >/dev/null" ||
+	wait_for 20 vms_hold ".vms[] | select(.pid == $VMM_PID) |
+		.vcpus[0].tid == $tid0 and .vcpus[1].tid == $tid1 and .vcpus[0].bound and .vcpus[1].bound" ||
 		{ vm_json "$VMM_PID" >&2; fail "without $without: vCPUs not bound to threads $tid0 $tid1"; }
 	sleep 1
 	for i in 1 2 3; do

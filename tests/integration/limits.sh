@@ -31,6 +31,6 @@ vm_json "${vms[0]}" | jq -e '.vcpus | length == 2' >/dev/null || fail "the first
 
 # room again: a VM stops, the one left out is taken in
 kill "${vms[0]}"
-wait_for 10 sh -c "curl -fsS $URL/v1/vms | jq -e '[.vms[] | select(.name | startswith(\"lim-\"))] | length == 3 and (map(.pid) | index(${vms[3]}) != null)' >/dev/null" ||
+wait_for 10 vms_hold "[.vms[] | select(.name | startswith(\"lim-\"))] | length == 3 and (map(.pid) | index(${vms[3]}) != null)" ||
 	fail "the VM left out was not taken in when room came"
 echo "limits enforced and counted"

@@ -29,14 +29,16 @@ bg prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/tsdb
 	--web.listen-address="127.0.0.1:$pport" --log.level=warn
 P=http://127.0.0.1:$pport
 query() { curl -fsS --get "$P/api/v1/query" --data-urlencode "query=$1"; }
-wait_for 60 sh -c "curl -fsS --get $P/api/v1/query --data-urlencode 'query=up{job=\"stealtime\"}' | jq -e '.data.result[0].value[1] == \"1\"' >/dev/null" ||
+# query_holds QUERY FILTER: Prometheus answered QUERY and FILTER holds (no answer never does)
+query_holds() { local r; r=$(query "$1" 2>/dev/null) && jq_true "$r" "$2"; }
+wait_for 60 query_holds 'up{job="stealtime"}' '.data.result[0].value[1] == "1"' ||
 	fail "Prometheus does not see the daemon up: $(query 'up' 2>&1)"
 note "up{job=\"stealtime\"} == 1"
 # Prometheus asks for gzip: its scrapes are counted as gzip bytes (a scrape shows the ones before it)
 gzip_q='stealtime_daemon_http_response_bytes_total{job="stealtime",encoding="gzip"}'
-wait_for 10 sh -c "curl -fsS --get $P/api/v1/query --data-urlencode 'query=$gzip_q' | jq -e '(.data.result[0].value[1] // 0 | tonumber) > 0' >/dev/null" ||
+wait_for 10 query_holds "$gzip_q" '(.data.result[0].value[1] // 0 | tonumber) > 0' ||
 	fail "Prometheus's scrapes were not gzip-compressed: $(query "$gzip_q")"
-wait_for 20 sh -c "curl -fsS --get $P/api/v1/query --data-urlencode 'query=stealtime_vcpu_run_seconds_total{vm_id=\"$id\"}' | jq -e '.data.result | length == 2' >/dev/null" ||
+wait_for 20 query_holds "stealtime_vcpu_run_seconds_total{vm_id=\"$id\"}" '.data.result | length == 2' ||
 	fail "no run-time series for VM $id: $(query "stealtime_vcpu_run_seconds_total")"
 rate_q="sum(rate(stealtime_vcpu_run_seconds_total{vm_id=\"$id\"}[5s]))"
 positive_rate() {

@@ -33,7 +33,7 @@ note "$vm"
 [ "$(jq '.vcpus | length' <<<"$vm")" -eq 2 ] || fail "vCPU count"
 # With a BIOS that never wakes the APs, vCPU 1 never enters KVM_RUN: the
 # kernel knows no thread for it yet, and the API says tid 0.
-wait_for 10 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $qpid) | .vcpus[0].tid == $tid0 and (.vcpus[1].tid == $tid1 or .vcpus[1].tid == 0)' >/dev/null" ||
+wait_for 10 vms_hold ".vms[] | select(.pid == $qpid) | .vcpus[0].tid == $tid0 and (.vcpus[1].tid == $tid1 or .vcpus[1].tid == 0)" ||
 	fail "vCPU threads: want $tid0 $tid1, got $(vm_json "$qpid" | jq -c '[.vcpus[].tid]')"
 
 # QEMU with its own SeaBIOS wakes every vCPU: each is bound to its thread.
@@ -44,7 +44,7 @@ qpid_save=$qpid; qpid=$qpid_b
 wait_for 10 thread_of 1 >/dev/null || fail "QEMU B has no thread 'CPU 1/KVM'"
 b0=$(thread_of 0); b1=$(thread_of 1)
 qpid=$qpid_save
-wait_for 60 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $qpid_b) | .vcpus[0].tid == $b0 and .vcpus[1].tid == $b1' >/dev/null" ||
+wait_for 60 vms_hold ".vms[] | select(.pid == $qpid_b) | .vcpus[0].tid == $b0 and .vcpus[1].tid == $b1" ||
 	fail "QEMU B vCPU threads: want $b0 $b1, got $(vm_json "$qpid_b" | jq -c '[.vcpus[].tid]')"
 [ "$(vm_json "$qpid_b" | jq -r .name)" = stt-qemu-b ] || fail "QEMU B name"
 kill "$qpid_b"
@@ -52,7 +52,7 @@ wait_for 10 sh -c "! curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $qpi
 	fail "QEMU B still listed after it exited"
 
 id=$(jq -r .id <<<"$vm")
-api "/v1/vms/$id" | jq -e --arg n stt-qemu-a '.name == $n' >/dev/null || fail "/v1/vms/$id"
+jq_true "$(api "/v1/vms/$id")" '.name == "stt-qemu-a"' || fail "/v1/vms/$id"
 # /metrics carries the VM's name as the vm label
 curl -fsS "$URL/metrics" | grep -q "stealtime_vcpu_steal_seconds_total{.*vm=\"stt-qemu-a\"" ||
 	fail "no steal series for stt-qemu-a in /metrics"

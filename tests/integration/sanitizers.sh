@@ -26,7 +26,7 @@ CONTROL_SOCK=$TMP/control.sock; PIN_DIR=/sys/fs/bpf/stealtime-test-$$
 DAEMON_PID=$!; PIDS+=($DAEMON_PID)
 wait_for 20 curl -fsS "$URL/healthz" >/dev/null || { cat "$TMP/daemon.log"; fail "ASan daemon did not start"; }
 start_testvmm --vcpus 2 --seconds 600 --control "$CONTROL_SOCK"
-wait_for 10 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $VMM_PID) | .vcpus[0].commit.commits > 0' >/dev/null" ||
+wait_for 10 vms_hold ".vms[] | select(.pid == $VMM_PID) | .vcpus[0].commit.commits > 0" ||
 	fail "no commit under ASan"
 for i in 1 2 3; do
 	curl -fsS "$URL/metrics" >/dev/null && curl -fsS "$URL/v1/vms" >/dev/null || fail "scrape"

@@ -10,7 +10,7 @@ start_daemon
 start_testvmm --vcpus 1 --cpu 1 --seconds 600
 tid=${VMM_TIDS%% *}
 wait_for 5 vm_json "$VMM_PID" >/dev/null || fail "VM of pid $VMM_PID not in /v1/vms"
-wait_for 5 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $VMM_PID) | .vcpus[0].tid == $tid' >/dev/null" ||
+wait_for 5 vms_hold ".vms[] | select(.pid == $VMM_PID) | .vcpus[0].tid == $tid" ||
 	fail "vCPU 0 not bound to thread $tid"
 
 steal() { vm_json "$VMM_PID" | jq -r '.vcpus[0].steal_ns'; }

@@ -40,7 +40,7 @@ for i in 1 2 3; do
 	vmms+=("$VMM_PID")
 done
 for p in "${vmms[@]}"; do
-	wait_for 30 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $p) | .registered' >/dev/null" ||
+	wait_for 30 vms_hold ".vms[] | select(.pid == $p) | .registered" ||
 		fail "VMM $p not registered"
 done
 for p in "${vmms[@]}"; do kill -HUP "$p"; done # reconnects

@@ -19,7 +19,7 @@ tid1=$(grep -m1 '"event":"start"' "$VMM_REPORT" | jq '.vcpus[] | select(.index =
 
 start_daemon
 wait_for 10 vm_json "$VMM_PID" >/dev/null || fail "VM of pid $VMM_PID not in /v1/vms"
-wait_for 30 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $VMM_PID) | .vcpus[] | select(.index == 1) | .bound and .tid == $tid1' >/dev/null" ||
+wait_for 30 vms_hold ".vms[] | select(.pid == $VMM_PID) | .vcpus[] | select(.index == 1) | .bound and .tid == $tid1" ||
 	fail "vCPU 1 not bound and measured: $(vm_json "$VMM_PID" | jq -c .vcpus)"
 sleep 2 # a few more rescans (every second): still counted once
 v=$(vm_json "$VMM_PID")

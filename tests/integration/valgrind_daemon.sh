@@ -18,7 +18,7 @@ wait_for 60 curl -fsS "$URL/healthz" >/dev/null || { cat "$TMP/daemon.log"; fail
 
 start_testvmm --vcpus 2 --seconds 600 --control "$CONTROL_SOCK"
 wait_for 20 grep -q '"event":"guest"' "$VMM_REPORT" || fail "guest reported nothing"
-wait_for 20 sh -c "curl -fsS $URL/v1/vms | jq -e '.vms[] | select(.pid == $VMM_PID) | .vcpus | length == 2 and all(.bound)' >/dev/null" ||
+wait_for 20 vms_hold ".vms[] | select(.pid == $VMM_PID) | .vcpus | length == 2 and all(.bound)" ||
 	fail "vCPU threads not bound under valgrind: $(vm_json "$VMM_PID" | jq -c '[.vcpus[] | {index, tid, bound}]')"
 for i in 1 2 3; do
 	curl -fsS "$URL/metrics" >/dev/null || fail "/metrics"

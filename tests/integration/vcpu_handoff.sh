@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # cost: 81 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
-# KVM runs a vCPU on a new thread after its first thread exits: the daemon
-# binds the new thread, the vCPU's counters continue (never backwards), its
-# steal keeps tracking the new thread's run_delay, and the guest's record
-# never decreases. The vCPU's steal is the sum of both threads' waits: the
-# old thread's whole run_delay plus the new thread's from when it first
-# left the guest (where kvm's BTF shows that; else from its binding), none
-# lost to the rescan that binds it.
+# KVM runs a vCPU on a new thread while its first thread lives on asleep:
+# the daemon binds the new thread, the vCPU's counters continue (never
+# backwards), its steal keeps tracking the new thread's run_delay, and the
+# guest's record never decreases. The vCPU's steal is the sum of both
+# threads' waits: the old thread's whole run_delay plus the new thread's
+# from when it first left the guest (where kvm's BTF shows that; else from
+# its binding), none lost to the rescan that binds it.
 source "$(dirname "$0")/../lib.sh"
 need_root; need_kvm; need_btf
 [ "$(nproc)" -ge 2 ] || skip "needs 2 CPUs"
@@ -39,19 +39,25 @@ note "new thread: steal grew $((s1 - s0)) ns in $(( (t1 - t0) / 1000000 )) ms, i
 ns_between $((ra1 - rb0)) $((s1 - s0)) $((rb1 - ra0)) 1000000 ||
 	fail "steal growth $((s1 - s0)) not within the new thread's run_delay growth [$((ra1 - rb0)), $((rb1 - ra0))]"
 
-# the sum: old thread's run_delay (as it left) + the new thread's
-old_rd=$(grep -m1 '"event":"handoff"' "$VMM_REPORT" | jq -r .old_run_delay_ns)
-[ "${old_rd:-0}" -gt 0 ] || fail "the old thread did not say its run_delay"
-rd_a=$(run_delay "$new"); s=$(steal); rd_b=$(run_delay "$new")
-lo=$((old_rd + rd_a)); hi=$((old_rd + rd_b))
-note "steal $s ns; old thread $old_rd + new thread $rd_a..$rd_b = $lo..$hi ns (short by $((lo - s)) ns)"
-[ "$s" -le $((hi + 20000000)) ] || fail "steal $s above both threads' run_delay $hi (counted twice?)"
+# the sum, with the VMM stopped (SIGSTOP: its threads wait for no CPU, so
+# run_delay and steal hold still): the old thread's run_delay (it sleeps
+# since the hand-off) plus the new thread's
+kill -STOP "$VMM_PID"
+sleep 0.5
+old_rd=$(run_delay "$old"); rd=$(run_delay "$new"); s=$(steal); rd2=$(run_delay "$new")
+kill -CONT "$VMM_PID"
+[ "${old_rd:-0}" -gt 0 ] || fail "no run_delay for the old thread $old"
+[ "$rd" = "$rd2" ] || fail "the stopped thread still waits ($rd -> $rd2)"
+want=$((old_rd + rd))
+note "stopped: steal $s ns; old thread $old_rd + new thread $rd = $want ns (steal short by $((want - s)) ns)"
+# short by the new thread's waits before it first left the guest (kvm's
+# BTF) or before its binding (without it); never above
+[ "$s" -le "$want" ] || fail "steal $s above both threads' run_delay $want (counted twice?)"
 if grep -q "vCPU threads from kvm's BTF" "$TMP/daemon.log"; then
-	# the new thread's waits before its first exit to user space are not seen
-	[ "$s" -ge $((lo - 15000000)) ] || fail "steal $s short of both threads' run_delay $lo by $((lo - s)) ns"
+	[ "$s" -ge $((want - 40000000)) ] || fail "steal $s short of both threads' run_delay $want by $((want - s)) ns"
 else
 	note "no kvm BTF: the new thread counts from its binding"
-	[ "$s" -ge $((lo - 500000000)) ] || fail "steal $s short of both threads' run_delay $lo by $((lo - s)) ns"
+	[ "$s" -ge $((want - 1000000000)) ] || fail "steal $s short of both threads' run_delay $want by $((want - s)) ns"
 fi
 guest_lines "$VMM_REPORT" 0 | jq -s -e '[.[].stolen_ns] as $v | all(range(1; $v | length); $v[.] >= $v[. - 1])' >/dev/null ||
 	fail "the guest's record decreased across the hand-off"

@@ -32,9 +32,16 @@ def connect(path):
 def ask(s, req):
     try:
         s.send(json.dumps(req).encode())
+    except OSError as e:
+        # a refused connection: the daemon answered at accept and closed,
+        # maybe before this request went out; its answer is still queued
+        sent = e
+    else:
+        sent = None
+    try:
         data = s.recv(65536)
     except OSError as e:
-        return {"ok": False, "errno": "closed", "error": str(e)}
+        return {"ok": False, "errno": "closed", "error": str(sent or e)}
     if not data:
         return {"ok": False, "errno": "EOF", "error": "connection closed"}
     return json.loads(data)

@@ -177,7 +177,19 @@ static unsigned long long own_run_delay(void)
 	return delay;
 }
 
-/* This thread leaves; a new one runs the same vCPU (KVM rebinds vcpu->pid). */
+/*
+ * A thread that handed its vCPU off lives on, asleep with no wakeups (its
+ * run_delay holds still), until the VM stops.
+ */
+static void linger(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->gate_lock);
+	while (!atomic_load(&vm->stop))
+		pthread_cond_wait(&vm->gate_cond, &vm->gate_lock);
+	pthread_mutex_unlock(&vm->gate_lock);
+}
+
+/* This thread leaves its vCPU; a new one runs it (KVM rebinds vcpu->pid). */
 static int hand_off(struct vcpu *v)
 {
 	pid_t old = v->tid;
@@ -224,8 +236,11 @@ static void *vcpu_thread(void *arg)
 	err = vcpu_thread_setup(v);
 	if (gate_wait(v->vm) && !err)
 		err = vcpu_loop(v);
-	if (err == HANDOFF)
+	if (err == HANDOFF) {
 		err = hand_off(v);
+		if (!err && !v->vm->opt->handoff_exit)
+			linger(v->vm);
+	}
 	if (err) {
 		v->err = err;
 		pthread_kill(v->vm->main_thread, SIGUSR2);
