@@ -183,9 +183,10 @@ static __always_inline void take_commit_base(struct st_vcpu *v, __u64 steal)
  * First event after the daemon bound this thread: where its counters start
  * to count for the vCPU. A vCPU's first thread counts from 0, so the
  * vCPU's steal is exactly that thread's run_delay. A later thread counts
- * from when it first ran the vCPU (its marker's, taken by on_kvm_exit or
- * on_vcpu_entry), so the waits between KVM's switch to it and the rescan
- * that bound it count too; failing that, from now.
+ * from its first exit to user space (the rescan marker on_kvm_exit left),
+ * so the waits between KVM's switch to it and the rescan that bound it
+ * count too; with no marker (no kvm BTF: on_vcpu_entry leaves none), from
+ * now.
  */
 static __always_inline void bind_thread(struct st_task *b, struct st_vcpu *v,
 					struct task_struct *t, __u64 run_delay,

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "config_error.h"
 #include "stealtime.h"
 #include "log.h"
 
@@ -340,13 +341,6 @@ static struct text_pos locate(const struct parser *p, enum spot spot)
 }
 
 /* Control characters (from keys, or quoted by jansson) would break the one-line message */
-static void sanitize(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = '?';
-}
-
 /* "limits.vms", long keys cut */
 static void key_path(const struct parser *p, char *buf, size_t len)
 {
@@ -372,9 +366,7 @@ fail(const struct parser *p, enum spot spot, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	key_path(p, key, sizeof(key));
-	snprintf(p->err, p->errlen, "%s:%u:%u: %s%s%s", p->name, pos.line, pos.column, key,
-		 *key ? ": " : "", msg);
-	sanitize(p->err);
+	config_error_format(p->err, p->errlen, p->name, pos.line, pos.column, key, msg);
 	return -EINVAL;
 }
 
@@ -502,10 +494,8 @@ static int parse_members(struct parser *p, const json_t *obj, const struct key_s
 static int syntax_error(const struct parser *p, const json_error_t *je)
 {
 	if (p->errlen)
-		snprintf(p->err, p->errlen, "%s:%d:%d: %s", p->name, je->line > 0 ? je->line : 1,
-			 je->column > 0 ? je->column : 1, je->text);
-	if (p->errlen)
-		sanitize(p->err);
+		config_error_format(p->err, p->errlen, p->name, je->line > 0 ? (unsigned long)je->line : 1,
+				    je->column > 0 ? (unsigned long)je->column : 1, "", je->text);
 	return -EINVAL;
 }
 

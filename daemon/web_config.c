@@ -14,6 +14,7 @@
 #include <gnutls/gnutls.h>
 #include <yaml.h>
 
+#include "config_error.h"
 #include "web_config.h"
 
 #define MAX_DEPTH 2
@@ -29,13 +30,6 @@ struct parser {
 };
 
 /* Control characters (from keys or values) would break the one-line message */
-static void sanitize(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = '?';
-}
-
 static int __attribute__((format(printf, 3, 4)))
 fail(const struct parser *p, const yaml_node_t *at, const char *fmt, ...)
 {
@@ -50,10 +44,8 @@ fail(const struct parser *p, const yaml_node_t *at, const char *fmt, ...)
 	va_end(ap);
 	for (unsigned i = 0; i < p->depth && n < sizeof(key); i++)
 		n += (size_t)snprintf(key + n, sizeof(key) - n, "%s%s", i ? "." : "", p->path[i]);
-	snprintf(p->err, p->errlen, "%s:%zu:%zu: %s%s%s", p->name,
-		 at ? at->start_mark.line + 1 : 1, at ? at->start_mark.column + 1 : 1, key,
-		 *key ? ": " : "", msg);
-	sanitize(p->err);
+	config_error_format(p->err, p->errlen, p->name, at ? at->start_mark.line + 1 : 1,
+			    at ? at->start_mark.column + 1 : 1, key, msg);
 	return -EINVAL;
 }
 
@@ -345,12 +337,14 @@ void web_config_free(struct web_config *w)
 
 static int syntax_error(const struct parser *p, const yaml_parser_t *yp)
 {
+	char msg[256];
+
 	if (p->errlen) {
-		snprintf(p->err, p->errlen, "%s:%zu:%zu: invalid YAML: %s%s%s", p->name,
-			 yp->problem_mark.line + 1, yp->problem_mark.column + 1,
+		snprintf(msg, sizeof(msg), "invalid YAML: %s%s%s",
 			 yp->problem ? yp->problem : "unknown error", yp->context ? " " : "",
 			 yp->context ? yp->context : "");
-		sanitize(p->err);
+		config_error_format(p->err, p->errlen, p->name, yp->problem_mark.line + 1,
+				    yp->problem_mark.column + 1, "", msg);
 	}
 	return -EINVAL;
 }

@@ -4,9 +4,9 @@
  * rejected with a one-line message and the struct untouched, or accepted and
  * then survives a config_dump() and reload unchanged.
  *
- * clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Idaemon tests/fuzz/fuzz_config.c daemon/config.c daemon/log.c -ljansson -lsystemd
+ * clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Idaemon tests/fuzz/fuzz_config.c daemon/config.c daemon/config_error.c daemon/log.c -ljansson -lsystemd
  * ./a.out -max_total_time=30 -dict=tests/fuzz/config.dict tests/fuzz/corpus/config
- * fuzz-sources: daemon/config.c daemon/log.c
+ * fuzz-sources: daemon/config.c daemon/config_error.c daemon/log.c
  * fuzz-corpus: tests/fuzz/corpus/config
  */
 #include <stdint.h>

@@ -1,4 +1,4 @@
-// link: daemon/config.c daemon/log.c
+// link: daemon/config.c daemon/config_error.c daemon/log.c
 // SPDX-License-Identifier: GPL-2.0
 /* The configuration file: defaults, every key, and errors placed at FILE:LINE:COLUMN. */
 #include <errno.h>

@@ -1,4 +1,4 @@
-// link: daemon/web_config.c
+// link: daemon/web_config.c daemon/config_error.c
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The web configuration file (exporter-toolkit's subset): good files, and
