@@ -82,6 +82,11 @@ struct {
 	__type(value, struct st_bind_req);
 } bind_reqs SEC(".maps");
 
+static __always_inline bool binding_is(const struct st_task *b, const struct st_task *want)
+{
+	return b->slot == want->slot && b->gen == want->gen;
+}
+
 /*
  * Run by the daemon (read to the end) after it queued bind_reqs: binds and
  * unbinds the threads named there. A new binding is created whole, with its
@@ -122,7 +127,17 @@ static __always_inline int bind_requested(struct task_struct *t, enum binding_ho
 		init.flags |= ST_TASK_SEEN_SET;
 	}
 	b = binding_create(t, &init, home);
-	r->result = b ? ST_BIND_DONE : ST_BIND_NO_STORAGE;
+	/*
+	 * on_kvm_exit, on another CPU, may leave its rescan marker between
+	 * the delete and the create: the create then returns the marker. Once
+	 * more; a second loss is retried at the next rescan.
+	 */
+	if (b && !binding_is(b, &init))
+		b = binding_create(t, &init, home);
+	if (!b)
+		r->result = ST_BIND_NO_STORAGE;
+	else
+		r->result = binding_is(b, &init) ? ST_BIND_DONE : ST_BIND_CONTENDED;
 	return 0;
 }
 

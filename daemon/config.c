@@ -60,6 +60,7 @@ static const struct key_spec limit_keys[] = {
 	UINT_KEY("vcpus", max_vcpus, 1, ST_MAX_VCPUS),
 	UINT_KEY("attribution_entries", max_attribution_entries, 16, 65536),
 	UINT_KEY("initial_steal_seconds", max_initial_steal_s, 0, UINT_MAX),
+	UINT_KEY("reserved_percent", reserved_percent, 0, 50),
 	{ 0 },
 };
 
@@ -106,6 +107,7 @@ void config_defaults(struct config *c)
 		.count_wakeups = false,
 		.max_vms = ST_MAX_REGIONS,
 		.max_vcpus = ST_MAX_VCPUS,
+		.reserved_percent = 6,
 		.max_attribution_entries = 4096,
 		.max_initial_steal_s = CONFIG_DEFAULT_INITIAL_STEAL_S,
 		.top_culprits = 5,

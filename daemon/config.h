@@ -33,6 +33,7 @@ struct config {
 	bool count_wakeups;               /* false: no sched_wakeup hooks (they cost switch-heavy hosts ~3%) */
 	unsigned max_vms;                 /* 4096, 1..4096 (ST_MAX_REGIONS) */
 	unsigned max_vcpus;               /* 16384, 1..16384 (ST_MAX_VCPUS) */
+	unsigned reserved_percent;        /* 6, 0..50: of max_vms and max_vcpus, kept for registered VMs */
 	unsigned max_attribution_entries; /* 4096, 16..65536 */
 	unsigned max_initial_steal_s;     /* 315360000 (10 years), 0..UINT_MAX: most set_ipa initial_ns */
 	unsigned top_culprits;            /* 5, 1..50: culprits per VM in /metrics */

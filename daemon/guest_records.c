@@ -84,8 +84,10 @@ static int do_register(struct guest_records_config *cfg, struct control_peer *pe
 	if (region_ipa % ST_REGION_SIZE)
 		return fail(-EINVAL, "region_ipa 0x%" PRIx64 " is not 64 KiB aligned", region_ipa);
 	vm = vm_table_find_pid(t, peer->pid);
-	if (!vm) { /* a VM newer than the last rescan */
+	if (!vm) { /* a VM newer than the last rescan: it may take the reserve */
+		t->registering_pid = peer->pid;
 		err = rescan_for(cfg, peer, errbuf, errlen);
+		t->registering_pid = 0;
 		if (err)
 			return err;
 		vm = vm_table_find_pid(t, peer->pid);

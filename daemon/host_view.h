@@ -91,6 +91,7 @@ struct daemon_stats_view {
 	uint64_t discovery_errors;
 	uint64_t slots_exhausted;
 	uint64_t bind_failures;
+	uint64_t bind_retries;
 	uint64_t http_requests;
 	uint64_t http_errors;
 	uint64_t http_bytes_gzip;     /* response bodies sent gzip-compressed */
@@ -107,8 +108,12 @@ struct host_view {
 	struct daemon_stats_view stats;
 };
 
-/* Fills *out; returns 0 or a negative errno. Free with host_view_free. */
-typedef int (*host_view_fn)(void *ctx, struct host_view *out);
+/*
+ * Fills *out with every VM, or with the VM of id vm_id only (none if there
+ * is no such VM), and the daemon's counters; returns 0 or a negative errno.
+ * Free with host_view_free.
+ */
+typedef int (*host_view_fn)(void *ctx, const char *vm_id, struct host_view *out);
 
 void host_view_free(struct host_view *hv);
 const struct vm_view *host_view_find_vm(const struct host_view *hv, const char *id);

@@ -290,14 +290,18 @@ static enum MHD_Result respond_error(struct request *req, unsigned int status, c
 
 /* --- routes --------------------------------------------------------------- */
 
-/* A fresh view into *hv; on failure answers 503 and returns false. */
-static bool load_view(struct request *req, struct host_view *hv, enum MHD_Result *ret)
+/*
+ * A fresh view into *hv, of every VM or of the VM vm_id only; on failure
+ * answers 503 and returns false.
+ */
+static bool load_view(struct request *req, const char *vm_id, struct host_view *hv,
+		      enum MHD_Result *ret)
 {
 	char msg[128];
 	int err;
 
 	memset(hv, 0, sizeof(*hv));
-	err = req->srv->view(req->srv->view_ctx, hv);
+	err = req->srv->view(req->srv->view_ctx, vm_id, hv);
 	if (!err) {
 		http_server_counters(req->srv, &hv->stats);
 		return true;
@@ -335,7 +339,7 @@ static enum MHD_Result handler_metrics(struct request *req)
 	size_t len = 0;
 	int err;
 
-	if (!load_view(req, &hv, &ret))
+	if (!load_view(req, NULL, &hv, &ret))
 		return ret;
 	err = render_prom_text(&hv, &buf, &len);
 	host_view_free(&hv);
@@ -352,7 +356,7 @@ static enum MHD_Result handler_vms(struct request *req)
 	struct host_view hv;
 	json_t *j;
 
-	if (!load_view(req, &hv, &ret))
+	if (!load_view(req, NULL, &hv, &ret))
 		return ret;
 	j = render_vms_json(&hv);
 	host_view_free(&hv);
@@ -378,7 +382,7 @@ static enum MHD_Result handler_vm(struct request *req, const char *id)
 
 	if (!vm_id_valid(id))
 		return respond_error(req, MHD_HTTP_BAD_REQUEST, "invalid VM id");
-	if (!load_view(req, &hv, &ret))
+	if (!load_view(req, id, &hv, &ret))
 		return ret;
 	vm = host_view_find_vm(&hv, id);
 	if (!vm) {

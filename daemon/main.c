@@ -52,10 +52,10 @@ struct daemon {
 	bool rescan_wanted;
 };
 
-static int view(void *ctx, struct host_view *out)
+static int view(void *ctx, const char *vm_id, struct host_view *out)
 {
 	struct daemon *d = ctx;
-	int err = vm_table_view(&d->table, out);
+	int err = vm_table_view_of(&d->table, vm_id, out);
 
 	if (err)
 		return err;
@@ -224,6 +224,14 @@ static int reload_http(struct daemon *d, const struct config *c)
 	return 0;
 }
 
+/* Called with the table lock held, or before any thread runs */
+static void apply_reserves(struct daemon *d, const struct config *c)
+{
+	d->cfg.reserved_percent = c->reserved_percent;
+	vm_table_reserve(&d->table, d->cfg.max_vms * c->reserved_percent / 100,
+			 d->cfg.max_vcpus * c->reserved_percent / 100);
+}
+
 static void warn_restart_only(const struct config *run, const struct config *want)
 {
 	if (strcmp(run->listen, want->listen) || strcmp(run->control_socket, want->control_socket) ||
@@ -257,6 +265,7 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 		d->records.commit_enabled = c.commit;
 		d->cfg.max_initial_steal_s = c.max_initial_steal_s;
 		d->records.max_initial_steal_s = c.max_initial_steal_s;
+		apply_reserves(d, &c);
 		pthread_mutex_unlock(&d->table.lock);
 		log_info("configuration reloaded (commit %s, rescan every %u s)",
 			 c.commit ? "on" : "off", c.rescan_interval_s);
@@ -378,6 +387,7 @@ static int run(struct daemon *d)
 		return err;
 	raise_fd_limit(d->cfg.max_vms);
 	vm_table_init(&d->table, &d->bpf, &daemon_table_hooks, d->cfg.max_vms, d->cfg.max_vcpus);
+	apply_reserves(d, &d->cfg);
 	d->table.top_culprits = d->cfg.top_culprits;
 	restore_culprits(d);
 	rescan(d);

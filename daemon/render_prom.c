@@ -55,6 +55,8 @@
  *                                                        free slot
  *   stealtime_daemon_bind_failures_total        counter  vCPU threads found but
  *                                                        not bound
+ *   stealtime_daemon_bind_retries_total         counter  bindings that lost a race
+ *                                                        with BPF, tried again
  *   stealtime_daemon_http_requests_total        counter  HTTP requests
  *   stealtime_daemon_http_errors_total          counter  HTTP requests answered
  *                                                        with 4xx/5xx
@@ -168,6 +170,9 @@ static const struct daemon_counter daemon_counters[] = {
 	{ "stealtime_daemon_bind_failures_total",
 	  "vCPUs whose thread was found but could not be bound (not measured until it is).",
 	  STATS_FIELD(bind_failures) },
+	{ "stealtime_daemon_bind_retries_total",
+	  "Thread bindings that lost a race with a rescan marker, tried again at the next rescan.",
+	  STATS_FIELD(bind_retries) },
 	{ "stealtime_daemon_http_requests_total", "HTTP requests received.",
 	  STATS_FIELD(http_requests) },
 	{ "stealtime_daemon_http_errors_total", "HTTP requests answered with a 4xx or 5xx status.",

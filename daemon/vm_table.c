@@ -59,6 +59,11 @@ static void finish_bindings(struct vm_table *t)
 			if (result == ST_BIND_DONE) {
 				c->tid = c->pending_tid;
 				c->bind_failed = false;
+			} else if (result == ST_BIND_CONTENDED) {
+				/* lost twice to a rescan marker: c->tid stays, the next rescan binds it */
+				t->bind_retries++;
+				log_debug("vCPU %u of VM %s: thread %d's binding contended, retried "
+					  "at the next rescan", c->vcpu_id, vm->id, c->pending_tid);
 			} else if (!c->bind_failed) { /* once until it works */
 				c->bind_failed = true;
 				t->bind_failures++;
@@ -76,8 +81,23 @@ static void finish_bindings(struct vm_table *t)
 
 /* ---- slots -------------------------------------------------------------- */
 
+/* May vm (or the VM of pid) take what is kept for registered VMs? */
+static bool may_use_reserve(const struct vm_table *t, const struct vm_entry *vm, pid_t pid)
+{
+	return t->adopting || (vm && vm->registered) || (pid > 0 && pid == t->registering_pid);
+}
+
 static int slot_alloc(struct vm_table *t, const struct vm_entry *vm, uint32_t vcpu_id)
 {
+	if (!may_use_reserve(t, vm, vm->pid) && t->nslots + t->reserved_vcpus >= t->max_vcpus &&
+	    t->nslots < t->max_vcpus) {
+		if (t->slots_exhausted++ % 100 == 0)
+			log_warning("vCPU %u of VM %s not tracked: the last %u vCPU slots are kept "
+				    "for registered VMs (limits.reserved_percent; "
+				    "stealtime_daemon_slots_exhausted_total)", vcpu_id, vm->id,
+				    t->reserved_vcpus);
+		return -ENOSPC;
+	}
 	if (t->nslots >= t->max_vcpus) {
 		if (t->slots_exhausted++ % 100 == 0)
 			log_warning("limits.vcpus (%u) reached: vCPU %u of VM %s not tracked "
@@ -218,6 +238,14 @@ static struct vm_entry *add_vm(struct vm_table *t, uint64_t cookie, pid_t pid)
 {
 	struct vm_entry *vm;
 
+	if (!may_use_reserve(t, NULL, pid) && t->nvms + t->reserved_vms >= t->max_vms &&
+	    t->nvms < t->max_vms) {
+		if (t->vms_dropped++ % 100 == 0)
+			log_warning("VM of pid %d not tracked: the last %u VMs are kept for registered "
+				    "VMs (limits.reserved_percent; stealtime_daemon_slots_exhausted_total)",
+				    pid, t->reserved_vms);
+		return NULL;
+	}
 	if (t->nvms >= t->max_vms) {
 		if (t->vms_dropped++ % 100 == 0)
 			log_warning("limits.vms (%u) reached: VM of pid %d not tracked "
@@ -449,11 +477,19 @@ int vm_table_init(struct vm_table *t, struct bpf_engine *bpf, const struct vm_ta
 	t->hooks = hooks ? hooks : &none;
 	t->max_vms = max_vms;
 	t->max_vcpus = max_vcpus > ST_MAX_VCPUS ? ST_MAX_VCPUS : max_vcpus;
+	t->adopting = true; /* an earlier daemon's VMs, registered ones included */
 	adopt_slots(t);
+	t->adopting = false;
 	forget_freed_slots(t);
 	if (t->nvms)
 		log_info("adopted %zu VMs from pinned maps", t->nvms);
 	return 0;
+}
+
+void vm_table_reserve(struct vm_table *t, unsigned vms, unsigned vcpus)
+{
+	t->reserved_vms = vms < t->max_vms ? vms : 0;
+	t->reserved_vcpus = vcpus < t->max_vcpus ? vcpus : 0;
 }
 
 void vm_table_free(struct vm_table *t)

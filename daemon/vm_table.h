@@ -62,6 +62,10 @@ struct vm_table {
 	size_t nvms, cap;
 	bool region_used[ST_MAX_REGIONS];
 	unsigned max_vms, max_vcpus; /* configuration limits */
+	/* of those, kept for VMs whose VMM registered (vm_table_reserve) */
+	unsigned reserved_vms, reserved_vcpus;
+	pid_t registering_pid; /* the VMM whose register asked for this rescan */
+	bool adopting;         /* taking back pinned slots: no reserve applies */
 	unsigned top_culprits;       /* culprits per VM with a series of their own */
 	unsigned nslots;             /* vCPU slots in use */
 	bool forget[ST_MAX_VCPUS];   /* freed slots whose attribution is still to delete */
@@ -74,6 +78,7 @@ struct vm_table {
 	uint64_t slots_exhausted;  /* vCPUs not tracked: max_vcpus reached */
 	uint64_t vms_dropped;      /* VMs not tracked: max_vms reached */
 	uint64_t bind_failures;    /* vCPU threads found but not bound */
+	uint64_t bind_retries;     /* bindings lost to a rescan marker, tried again */
 };
 
 /*
@@ -103,14 +108,22 @@ struct vm_table_hooks {
 int vm_table_init(struct vm_table *t, struct bpf_engine *bpf, const struct vm_table_hooks *hooks,
 		  unsigned max_vms, unsigned max_vcpus);
 void vm_table_free(struct vm_table *t);
+/*
+ * Keeps the last vms VMs and vcpus vCPU slots of the limits for VMs whose
+ * VMM registered (or is registering: registering_pid), so that processes
+ * that open /dev/kvm and never register cannot starve them.
+ */
+void vm_table_reserve(struct vm_table *t, unsigned vms, unsigned vcpus);
 
 /* Brings the table in line with the kernel: new VMs, vCPUs, threads; gone ones retired. */
 int vm_table_rescan(struct vm_table *t);
 /* The same, with the lock already held */
 int vm_table_rescan_locked(struct vm_table *t);
 
-/* host_view_fn: a fresh view of every VM read from the maps (vm_view.c) */
+/* A fresh view of every VM read from the maps (vm_view.c) */
 int vm_table_view(void *table, struct host_view *out);
+/* host_view_fn: the same, or of the VM of id vm_id only (that VM's slots, and one pass over stolen_by) */
+int vm_table_view_of(void *table, const char *vm_id, struct host_view *out);
 
 struct vm_entry *vm_table_find_pid(struct vm_table *t, pid_t pid);
 struct vcpu_entry *vm_entry_vcpu(struct vm_entry *vm, uint32_t vcpu_id);

@@ -134,8 +134,15 @@ static int update_exported(struct vm_table *t, struct vm_entry *vm, struct vm_vi
 
 int vm_table_view(void *table, struct host_view *out)
 {
+	return vm_table_view_of(table, NULL, out);
+}
+
+int vm_table_view_of(void *table, const char *vm_id, struct host_view *out)
+{
 	struct vm_table *t = table;
 	int *slot_vm = malloc(ST_MAX_VCPUS * sizeof(*slot_vm));
+	struct vm_entry **vms, *one[1];
+	size_t nvms;
 	int err = 0;
 
 	memset(out, 0, sizeof(*out));
@@ -144,28 +151,38 @@ int vm_table_view(void *table, struct host_view *out)
 	for (int i = 0; i < ST_MAX_VCPUS; i++)
 		slot_vm[i] = -1;
 	pthread_mutex_lock(&t->lock);
-	out->vms = calloc(t->nvms ? t->nvms : 1, sizeof(*out->vms));
+	vms = t->vms;
+	nvms = t->nvms;
+	if (vm_id) { /* one VM: only its slots are read */
+		vms = one;
+		nvms = 0;
+		for (size_t i = 0; i < t->nvms && !nvms; i++)
+			if (strcmp(t->vms[i]->id, vm_id) == 0)
+				one[nvms++] = t->vms[i];
+	}
+	out->vms = calloc(nvms ? nvms : 1, sizeof(*out->vms));
 	if (!out->vms) {
 		err = -ENOMEM;
 		goto out;
 	}
-	for (size_t i = 0; i < t->nvms && !err; i++) {
-		err = fill_vm_view(t, t->vms[i], &out->vms[i]);
+	for (size_t i = 0; i < nvms && !err; i++) {
+		err = fill_vm_view(t, vms[i], &out->vms[i]);
 		out->nvms = i + 1;
 		if (!err)
-			err = copy_exported(t->vms[i], &out->vms[i]);
-		for (size_t j = 0; j < t->vms[i]->nvcpus; j++)
-			slot_vm[t->vms[i]->vcpus[j].slot] = (int)i;
+			err = copy_exported(vms[i], &out->vms[i]);
+		for (size_t j = 0; j < vms[i]->nvcpus; j++)
+			slot_vm[vms[i]->vcpus[j].slot] = (int)i;
 	}
-	if (!err && t->hooks->fill_culprits)
+	if (!err && out->nvms && t->hooks->fill_culprits)
 		err = t->hooks->fill_culprits(t, out, slot_vm);
 	for (size_t i = 0; i < out->nvms && !err; i++)
-		err = update_exported(t, t->vms[i], &out->vms[i]);
+		err = update_exported(t, vms[i], &out->vms[i]);
 	out->stats.rescans = t->rescans;
 	out->stats.rescan_requests = t->rescan_requests;
 	out->stats.discovery_errors = t->discovery_errors;
 	out->stats.slots_exhausted = t->slots_exhausted + t->vms_dropped;
 	out->stats.bind_failures = t->bind_failures;
+	out->stats.bind_retries = t->bind_retries;
 	out->top_culprits = t->top_culprits;
 out:
 	pthread_mutex_unlock(&t->lock);

@@ -92,6 +92,7 @@ struct st_bind_req {
 #define ST_BIND_PENDING 0u    /* no such thread (any more) */
 #define ST_BIND_DONE 1u
 #define ST_BIND_NO_STORAGE 2u /* task storage could not be allocated */
+#define ST_BIND_CONTENDED 3u  /* a rescan marker took its place: tried again next rescan */
 
 /*
  * One vCPU, in the BPF_F_MMAPABLE array "vcpus" indexed by slot. The

@@ -44,6 +44,7 @@ static void config_other(struct config *c)
 	c->max_vcpus = 77;
 	c->max_attribution_entries = 777;
 	c->max_initial_steal_s = 7777;
+	c->reserved_percent = 27;
 	c->top_culprits = 17;
 	c->log_level = LOG_DEBUG;
 }
@@ -84,6 +85,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	assert_int_equal(a->max_vcpus, b->max_vcpus);
 	assert_int_equal(a->max_attribution_entries, b->max_attribution_entries);
 	assert_int_equal(a->max_initial_steal_s, b->max_initial_steal_s);
+	assert_int_equal(a->reserved_percent, b->reserved_percent);
 	assert_int_equal(a->top_culprits, b->top_culprits);
 	assert_int_equal(a->log_level, b->log_level);
 }
@@ -123,6 +125,7 @@ static void defaults__fresh_struct__documented_values(void **state)
 	assert_int_equal(c.max_vms, 4096);
 	assert_int_equal(c.max_vcpus, 16384);
 	assert_int_equal(c.max_attribution_entries, 4096);
+	assert_int_equal(c.reserved_percent, 6);
 	assert_int_equal(c.top_culprits, 5);
 	assert_int_equal(c.log_level, LOG_INFO);
 }
@@ -155,7 +158,7 @@ static void every_key__overridden__every_field_set(void **state)
 			       "  \"commit\": false,\n"
 			       "  \"count_wakeups\": true,\n"
 			       "  \"limits\": { \"vms\": 7, \"vcpus\": 77, \"attribution_entries\": 777,\n"
-			       "              \"initial_steal_seconds\": 7777 },\n"
+			       "              \"initial_steal_seconds\": 7777, \"reserved_percent\": 27 },\n"
 			       "  \"top_culprits\": 17,\n"
 			       "  \"log_level\": \"debug\"\n"
 			       "}\n");
@@ -271,6 +274,7 @@ static void out_of_range__each_integer__bounds_accepted_and_beyond_rejected(void
 		{ "{\n  \"limits\": {\"vcpus\": %ld}}", "limits.vcpus", 23, 1, 16384 },
 		{ "{\n  \"limits\": {\"attribution_entries\": %ld}}", "limits.attribution_entries",
 		  37, 16, 65536 },
+		{ "{\n  \"limits\": {\"reserved_percent\": %ld}}", "limits.reserved_percent", 34, 0, 50 },
 		{ "{\n  \"http\": {\"connection_timeout_seconds\": %ld}}",
 		  "http.connection_timeout_seconds", 42, 1, 3600 },
 		{ "{\n  \"http\": {\"max_connections\": %ld}}", "http.max_connections", 31, 1, 4096 },

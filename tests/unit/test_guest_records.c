@@ -27,6 +27,7 @@
 
 #define PID_A 5000001 /* a VM with vCPUs 0 and 1 */
 #define PID_B 5000002
+#define PID_C 5000003 /* a process that never registers */
 #define COOKIE_A 0xffff888112345000ull
 #define REGION 0x40000000ull
 #define REC(n) (REGION + (n) * ST_RECORD_SIZE)
@@ -170,6 +171,36 @@ static void register__vm_newer_than_last_rescan__found(void **state)
 						       sizeof(g->err)), 0);
 	assert_true(vm_table_find_pid(&g->env->t, PID_B)->registered);
 	assert_false(g->vm->registered);
+}
+
+static void register__tables_full_of_unregistered_vms__reserve_taken(void **state)
+{
+	struct gr *g = *state;
+	struct control_peer other = { .pid = PID_B, .pidfd = -1 };
+	struct vm_entry *b;
+
+	/* of 8 VMs and 16 vCPUs, what processes that never register may take: VM A's */
+	vm_table_reserve(&g->env->t, 7, 14);
+	fake_disc(g->env->f, 0x2000, PID_C, ST_DISC_VM, 0);
+	fake_disc(g->env->f, 0x2000, PID_C, 0, 301);
+	fake_disc(g->env->f, 0x1000, PID_B, ST_DISC_VM, 0);
+	fake_disc(g->env->f, 0x1000, PID_B, 0, 201);
+	fake_disc(g->env->f, 0x1000, PID_B, 1, 202);
+	assert_int_equal(vm_table_rescan(&g->env->t), 0);
+	assert_null(vm_table_find_pid(&g->env->t, PID_B));
+	assert_null(vm_table_find_pid(&g->env->t, PID_C));
+	assert_int_equal(guest_records_ops.register_vm(&g->cfg, &other, REGION,
+						       &(struct control_reg){ 0 }, g->err,
+						       sizeof(g->err)), 0);
+	b = vm_table_find_pid(&g->env->t, PID_B);
+	assert_non_null(b);
+	assert_true(b->registered);
+	assert_int_equal(b->nvcpus, 2);
+	assert_int_equal(g->env->t.registering_pid, 0);
+	/* the process that never registered stays out */
+	assert_int_equal(vm_table_rescan(&g->env->t), 0);
+	assert_null(vm_table_find_pid(&g->env->t, PID_C));
+	assert_int_equal(g->env->t.nslots, 4);
 }
 
 static void register__same_process_new_connection__takes_it_over(void **state)
@@ -660,6 +691,7 @@ int main(void)
 		T(register__region_not_64k_aligned__einval),
 		T(register__process_without_vm__esrch_after_one_rescan),
 		T(register__vm_newer_than_last_rescan__found),
+		T(register__tables_full_of_unregistered_vms__reserve_taken),
 		T(register__same_process_new_connection__takes_it_over),
 		T(register__owner_another_process_same_pid__ebusy_not_taken),
 		T(register__after_disconnect__same_region_back_other_ipa_refused),

@@ -49,7 +49,7 @@ struct fixture {
 
 /* --- the view: one VM "4021" with one vCPU (or nvcpus) ---------------------- */
 
-static int fake_view(void *ctx, struct host_view *out)
+static int fake_view(void *ctx, const char *vm_id, struct host_view *out)
 {
 	struct fake_host *host = ctx;
 	struct vm_view *vm;
@@ -57,6 +57,10 @@ static int fake_view(void *ctx, struct host_view *out)
 	host->calls++;
 	if (host->fail)
 		return host->fail;
+	if (vm_id && strcmp(vm_id, "4021")) {
+		*out = (struct host_view){ 0 };
+		return 0;
+	}
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
 		return -ENOMEM;

@@ -185,7 +185,7 @@ static void fill_sample(void)
 			   .slots_exhausted = 17, .http_requests = 18, .http_errors = 19,
 			   .control_requests = 20, .control_errors = 21, .attribution_drops = 22,
 			   .bind_failures = 23, .http_bytes_gzip = 24, .http_bytes_identity = 25,
-			   .stale_binding = 26 },
+			   .stale_binding = 26, .bind_retries = 27 },
 	};
 }
 
@@ -211,6 +211,7 @@ static const char *const families[] = {
 	"stealtime_daemon_discovery_errors_total",
 	"stealtime_daemon_slots_exhausted_total",
 	"stealtime_daemon_bind_failures_total",
+	"stealtime_daemon_bind_retries_total",
 	"stealtime_daemon_http_requests_total",
 	"stealtime_daemon_http_errors_total",
 	"stealtime_daemon_http_response_bytes_total",
@@ -622,6 +623,7 @@ static void render__daemon_stats__one_counter_each(void **state)
 	assert_line(out, "stealtime_daemon_control_errors_total 21");
 	assert_line(out, "stealtime_bpf_attribution_drops_total 22");
 	assert_line(out, "stealtime_daemon_bind_failures_total 23");
+	assert_line(out, "stealtime_daemon_bind_retries_total 27");
 	assert_line(out, "stealtime_daemon_http_response_bytes_total{encoding=\"gzip\"} 24");
 	assert_line(out, "stealtime_daemon_http_response_bytes_total{encoding=\"identity\"} 25");
 	assert_line(out, "# TYPE stealtime_bpf_ringbuf_drops_total counter");

@@ -275,6 +275,30 @@ static void rescan__max_vms_reached__vm_dropped_and_counted(void **state)
 	assert_int_equal(env->t.nslots, 1);
 }
 
+static void rescan__reserve_reached__registered_vm_only_takes_the_rest(void **state)
+{
+	struct fake_env *env = *state;
+	struct vm_entry *vm;
+
+	vm_table_reserve(&env->t, 7, 15); /* an unregistered VM gets 1 VM and 1 vCPU slot */
+	vm = vm_a_with_two_vcpus(env);
+	assert_int_equal(vm->nvcpus, 1);
+	assert_int_equal(env->t.slots_exhausted, 1);
+	fake_disc(env->f, COOKIE_B, PID_B, ST_DISC_VM, 0);
+	rescan(env);
+	assert_null(vm_table_find_pid(&env->t, PID_B));
+	assert_int_equal(env->t.vms_dropped, 1);
+	vm->registered = true; /* what guest_records does at register */
+	rescan(env);
+	assert_int_equal(vm->nvcpus, 2);
+	assert_int_equal(vm_entry_vcpu(vm, 1)->tid, 102);
+	assert_int_equal(env->t.nslots, 2);
+	/* a reserve that leaves nothing to others is not applied */
+	vm_table_reserve(&env->t, 8, 16);
+	assert_int_equal(env->t.reserved_vms, 0);
+	assert_int_equal(env->t.reserved_vcpus, 0);
+}
+
 static void rescan__binding_fails__counted_once_until_it_works(void **state)
 {
 	struct fake_env *env = *state;
@@ -294,6 +318,26 @@ static void rescan__binding_fails__counted_once_until_it_works(void **state)
 	assert_int_equal(c->tid, 102);
 	assert_false(c->bind_failed);
 	assert_int_equal(env->t.bind_failures, 1);
+}
+
+static void rescan__binding_contended__retried_next_rescan_not_a_failure(void **state)
+{
+	struct fake_env *env = *state;
+	struct vcpu_entry *c;
+
+	env->f->bind_fail_tid = 102;
+	env->f->bind_fail_result = ST_BIND_CONTENDED;
+	c = vm_entry_vcpu(vm_a_with_two_vcpus(env), 1);
+	assert_int_equal(c->tid, 0);
+	assert_false(c->bind_failed);
+	assert_int_equal(env->t.bind_failures, 0);
+	assert_int_equal(env->t.bind_retries, 1);
+	env->f->bind_fail_tid = 0;
+	rescan(env); /* asked again, and bound */
+	assert_int_equal(env->f->nbinds, 3);
+	assert_int_equal(c->tid, 102);
+	assert_int_equal(env->t.bind_failures, 0);
+	assert_int_equal(env->t.bind_retries, 1);
 }
 
 static void rescan__binding_run_fails__every_new_binding_failed(void **state)
@@ -510,6 +554,31 @@ static void view__vms_and_vcpus__sorted_with_counters(void **state)
 	host_view_free(&hv);
 }
 
+static void view_of__one_id__that_vm_only_with_its_culprits(void **state)
+{
+	struct fake_env *env = *state;
+	struct host_view hv;
+
+	vm_a_with_two_vcpus(env);
+	fake_disc(env->f, COOKIE_B, PID_B, 0, 201);
+	rescan(env);
+	env->f->e.vcpus[2].steal_ns = 1000; /* VM B's vCPU */
+	fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, 77, 500);
+	fake_attrib(env->f, 2, ST_CULPRIT_PROCESS, 78, 900);
+	assert_int_equal(vm_table_view_of(&env->t, vm_table_find_pid(&env->t, PID_B)->id, &hv), 0);
+	assert_int_equal(hv.nvms, 1);
+	assert_int_equal(hv.vms[0].pid, PID_B);
+	assert_int_equal(hv.vms[0].nvcpus, 1);
+	assert_int_equal(hv.vms[0].vcpus[0].steal_ns, 1000);
+	assert_int_equal(hv.vms[0].nculprits, 1); /* its own, not VM A's */
+	assert_int_equal(hv.vms[0].culprits[0].ns, 900);
+	assert_int_equal(hv.stats.rescans, 2);
+	host_view_free(&hv);
+	assert_int_equal(vm_table_view_of(&env->t, "0000000000000000", &hv), 0);
+	assert_int_equal(hv.nvms, 0);
+	host_view_free(&hv);
+}
+
 static const struct vm_view *view_a(struct fake_env *env, struct host_view *hv)
 {
 	assert_int_equal(vm_table_view(&env->t, hv), 0);
@@ -596,7 +665,9 @@ int main(void)
 		T(rescan__discovery_fails__error_counted_table_kept),
 		T(rescan__max_vcpus_reached__vcpu_not_tracked_and_counted),
 		T(rescan__max_vms_reached__vm_dropped_and_counted),
+		T(rescan__reserve_reached__registered_vm_only_takes_the_rest),
 		T(rescan__binding_fails__counted_once_until_it_works),
+		T(rescan__binding_contended__retried_next_rescan_not_a_failure),
 		T(rescan__binding_run_fails__every_new_binding_failed),
 		T(rescan__binding__names_the_slot_generation),
 		T(vm_id__cookie_and_pid__fixed_hash_without_the_pointer),
@@ -609,6 +680,7 @@ int main(void)
 		T(init__adopted_binding__checked_at_the_first_rescan_only),
 		T(init__pinned_commit__registration_and_region_adopted),
 		T(view__vms_and_vcpus__sorted_with_counters),
+		T(view_of__one_id__that_vm_only_with_its_culprits),
 		T(view__exported_culprits__largest_first_up_to_top_and_kept),
 		T(view__exported_set_not_full__newcomers_join),
 		T(view__attribution_read_fails__error_and_nothing),
