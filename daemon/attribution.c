@@ -302,25 +302,26 @@ static int cmp_culprit(const void *a, const void *b)
 	return (x->ns < y->ns) - (x->ns > y->ns);
 }
 
-int attribution_fill(struct vm_table *t, struct host_view *hv, const int *slot_vm)
+int attribution_fill(struct vm_table *t, struct host_view *hv, const int *slot_vm,
+		     const struct attrib_entries *pre)
 {
 	size_t *caps = calloc(hv->nvms ? hv->nvms : 1, sizeof(*caps));
-	struct st_attrib_key *keys;
-	uint64_t *vals;
-	size_t n;
-	int err;
+	struct attrib_entries now = { 0 };
+	const struct attrib_entries *e = pre ? pre : &now;
+	int err = 0;
 
 	if (!caps)
 		return -ENOMEM;
-	err = bpf_engine_attrib_read(t->bpf, &keys, &vals, &n);
-	for (size_t i = 0; i < n && !err; i++) {
-		int vm = keys[i].slot < ST_MAX_VCPUS ? slot_vm[keys[i].slot] : -1;
+	if (!pre)
+		err = bpf_engine_attrib_read(t->bpf, &now.keys, &now.vals, &now.n);
+	for (size_t i = 0; i < e->n && !err; i++) {
+		int vm = e->keys[i].slot < ST_MAX_VCPUS ? slot_vm[e->keys[i].slot] : -1;
 
 		if (vm >= 0)
-			err = add_entry(&hv->vms[vm], &caps[vm], &keys[i], vals[i]);
+			err = add_entry(&hv->vms[vm], &caps[vm], &e->keys[i], e->vals[i]);
 	}
-	free(keys);
-	free(vals);
+	free(now.keys);
+	free(now.vals);
 	free(caps);
 	for (size_t i = 0; i < hv->nvms; i++) {
 		struct vm_view *vm = &hv->vms[i];

@@ -28,12 +28,14 @@
 #define ATTRIBUTION_STATE_FILE "culprits"
 
 /*
- * Fills each VM view's culprits (largest first). slot_vm[slot] is the
- * index in hv->vms of the VM owning the slot, -1 for none; a view's
- * exported culprits (when set) name the folded entries. Called with the
- * table lock held.
+ * Fills each VM view's culprits (largest first) from the stolen_by entries
+ * in pre (read before the lock was taken, still valid: vm_view.c), or read
+ * now when pre is NULL. slot_vm[slot] is the index in hv->vms of the VM
+ * owning the slot, -1 for none; a view's exported culprits (when set) name
+ * the folded entries. Called with the table lock held.
  */
-int attribution_fill(struct vm_table *t, struct host_view *hv, const int *slot_vm);
+int attribution_fill(struct vm_table *t, struct host_view *hv, const int *slot_vm,
+		     const struct attrib_entries *pre);
 
 /* Deletes the entries of freed vCPU slots (forget[slot]), so new vCPUs start clean */
 void attribution_forget_slots(struct vm_table *t, const bool *forget);

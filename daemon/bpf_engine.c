@@ -12,6 +12,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf_engine.h"
+#include "feature_env.h"
 #include "kernel_features.h"
 #include "log.h"
 #include "stealtime.skel.h"
@@ -245,6 +246,26 @@ static void attach_vcpu_entry(struct bpf_engine *e, const struct kernel_features
 	e->skel->links.on_vcpu_entry = link;
 }
 
+/* A link of task iterator prog that walks process pid's tasks only; NULL (errno set) if the kernel cannot */
+static struct bpf_link *process_iter(struct bpf_program *prog, pid_t pid)
+{
+	union bpf_iter_link_info info = { .task.pid = (__u32)pid };
+	LIBBPF_OPTS(bpf_iter_attach_opts, opts, .link_info = &info, .link_info_len = sizeof(info));
+
+	return bpf_program__attach_iter(prog, &opts);
+}
+
+/* Task iterators that take a pid ("bpf: Parameterize task iterators.", 6.1) */
+static bool probe_discover_by_pid(struct bpf_program *prog)
+{
+	struct bpf_link *link = process_iter(prog, getpid());
+
+	if (!link)
+		return false;
+	bpf_link__destroy(link);
+	return true;
+}
+
 int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribution_entries,
 		    bool count_wakeups)
 {
@@ -285,10 +306,13 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 	e->bind_reqs_fd = bpf_map__fd(e->skel->maps.bind_reqs);
 	e->bind_link_fd = bpf_link__fd(f.task_storage ? e->skel->links.bind_threads
 						      : e->skel->links.bind_threads_tid);
+	e->bind_prog = f.task_storage ? e->skel->progs.bind_threads : e->skel->progs.bind_threads_tid;
 	e->regions_fd = bpf_map__fd(e->skel->maps.regions);
 	e->stats_fd = bpf_map__fd(e->skel->maps.stats);
 	e->discover_link_fd = bpf_link__fd(f.kvm_btf ? e->skel->links.discover
 						     : e->skel->links.discover_nobtf);
+	e->discover_prog = f.kvm_btf ? e->skel->progs.discover : e->skel->progs.discover_nobtf;
+	e->discover_by_pid = !feature_env_without("discover_pid") && probe_discover_by_pid(e->discover_prog);
 	e->vcpus_len = sizeof(struct st_vcpu) * ST_MAX_VCPUS;
 	e->vcpus = mmap(NULL, e->vcpus_len, PROT_READ | PROT_WRITE, MAP_SHARED,
 			bpf_map__fd(e->skel->maps.vcpus), 0);
@@ -299,8 +323,10 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 	e->rb = ring_buffer__new(bpf_map__fd(e->skel->maps.events), ringbuf_cb, e, NULL);
 	if (!e->rb)
 		return log_errno(-errno, "ring buffer");
-	log_info("BPF programs attached (generation %llu; %s); maps %s under %s",
+	log_info("BPF programs attached (generation %llu; %s; %s); maps %s under %s",
 		 (unsigned long long)e->skel->rodata->generation, kernel_features_describe(&f),
+		 e->discover_by_pid ? "a VMM's VM found by walking its own files"
+				    : "a VMM's VM found by walking every process's files (before 6.1)",
 		 e->adopted ? "adopted" : "pinned", pin_dir);
 	return 0;
 }
@@ -359,22 +385,32 @@ int bpf_engine_bind_queue(struct bpf_engine *e, pid_t tid, uint32_t slot, bool b
 	return 0;
 }
 
-int bpf_engine_bind_run(struct bpf_engine *e)
+int bpf_engine_bind_run(struct bpf_engine *e, pid_t pid)
 {
+	struct bpf_link *link = NULL;
 	char buf[64];
 	ssize_t r;
 	int fd;
 
 	if (!e->bind_queued)
 		return 0;
-	fd = bpf_iter_create(e->bind_link_fd);
-	if (fd < 0)
-		return log_errno(-errno, "create binding iterator");
+	if (pid > 0 && e->discover_by_pid) { /* that process's threads only */
+		link = process_iter(e->bind_prog, pid);
+		if (!link)
+			return log_errno(-errno, "binding iterator of process %d", (int)pid);
+	}
+	fd = bpf_iter_create(link ? bpf_link__fd(link) : e->bind_link_fd);
+	if (fd < 0) {
+		r = log_errno(-errno, "create binding iterator");
+		goto out;
+	}
 	while ((r = read(fd, buf, sizeof(buf))) > 0 || (r < 0 && errno == EINTR))
 		;
 	if (r < 0)
 		r = log_errno(-errno, "run binding iterator");
 	close(fd);
+out:
+	bpf_link__destroy(link);
 	return (int)r;
 }
 
@@ -402,7 +438,8 @@ void bpf_engine_bind_clear(struct bpf_engine *e)
 	e->bind_queued = 0;
 }
 
-int bpf_engine_discover(struct bpf_engine *e, struct st_disc **out, size_t *n)
+/* The records of discovery link link_fd */
+static int read_discovery(int link_fd, struct st_disc **out, size_t *n)
 {
 	size_t cap = 64 * sizeof(struct st_disc), len = 0;
 	char *buf = malloc(cap);
@@ -413,7 +450,7 @@ int bpf_engine_discover(struct bpf_engine *e, struct st_disc **out, size_t *n)
 	*n = 0;
 	if (!buf)
 		return -ENOMEM;
-	fd = bpf_iter_create(e->discover_link_fd);
+	fd = bpf_iter_create(link_fd);
 	if (fd < 0) {
 		free(buf);
 		return log_errno(-errno, "create discovery iterator");
@@ -449,6 +486,31 @@ int bpf_engine_discover(struct bpf_engine *e, struct st_disc **out, size_t *n)
 	*n = len / sizeof(struct st_disc);
 	return 0;
 }
+
+int bpf_engine_discover(struct bpf_engine *e, struct st_disc **out, size_t *n)
+{
+	return read_discovery(e->discover_link_fd, out, n);
+}
+
+int bpf_engine_discover_pid(struct bpf_engine *e, pid_t pid, struct st_disc **out, size_t *n)
+{
+	struct bpf_link *link;
+	int err;
+
+	*out = NULL;
+	*n = 0;
+	if (!e->discover_by_pid)
+		return -EOPNOTSUPP;
+	if (pid <= 0)
+		return -EINVAL;
+	link = process_iter(e->discover_prog, pid);
+	if (!link)
+		return log_errno(-errno, "discovery iterator of process %d", (int)pid);
+	err = read_discovery(bpf_link__fd(link), out, n);
+	bpf_link__destroy(link);
+	return err;
+}
+
 
 /*
  * A new region map, defined as the regions map's inner template, BTF

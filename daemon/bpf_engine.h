@@ -27,6 +27,9 @@ struct bpf_engine {
 	int regions_fd;         /* array of region maps */
 	int stats_fd;
 	int discover_link_fd;
+	struct bpf_program *discover_prog; /* the discovery program this kernel runs */
+	struct bpf_program *bind_prog;     /* the binding program this kernel runs */
+	bool discover_by_pid;   /* it can walk one process only (6.1: a task iterator's pid) */
 	bool adopted;           /* maps were found pinned (daemon restart) */
 	struct st_id_key id_key; /* secret key of VM ids, from the pinned id_key map */
 	struct ring_buffer *rb; /* struct st_event from the programs */
@@ -43,14 +46,21 @@ int bpf_engine_unpin(const char *pin_dir);
 /* Runs the discovery iterator: *out (malloc'd) holds *n records. */
 int bpf_engine_discover(struct bpf_engine *e, struct st_disc **out, size_t *n);
 /*
+ * The same records, for process pid only: its files alone are walked.
+ * -EOPNOTSUPP where the kernel's task iterators take no pid (before 6.1).
+ */
+int bpf_engine_discover_pid(struct bpf_engine *e, pid_t pid, struct st_disc **out, size_t *n);
+/*
  * Thread bindings: bpf_engine_bind_queue() queues one (bind=false: remove
  * tid's binding to slot; a bind queued for the same tid wins),
  * bpf_engine_bind_run() carries out all queued ones in one pass of the
- * bind_threads iterator, then bpf_engine_bind_result() tells how each went
- * (ST_BIND_*) until bpf_engine_bind_clear().
+ * bind_threads iterator (over process pid's threads only, where the
+ * kernel allows it, when pid > 0 and all are its threads), then
+ * bpf_engine_bind_result() tells how each went (ST_BIND_*) until
+ * bpf_engine_bind_clear().
  */
 int bpf_engine_bind_queue(struct bpf_engine *e, pid_t tid, uint32_t slot, bool bind);
-int bpf_engine_bind_run(struct bpf_engine *e);
+int bpf_engine_bind_run(struct bpf_engine *e, pid_t pid);
 uint32_t bpf_engine_bind_result(struct bpf_engine *e, pid_t tid);
 void bpf_engine_bind_clear(struct bpf_engine *e);
 /*

@@ -40,7 +40,7 @@ static int region_create(struct vm_table *t, uint32_t *idx)
 }
 
 /*
- * A host rescan on behalf of peer (a VM or vCPU it names is not known yet),
+ * A rescan of peer's process (of the host before 6.1) on its behalf (a VM or vCPU it names is not known yet),
  * if the rescan limits allow one now: 0, or -EAGAIN with the wait in errbuf.
  */
 static int rescan_for(struct guest_records_config *cfg, struct control_peer *peer, char *errbuf,
@@ -67,7 +67,7 @@ static int rescan_for(struct guest_records_config *cfg, struct control_peer *pee
 	token_bucket_take(&cfg->rescans);
 	if (peer->rescans)
 		token_bucket_take(peer->rescans);
-	vm_table_rescan_locked(cfg->table);
+	vm_table_rescan_pid_locked(cfg->table, peer->pid);
 	return 0;
 }
 

@@ -83,6 +83,7 @@ struct vm_view {
 /* Daemon counters, all monotonic. */
 struct daemon_stats_view {
 	uint64_t rescans;
+	uint64_t process_rescans;
 	uint64_t rescan_requests;   /* from the BPF ring buffer */
 	uint64_t ringbuf_drops;
 	uint64_t bad_slot;

@@ -32,9 +32,12 @@
 #include "http_server.h"
 #include "instance_lock.h"
 #include "log.h"
+#include "rescan_walker.h"
 #include "table_hooks.h"
 #include "vm_table.h"
 #include "web_config.h"
+
+#define RESCAN_PIDS 32 /* processes rescanned one by one; more: the whole host */
 
 struct daemon {
 	struct cli cli;
@@ -48,8 +51,14 @@ struct daemon {
 	sd_event *ev;
 	sd_event_source *rescan_timer;
 	sd_event_source *soon_timer; /* the rescan BPF asked for, coalesced */
+	struct rescan_walker *walker; /* whole rescans' walks, off the event loop */
+	uint64_t walk_started_us;
 	uint64_t last_rescan_us;     /* how long the last rescan took */
 	bool rescan_wanted;
+	/* the processes BPF asked about since the last rescan; all: too many, or no pid */
+	pid_t rescan_pids[RESCAN_PIDS];
+	unsigned nrescan_pids;
+	bool rescan_all;
 };
 
 static int view(void *ctx, const char *vm_id, struct host_view *out)
@@ -86,28 +95,84 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/*
+ * A whole rescan: the walk of every process's files on the walker's thread
+ * (synchronous before the event loop runs), the table's update in
+ * on_walked, on the event loop.
+ */
 static void rescan(struct daemon *d)
 {
 	uint64_t t0 = now_us();
 
+	if (d->walker) {
+		d->walk_started_us = t0;
+		rescan_walker_request(d->walker);
+		return;
+	}
 	vm_table_rescan(&d->table);
 	d->last_rescan_us = now_us() - t0;
 	log_debug("rescan: %zu VMs in %llu us", d->table.nvms, (unsigned long long)d->last_rescan_us);
 	update_status(d);
 }
 
+static void on_walked(void *ctx, struct st_disc *recs, size_t n, int err, uint64_t started_ns)
+{
+	struct daemon *d = ctx;
+	uint64_t t0 = now_us();
+
+	vm_table_apply_walk(&d->table, recs, n, err, started_ns);
+	d->last_rescan_us = now_us() - d->walk_started_us;
+	log_debug("rescan: %zu VMs, walked and applied in %llu us (applied in %llu us)",
+		  d->table.nvms, (unsigned long long)d->last_rescan_us,
+		  (unsigned long long)(now_us() - t0));
+	update_status(d);
+}
+
+/* The processes BPF asked about, each walked alone where the kernel allows it */
+static void rescan_asked(struct daemon *d)
+{
+	uint64_t t0 = now_us();
+
+	if (d->rescan_all || !d->bpf.discover_by_pid) {
+		rescan(d);
+	} else {
+		pthread_mutex_lock(&d->table.lock);
+		for (unsigned i = 0; i < d->nrescan_pids; i++)
+			vm_table_rescan_pid_locked(&d->table, d->rescan_pids[i]);
+		pthread_mutex_unlock(&d->table.lock);
+		log_debug("rescan of %u processes in %llu us", d->nrescan_pids,
+			  (unsigned long long)(now_us() - t0));
+		update_status(d);
+	}
+	d->nrescan_pids = 0;
+	d->rescan_all = false;
+}
+
 static int on_soon_timer(sd_event_source *s, uint64_t usec, void *ctx)
 {
-	rescan(ctx);
+	rescan_asked(ctx);
 	return 0;
+}
+
+static void want_rescan_of(struct daemon *d, pid_t pid)
+{
+	for (unsigned i = 0; i < d->nrescan_pids; i++)
+		if (d->rescan_pids[i] == pid)
+			return;
+	if (pid <= 0 || d->nrescan_pids == RESCAN_PIDS)
+		d->rescan_all = true;
+	else
+		d->rescan_pids[d->nrescan_pids++] = pid;
 }
 
 /*
  * BPF asks for a rescan when a thread nobody knows runs a vCPU: in a boot
- * storm, many times a second, and a rescan walks every process's files.
- * The requests are coalesced: one rescan, 50 ms or twice the last one's
- * duration after the first request, serves all those made meanwhile, so
- * that rescans leave the event loop (the control socket) most of its time.
+ * storm, many times a second. The requests are coalesced: one rescan, 50
+ * ms or twice the last whole one's duration after the first request,
+ * serves all those made meanwhile, so that rescans leave the event loop
+ * (the control socket) most of its time. It walks the files of the
+ * processes asked about (from 6.1; up to RESCAN_PIDS), else every
+ * process's.
  */
 static void rescan_soon(struct daemon *d)
 {
@@ -118,7 +183,7 @@ static void rescan_soon(struct daemon *d)
 		return;
 	if (sd_event_source_set_time_relative(d->soon_timer, delay) < 0 ||
 	    sd_event_source_set_enabled(d->soon_timer, SD_EVENT_ONESHOT) < 0)
-		rescan(d); /* no timer: at once rather than never */
+		rescan_asked(d); /* no timer: at once rather than never */
 }
 
 static int on_rescan_timer(sd_event_source *s, uint64_t usec, void *ctx)
@@ -126,6 +191,8 @@ static int on_rescan_timer(sd_event_source *s, uint64_t usec, void *ctx)
 	struct daemon *d = ctx;
 
 	rescan(d);
+	d->rescan_all = false; /* a whole rescan serves what was asked so far */
+	d->nrescan_pids = 0;
 	return sd_event_source_set_time(s, usec + d->cfg.rescan_interval_s * 1000000ULL);
 }
 
@@ -139,6 +206,7 @@ static void on_bpf_event(void *ctx, const struct st_event *ev)
 		d->table.rescan_requests++;
 		pthread_mutex_unlock(&d->table.lock);
 	}
+	want_rescan_of(d, (pid_t)ev->pid);
 	d->rescan_wanted = true;
 }
 
@@ -394,6 +462,9 @@ static int run(struct daemon *d)
 	err = setup_loop(d);
 	if (err)
 		return err;
+	err = rescan_walker_start(&d->walker, d->ev, &d->bpf, on_walked, d);
+	if (err)
+		return err;
 	d->records.table = &d->table;
 	d->records.commit_enabled = d->cfg.commit;
 	d->records.max_initial_steal_s = d->cfg.max_initial_steal_s;
@@ -447,6 +518,7 @@ int main(int argc, char **argv)
 	/* stopping does not unregister VMs: their records keep being committed */
 	if (d.control)
 		control_server_stop(d.control);
+	rescan_walker_stop(d.walker);
 	sd_event_source_unref(d.rescan_timer);
 	sd_event_source_unref(d.soon_timer);
 	sd_event_unref(d.ev);

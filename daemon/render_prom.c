@@ -48,6 +48,7 @@
  *   stealtime_vcpus_unbound                     gauge    vCPUs seen whose thread is
  *                                                        not measured now
  *   stealtime_daemon_rescans_total              counter  discovery scans run
+ *   stealtime_daemon_process_rescans_total      counter  scans of one process's files
  *   stealtime_daemon_rescan_requests_total      counter  scans asked for by BPF
  *                                                        (unknown KVM thread)
  *   stealtime_daemon_discovery_errors_total     counter  failed discovery scans
@@ -157,8 +158,11 @@ static const struct vcpu_metric commit_counters[] = {
 };
 
 static const struct daemon_counter daemon_counters[] = {
-	{ "stealtime_daemon_rescans_total", "Discovery scans of KVM vCPUs run.",
+	{ "stealtime_daemon_rescans_total", "Discovery scans of every process's files run.",
 	  STATS_FIELD(rescans) },
+	{ "stealtime_daemon_process_rescans_total",
+	  "Discovery scans of one process's files (a VMM's register, a vCPU thread BPF saw).",
+	  STATS_FIELD(process_rescans) },
 	{ "stealtime_daemon_rescan_requests_total",
 	  "Discovery scans asked for by BPF after an unknown KVM thread ran.",
 	  STATS_FIELD(rescan_requests) },

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cgroup_stat.h"
@@ -42,9 +43,10 @@ static const char *bind_error(uint32_t result)
 	return result == ST_BIND_NO_STORAGE ? "no task storage" : "thread not found";
 }
 
-static void finish_bindings(struct vm_table *t)
+/* pid: the process whose threads alone were queued, 0 for any */
+static void finish_bindings(struct vm_table *t, pid_t pid)
 {
-	int err = bpf_engine_bind_run(t->bpf);
+	int err = bpf_engine_bind_run(t->bpf, pid);
 
 	for (size_t i = 0; i < t->nvms; i++) {
 		struct vm_entry *vm = t->vms[i];
@@ -335,13 +337,29 @@ static void retire_vm(struct vm_table *t, size_t idx)
 
 /* ---- rescan ------------------------------------------------------------- */
 
-static void apply_disc(struct vm_table *t, const struct st_disc *d)
+uint64_t vm_table_clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * One record of a discovery that began at stamp. A whole walk is done off
+ * the event loop, so a discovery of one process that began later may have
+ * seen the same vCPU already: what it found (a newer thread) is kept.
+ */
+static void apply_disc(struct vm_table *t, const struct st_disc *d, uint64_t stamp)
 {
 	struct vm_entry *vm = find_vm(t, d->vm_cookie, d->pid);
 	struct vcpu_entry *c;
 
-	if (!vm)
+	if (!vm) {
 		vm = add_vm(t, d->vm_cookie, d->pid);
+		if (vm)
+			vm->seen_ns = stamp;
+	}
 	if (!vm) {
 		t->discovery_errors++;
 		return;
@@ -349,16 +367,24 @@ static void apply_disc(struct vm_table *t, const struct st_disc *d)
 	if (!vm->seen) /* once per rescan: the VMM may have been moved (libvirt does) */
 		refresh_cgroup(vm);
 	vm->seen = true;
+	if (stamp > vm->seen_ns)
+		vm->seen_ns = stamp;
 	if (d->vcpu_id == ST_DISC_VM)
 		return;
 	c = vm_entry_vcpu(vm, d->vcpu_id);
-	if (!c)
+	if (!c) {
 		c = add_vcpu(t, vm, d->vcpu_id, -1);
+		if (c)
+			c->seen_ns = stamp;
+	}
 	if (!c) {
 		t->discovery_errors++;
 		return;
 	}
 	c->seen = true;
+	if (c->seen_ns > stamp)
+		return; /* a newer discovery found it: its thread stands */
+	c->seen_ns = stamp;
 	if (d->tid && (pid_t)d->tid != c->tid) {
 		/* first run, or KVM now runs this vCPU on another thread */
 		unbind_thread(t, c->tid, c->slot);
@@ -370,17 +396,18 @@ static void apply_disc(struct vm_table *t, const struct st_disc *d)
 	c->adopted = false;
 }
 
-static void drop_unseen(struct vm_table *t)
+/* Retires what a whole walk that began at stamp did not find, unless found since */
+static void drop_unseen(struct vm_table *t, uint64_t stamp)
 {
 	for (size_t i = t->nvms; i-- > 0;) {
 		struct vm_entry *vm = t->vms[i];
 
-		if (!vm->seen) {
+		if (!vm->seen && vm->seen_ns < stamp) {
 			retire_vm(t, i);
 			continue;
 		}
 		for (size_t j = vm->nvcpus; j-- > 0;) {
-			if (vm->vcpus[j].seen)
+			if (vm->vcpus[j].seen || vm->vcpus[j].seen_ns >= stamp)
 				continue;
 			retire_vcpu(t, &vm->vcpus[j]);
 			vm->vcpus[j] = vm->vcpus[--vm->nvcpus];
@@ -399,8 +426,39 @@ static void forget_freed_slots(struct vm_table *t)
 	t->nforget = 0;
 }
 
+/*
+ * Applies a whole walk's records d (freed here) that began at stamp, lock
+ * held; a walk older than the last one applied is dropped.
+ */
+static void apply_rescan(struct vm_table *t, struct st_disc *d, size_t n, uint64_t stamp)
+{
+	if (stamp <= t->whole_ns) {
+		free(d);
+		return;
+	}
+	t->whole_ns = stamp;
+	/* odd from here to the end: views read without the lock re-read (vm_view.c) */
+	__atomic_add_fetch(&t->rescan_seq, 1, __ATOMIC_SEQ_CST);
+	for (size_t i = 0; i < t->nvms; i++) {
+		t->vms[i]->seen = false;
+		for (size_t j = 0; j < t->vms[i]->nvcpus; j++)
+			t->vms[i]->vcpus[j].seen = false;
+	}
+	for (size_t i = 0; i < n; i++)
+		apply_disc(t, &d[i], stamp);
+	free(d);
+	drop_unseen(t, stamp);
+	finish_bindings(t, 0);
+	forget_freed_slots(t);
+	t->rescans++;
+	if (t->hooks->rescanned)
+		t->hooks->rescanned(t);
+	__atomic_add_fetch(&t->rescan_seq, 1, __ATOMIC_SEQ_CST);
+}
+
 int vm_table_rescan_locked(struct vm_table *t)
 {
+	uint64_t stamp = vm_table_clock_ns();
 	struct st_disc *d;
 	size_t n;
 	int err;
@@ -410,29 +468,65 @@ int vm_table_rescan_locked(struct vm_table *t)
 		t->discovery_errors++;
 		return err;
 	}
-	for (size_t i = 0; i < t->nvms; i++) {
-		t->vms[i]->seen = false;
-		for (size_t j = 0; j < t->vms[i]->nvcpus; j++)
-			t->vms[i]->vcpus[j].seen = false;
-	}
-	for (size_t i = 0; i < n; i++)
-		apply_disc(t, &d[i]);
-	free(d);
-	drop_unseen(t);
-	finish_bindings(t);
-	forget_freed_slots(t);
-	t->rescans++;
-	if (t->hooks->rescanned)
-		t->hooks->rescanned(t);
+	apply_rescan(t, d, n, stamp);
 	return 0;
 }
 
-int vm_table_rescan(struct vm_table *t)
+/*
+ * Process pid's VMs and vCPUs only, from a walk of its own files where the
+ * kernel allows it (else a whole rescan): what a VMM's register or an
+ * unknown vCPU of it needs, at the cost of one process. Nothing is retired
+ * (the next whole rescan does that); lock held.
+ */
+int vm_table_rescan_pid_locked(struct vm_table *t, pid_t pid)
 {
+	uint64_t stamp = vm_table_clock_ns();
+	struct st_disc *d;
+	size_t n;
 	int err;
 
+	err = bpf_engine_discover_pid(t->bpf, pid, &d, &n);
+	if (err == -EOPNOTSUPP)
+		return vm_table_rescan_locked(t);
+	if (err) {
+		t->discovery_errors++;
+		return err;
+	}
+	__atomic_add_fetch(&t->rescan_seq, 1, __ATOMIC_SEQ_CST);
+	for (size_t i = 0; i < n; i++)
+		if ((pid_t)d[i].pid == pid) /* what the iterator walked, nothing else */
+			apply_disc(t, &d[i], stamp);
+	free(d);
+	finish_bindings(t, pid);
+	t->process_rescans++;
+	__atomic_add_fetch(&t->rescan_seq, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+/*
+ * The walk of every process's files is done before the lock is taken:
+ * scrapes wait only for the table's update. Only the event loop's thread
+ * rescans, so no other rescan applies between the walk and the update.
+ */
+int vm_table_rescan(struct vm_table *t)
+{
+	uint64_t stamp = vm_table_clock_ns();
+	struct st_disc *d;
+	size_t n;
+	int err;
+
+	err = bpf_engine_discover(t->bpf, &d, &n);
+	return vm_table_apply_walk(t, d, n, err, stamp);
+}
+
+int vm_table_apply_walk(struct vm_table *t, struct st_disc *d, size_t n, int err,
+			uint64_t started_ns)
+{
 	pthread_mutex_lock(&t->lock);
-	err = vm_table_rescan_locked(t);
+	if (err)
+		t->discovery_errors++;
+	else
+		apply_rescan(t, d, n, started_ns);
 	pthread_mutex_unlock(&t->lock);
 	return err;
 }

@@ -24,6 +24,7 @@ struct vcpu_entry {
 	pid_t pending_tid; /* binding queued by the current rescan */
 	bool bind_failed;  /* its thread could not be bound (logged, counted once) */
 	bool seen;  /* found by the current rescan */
+	uint64_t seen_ns; /* when the newest discovery that found it began */
 	bool adopted; /* from the pinned slots: its thread's binding is checked once */
 };
 
@@ -41,6 +42,7 @@ struct vm_entry {
 	struct vcpu_entry *vcpus;
 	size_t nvcpus, cap;
 	bool seen;
+	uint64_t seen_ns; /* when the newest discovery that found it began */
 	/* guest records (see guest_records.h) */
 	bool registered;
 	uint32_t region;
@@ -54,6 +56,13 @@ struct vm_entry {
 
 struct attribution_state;
 
+/* stolen_by's entries, as bpf_engine_attrib_read() returns them */
+struct attrib_entries {
+	struct st_attrib_key *keys;
+	uint64_t *vals;
+	size_t n;
+};
+
 struct vm_table {
 	pthread_mutex_t lock;
 	struct bpf_engine *bpf;
@@ -66,6 +75,13 @@ struct vm_table {
 	unsigned reserved_vms, reserved_vcpus;
 	pid_t registering_pid; /* the VMM whose register asked for this rescan */
 	bool adopting;         /* taking back pinned slots: no reserve applies */
+	/*
+	 * Odd while a rescan may change slots or stolen_by (it holds the lock);
+	 * a view that read stolen_by before taking the lock uses what it read
+	 * only if this did not change meanwhile (__atomic, read without the lock).
+	 */
+	unsigned rescan_seq;
+	uint64_t whole_ns; /* when the walk of the last whole rescan applied began */
 	unsigned top_culprits;       /* culprits per VM with a series of their own */
 	unsigned nslots;             /* vCPU slots in use */
 	bool forget[ST_MAX_VCPUS];   /* freed slots whose attribution is still to delete */
@@ -73,6 +89,7 @@ struct vm_table {
 	struct attribution_state *attrib; /* the attribution listener's own (attribution.c) */
 	/* counters, monotonic */
 	uint64_t rescans;
+	uint64_t process_rescans;  /* of one process (vm_table_rescan_pid_locked) */
 	uint64_t rescan_requests;
 	uint64_t discovery_errors;
 	uint64_t slots_exhausted;  /* vCPUs not tracked: max_vcpus reached */
@@ -94,8 +111,12 @@ struct vm_table_hooks {
 	void (*vm_retired)(struct vm_table *t, struct vm_entry *vm);
 	/* freed[slot]: the slots freed since the last call */
 	void (*slots_freed)(struct vm_table *t, const bool *freed);
-	/* each VM view's culprits (vm_table_view); slot_vm[slot]: index in hv->vms or -1 */
-	int (*fill_culprits)(struct vm_table *t, struct host_view *hv, const int *slot_vm);
+	/*
+	 * each VM view's culprits (vm_table_view); slot_vm[slot]: index in hv->vms or -1;
+	 * pre: stolen_by as read before the lock, NULL to read it now
+	 */
+	int (*fill_culprits)(struct vm_table *t, struct host_view *hv, const int *slot_vm,
+			     const struct attrib_entries *pre);
 	/* a VM's exported culprits (vm_entry.exported) grew */
 	void (*exported_changed)(struct vm_table *t);
 	/* a rescan ended */
@@ -117,8 +138,18 @@ void vm_table_reserve(struct vm_table *t, unsigned vms, unsigned vcpus);
 
 /* Brings the table in line with the kernel: new VMs, vCPUs, threads; gone ones retired. */
 int vm_table_rescan(struct vm_table *t);
+/*
+ * The same from the records of a walk of every process's files done
+ * without the lock (bpf_engine_discover's d, freed here, or its error err)
+ */
+int vm_table_apply_walk(struct vm_table *t, struct st_disc *d, size_t n, int err,
+			uint64_t started_ns);
+/* CLOCK_MONOTONIC in ns: when a discovery begins (started_ns) */
+uint64_t vm_table_clock_ns(void);
 /* The same, with the lock already held */
 int vm_table_rescan_locked(struct vm_table *t);
+/* Process pid's VMs, vCPUs and threads only (a whole rescan on kernels before 6.1); lock held */
+int vm_table_rescan_pid_locked(struct vm_table *t, pid_t pid);
 
 /* A fresh view of every VM read from the maps (vm_view.c) */
 int vm_table_view(void *table, struct host_view *out);

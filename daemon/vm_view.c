@@ -137,11 +137,28 @@ int vm_table_view(void *table, struct host_view *out)
 	return vm_table_view_of(table, NULL, out);
 }
 
+/*
+ * stolen_by read before the table lock is taken (its many system calls keep
+ * neither the control socket nor rescans waiting); *seq says what the
+ * table's rescan_seq was. Nothing read (pre->keys NULL) on failure.
+ */
+static void pre_read_culprits(struct vm_table *t, struct attrib_entries *pre, unsigned *seq)
+{
+	*seq = __atomic_load_n(&t->rescan_seq, __ATOMIC_SEQ_CST);
+	if ((*seq & 1) || bpf_engine_attrib_read(t->bpf, &pre->keys, &pre->vals, &pre->n)) {
+		free(pre->keys);
+		free(pre->vals);
+		*pre = (struct attrib_entries){ 0 };
+	}
+}
+
 int vm_table_view_of(void *table, const char *vm_id, struct host_view *out)
 {
 	struct vm_table *t = table;
 	int *slot_vm = malloc(ST_MAX_VCPUS * sizeof(*slot_vm));
+	struct attrib_entries pre = { 0 };
 	struct vm_entry **vms, *one[1];
+	unsigned seq = 0;
 	size_t nvms;
 	int err = 0;
 
@@ -150,7 +167,15 @@ int vm_table_view_of(void *table, const char *vm_id, struct host_view *out)
 		return -ENOMEM;
 	for (int i = 0; i < ST_MAX_VCPUS; i++)
 		slot_vm[i] = -1;
+	if (t->hooks->fill_culprits)
+		pre_read_culprits(t, &pre, &seq);
 	pthread_mutex_lock(&t->lock);
+	/* a rescan since (slots reused, entries folded): what was read is stale */
+	if (pre.keys && __atomic_load_n(&t->rescan_seq, __ATOMIC_SEQ_CST) != seq) {
+		free(pre.keys);
+		free(pre.vals);
+		pre = (struct attrib_entries){ 0 };
+	}
 	vms = t->vms;
 	nvms = t->nvms;
 	if (vm_id) { /* one VM: only its slots are read */
@@ -174,10 +199,11 @@ int vm_table_view_of(void *table, const char *vm_id, struct host_view *out)
 			slot_vm[vms[i]->vcpus[j].slot] = (int)i;
 	}
 	if (!err && out->nvms && t->hooks->fill_culprits)
-		err = t->hooks->fill_culprits(t, out, slot_vm);
+		err = t->hooks->fill_culprits(t, out, slot_vm, pre.keys ? &pre : NULL);
 	for (size_t i = 0; i < out->nvms && !err; i++)
 		err = update_exported(t, vms[i], &out->vms[i]);
 	out->stats.rescans = t->rescans;
+	out->stats.process_rescans = t->process_rescans;
 	out->stats.rescan_requests = t->rescan_requests;
 	out->stats.discovery_errors = t->discovery_errors;
 	out->stats.slots_exhausted = t->slots_exhausted + t->vms_dropped;
@@ -186,6 +212,8 @@ int vm_table_view_of(void *table, const char *vm_id, struct host_view *out)
 	out->top_culprits = t->top_culprits;
 out:
 	pthread_mutex_unlock(&t->lock);
+	free(pre.keys);
+	free(pre.vals);
 	free(slot_vm);
 	if (err) {
 		host_view_free(out);

@@ -4,6 +4,7 @@
 #     (both attached at once, kernel bpf_stats), while a test VM runs;
 #  2. context-switch throughput (perf bench sched pipe, both tasks on CPU 0)
 #     with the daemon attached vs detached, interleaved rounds.
+#  3. control replies with and without scrapes (control_latency.sh).
 source "$(dirname "$0")/../lib.sh"
 need_root; need_kvm; need_btf
 command -v perf >/dev/null || skip "perf not installed"
@@ -67,3 +68,4 @@ echo "$nfiles vCPUs, per run: /metrics ${sc} us (curl on /healthz ${sc0} us), ca
 awk -v a="$((sc - sc0))" -v b="$((pr - pr0))" -v n="$nfiles" 'BEGIN {
 	printf "net of process start: scrape %d us, schedstat reads %d us (%.1f us per vCPU); ratio %.2f\n", a, b, b / n, a / b }'
 stop_daemon
+bash "$(dirname "$0")/control_latency.sh"

@@ -118,6 +118,25 @@ int bpf_engine_discover(struct bpf_engine *e, struct st_disc **out, size_t *n)
 	return 0;
 }
 
+int bpf_engine_discover_pid(struct bpf_engine *e, pid_t pid, struct st_disc **out, size_t *n)
+{
+	struct fake_bpf *f = FAKE(e);
+
+	*out = NULL;
+	*n = 0;
+	if (!e->discover_by_pid)
+		return -EOPNOTSUPP;
+	f->pid_discoveries++;
+	if (f->discover_err)
+		return f->discover_err;
+	*out = malloc(sizeof(f->disc));
+	assert_non_null(*out);
+	for (size_t i = 0; i < f->ndisc; i++)
+		if ((pid_t)f->disc[i].pid == pid)
+			(*out)[(*n)++] = f->disc[i];
+	return 0;
+}
+
 int bpf_engine_bind_queue(struct bpf_engine *e, pid_t tid, uint32_t slot, bool bind)
 {
 	struct fake_bpf *f = FAKE(e);
@@ -130,7 +149,7 @@ int bpf_engine_bind_queue(struct bpf_engine *e, pid_t tid, uint32_t slot, bool b
 	return 0;
 }
 
-int bpf_engine_bind_run(struct bpf_engine *e)
+int bpf_engine_bind_run(struct bpf_engine *e, pid_t pid)
 {
 	FAKE(e)->bind_runs++;
 	return FAKE(e)->bind_run_err;
@@ -219,6 +238,9 @@ int bpf_engine_attrib_read(struct bpf_engine *e, struct st_attrib_key **keys, ui
 	memcpy(*keys, f->keys, f->nattrib * sizeof(f->keys[0]));
 	memcpy(*vals, f->vals, f->nattrib * sizeof(f->vals[0]));
 	*n = f->nattrib;
+	f->attrib_reads++;
+	if (f->after_attrib_read)
+		f->after_attrib_read(f, f->after_attrib_read_arg);
 	return 0;
 }
 

@@ -33,6 +33,7 @@ struct fake_bpf {
 	struct st_disc disc[FAKE_MAX];
 	size_t ndisc;
 	int discover_err;
+	unsigned pid_discoveries; /* bpf_engine_discover_pid calls (when e.discover_by_pid) */
 	/* bindings: every request ever queued; those since the last clear from bind_first */
 	struct fake_bind binds[FAKE_MAX];
 	size_t nbinds, bind_first;
@@ -51,6 +52,10 @@ struct fake_bpf {
 	uint64_t vals[FAKE_MAX];
 	size_t nattrib;
 	int attrib_read_err;
+	unsigned attrib_reads;
+	/* called after each bpf_engine_attrib_read has copied the entries */
+	void (*after_attrib_read)(struct fake_bpf *f, void *arg);
+	void *after_attrib_read_arg;
 	unsigned forget_calls;
 	unsigned folds;      /* bpf_engine_attrib_fold calls */
 	int attrib_fold_err; /* what they return instead of folding */

@@ -52,7 +52,7 @@ static struct fill *fill(struct fake_env *env, int want_err)
 		x->slot_vm[i] = -1;
 	x->slot_vm[0] = x->slot_vm[1] = 0;
 	x->slot_vm[2] = 1;
-	assert_int_equal(attribution_fill(&env->t, &x->hv, x->slot_vm), want_err);
+	assert_int_equal(attribution_fill(&env->t, &x->hv, x->slot_vm, NULL), want_err);
 	return x;
 }
 

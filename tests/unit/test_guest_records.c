@@ -173,6 +173,22 @@ static void register__vm_newer_than_last_rescan__found(void **state)
 	assert_false(g->vm->registered);
 }
 
+static void register__vm_newer_than_last_rescan__only_its_process_walked(void **state)
+{
+	struct gr *g = *state;
+	struct control_peer other = { .pid = PID_B, .pidfd = -1 };
+	uint64_t rescans = g->env->t.rescans;
+
+	g->env->f->e.discover_by_pid = true;
+	fake_disc(g->env->f, 0x1000, PID_B, ST_DISC_VM, 0);
+	assert_int_equal(guest_records_ops.register_vm(&g->cfg, &other, REGION,
+						       &(struct control_reg){ 0 }, g->err,
+						       sizeof(g->err)), 0);
+	assert_true(vm_table_find_pid(&g->env->t, PID_B)->registered);
+	assert_int_equal(g->env->f->pid_discoveries, 1);
+	assert_int_equal(g->env->t.rescans, rescans);
+}
+
 static void register__tables_full_of_unregistered_vms__reserve_taken(void **state)
 {
 	struct gr *g = *state;
@@ -692,6 +708,7 @@ int main(void)
 		T(register__process_without_vm__esrch_after_one_rescan),
 		T(register__vm_newer_than_last_rescan__found),
 		T(register__tables_full_of_unregistered_vms__reserve_taken),
+		T(register__vm_newer_than_last_rescan__only_its_process_walked),
 		T(register__same_process_new_connection__takes_it_over),
 		T(register__owner_another_process_same_pid__ebusy_not_taken),
 		T(register__after_disconnect__same_region_back_other_ipa_refused),

@@ -185,7 +185,7 @@ static void fill_sample(void)
 			   .slots_exhausted = 17, .http_requests = 18, .http_errors = 19,
 			   .control_requests = 20, .control_errors = 21, .attribution_drops = 22,
 			   .bind_failures = 23, .http_bytes_gzip = 24, .http_bytes_identity = 25,
-			   .stale_binding = 26, .bind_retries = 27 },
+			   .stale_binding = 26, .bind_retries = 27, .process_rescans = 28 },
 	};
 }
 
@@ -207,6 +207,7 @@ static const char *const families[] = {
 	"stealtime_vms",
 	"stealtime_vcpus",
 	"stealtime_daemon_rescans_total",
+	"stealtime_daemon_process_rescans_total",
 	"stealtime_daemon_rescan_requests_total",
 	"stealtime_daemon_discovery_errors_total",
 	"stealtime_daemon_slots_exhausted_total",
@@ -610,6 +611,7 @@ static void render__daemon_stats__one_counter_each(void **state)
 	char *out = render(&sample);
 
 	assert_line(out, "stealtime_daemon_rescans_total 11");
+	assert_line(out, "stealtime_daemon_process_rescans_total 28");
 	assert_line(out, "stealtime_daemon_rescan_requests_total 12");
 	assert_line(out, "stealtime_bpf_ringbuf_drops_total 13");
 	assert_line(out, "stealtime_bpf_bad_slot_total 14");

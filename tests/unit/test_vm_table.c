@@ -299,6 +299,97 @@ static void rescan__reserve_reached__registered_vm_only_takes_the_rest(void **st
 	assert_int_equal(env->t.reserved_vcpus, 0);
 }
 
+static void rescan_pid__kernel_walks_one_process__only_its_vms_added_nothing_retired(void **state)
+{
+	struct fake_env *env = *state;
+	struct vm_entry *b;
+
+	env->f->e.discover_by_pid = true;
+	vm_a_with_two_vcpus(env);
+	env->f->ndisc = 0; /* VM A gone from the kernel's view, VM B new */
+	fake_disc(env->f, COOKIE_B, PID_B, ST_DISC_VM, 0);
+	fake_disc(env->f, COOKIE_B, PID_B, 0, 201);
+	pthread_mutex_lock(&env->t.lock);
+	assert_int_equal(vm_table_rescan_pid_locked(&env->t, PID_B), 0);
+	pthread_mutex_unlock(&env->t.lock);
+	assert_int_equal(env->f->pid_discoveries, 1);
+	assert_int_equal(env->t.rescans, 1); /* only vm_a_with_two_vcpus's */
+	assert_int_equal(env->t.process_rescans, 1);
+	assert_int_equal(env->t.nvms, 2); /* A stays until a whole rescan */
+	b = vm_table_find_pid(&env->t, PID_B);
+	assert_non_null(b);
+	assert_int_equal(vm_entry_vcpu(b, 0)->tid, 201);
+	assert_int_equal(env->t.rescan_seq % 2, 0);
+	rescan(env);
+	assert_null(vm_table_find_pid(&env->t, PID_A));
+}
+
+/* A copy of the double's records now, as a walk that began now hands them back */
+static struct st_disc *walk_now(struct fake_env *env, size_t *n)
+{
+	struct st_disc *d;
+
+	assert_int_equal(bpf_engine_discover(&env->f->e, &d, n), 0);
+	return d;
+}
+
+static void apply_walk__process_found_since_the_walk_began__kept_with_its_thread(void **state)
+{
+	struct fake_env *env = *state;
+	uint64_t began;
+	struct st_disc *d;
+	struct vm_entry *b;
+	size_t n;
+
+	env->f->e.discover_by_pid = true;
+	vm_a_with_two_vcpus(env);
+	began = vm_table_clock_ns();
+	d = walk_now(env, &n); /* VM A only */
+	/* meanwhile VM B registers (found alone), and VM A's vCPU 0 moves to thread 111 */
+	env->f->ndisc = 0;
+	fake_disc(env->f, COOKIE_A, PID_A, 0, 111);
+	fake_disc(env->f, COOKIE_A, PID_A, 1, 102);
+	fake_disc(env->f, COOKIE_B, PID_B, 0, 201);
+	pthread_mutex_lock(&env->t.lock);
+	assert_int_equal(vm_table_rescan_pid_locked(&env->t, PID_B), 0);
+	assert_int_equal(vm_table_rescan_pid_locked(&env->t, PID_A), 0);
+	pthread_mutex_unlock(&env->t.lock);
+	assert_int_equal(vm_entry_vcpu(env->t.vms[0], 0)->tid, 111);
+	/* the walk's older records: B not retired, vCPU 0 not sent back to thread 101 */
+	assert_int_equal(vm_table_apply_walk(&env->t, d, n, 0, began), 0);
+	b = vm_table_find_pid(&env->t, PID_B);
+	assert_non_null(b);
+	assert_int_equal(b->nvcpus, 1);
+	assert_int_equal(vm_entry_vcpu(vm_table_find_pid(&env->t, PID_A), 0)->tid, 111);
+	assert_int_equal(fake_bind_of(env->f, 111)->bind, true);
+	assert_int_equal(env->t.rescans, 2);
+	/* a walk older than the last one applied changes nothing */
+	env->f->ndisc = 0;
+	d = walk_now(env, &n);
+	assert_int_equal(vm_table_apply_walk(&env->t, d, n, 0, began - 1), 0);
+	assert_int_equal(env->t.nvms, 2);
+	assert_int_equal(env->t.rescans, 2);
+	/* a newer one with nothing in it retires both */
+	d = walk_now(env, &n);
+	assert_int_equal(vm_table_apply_walk(&env->t, d, n, 0, vm_table_clock_ns()), 0);
+	assert_int_equal(env->t.nvms, 0);
+}
+
+static void rescan_pid__kernel_cannot__whole_rescan(void **state)
+{
+	struct fake_env *env = *state;
+
+	env->f->e.discover_by_pid = false;
+	vm_a_with_two_vcpus(env);
+	fake_disc(env->f, COOKIE_B, PID_B, 0, 201);
+	pthread_mutex_lock(&env->t.lock);
+	assert_int_equal(vm_table_rescan_pid_locked(&env->t, PID_A), 0);
+	pthread_mutex_unlock(&env->t.lock);
+	assert_int_equal(env->t.rescans, 2);
+	assert_int_equal(env->t.process_rescans, 0);
+	assert_non_null(vm_table_find_pid(&env->t, PID_B));
+}
+
 static void rescan__binding_fails__counted_once_until_it_works(void **state)
 {
 	struct fake_env *env = *state;
@@ -579,6 +670,41 @@ static void view_of__one_id__that_vm_only_with_its_culprits(void **state)
 	host_view_free(&hv);
 }
 
+/* A rescan's work on stolen_by, between a view's read and its lock: the slot's entry grew */
+static void rescan_between(struct fake_bpf *f, void *arg)
+{
+	struct vm_table *t = arg;
+
+	f->after_attrib_read = NULL;
+	__atomic_add_fetch(&t->rescan_seq, 2, __ATOMIC_SEQ_CST);
+	f->vals[0] = 700;
+}
+
+static void view__culprits_read_before_the_lock__used_unless_a_rescan_came_between(void **state)
+{
+	struct fake_env *env = *state;
+	struct host_view hv;
+	unsigned reads;
+
+	vm_a_with_two_vcpus(env);
+	fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, 77, 500);
+	reads = env->f->attrib_reads; /* the rescan's own */
+	assert_int_equal(vm_table_view(&env->t, &hv), 0);
+	assert_int_equal(env->f->attrib_reads, reads + 1); /* once, before the lock */
+	assert_int_equal(hv.vms[0].culprits[0].ns, 500);
+	host_view_free(&hv);
+	env->f->after_attrib_read = rescan_between;
+	env->f->after_attrib_read_arg = &env->t;
+	assert_int_equal(vm_table_view(&env->t, &hv), 0);
+	assert_int_equal(env->f->attrib_reads, reads + 3); /* stale: read again under the lock */
+	assert_int_equal(hv.vms[0].culprits[0].ns, 700);
+	host_view_free(&hv);
+	__atomic_add_fetch(&env->t.rescan_seq, 1, __ATOMIC_SEQ_CST); /* a rescan under way */
+	assert_int_equal(vm_table_view(&env->t, &hv), 0);
+	assert_int_equal(env->f->attrib_reads, reads + 4); /* not before the lock */
+	host_view_free(&hv);
+}
+
 static const struct vm_view *view_a(struct fake_env *env, struct host_view *hv)
 {
 	assert_int_equal(vm_table_view(&env->t, hv), 0);
@@ -666,6 +792,9 @@ int main(void)
 		T(rescan__max_vcpus_reached__vcpu_not_tracked_and_counted),
 		T(rescan__max_vms_reached__vm_dropped_and_counted),
 		T(rescan__reserve_reached__registered_vm_only_takes_the_rest),
+		T(rescan_pid__kernel_walks_one_process__only_its_vms_added_nothing_retired),
+		T(rescan_pid__kernel_cannot__whole_rescan),
+		T(apply_walk__process_found_since_the_walk_began__kept_with_its_thread),
 		T(rescan__binding_fails__counted_once_until_it_works),
 		T(rescan__binding_contended__retried_next_rescan_not_a_failure),
 		T(rescan__binding_run_fails__every_new_binding_failed),
@@ -681,6 +810,7 @@ int main(void)
 		T(init__pinned_commit__registration_and_region_adopted),
 		T(view__vms_and_vcpus__sorted_with_counters),
 		T(view_of__one_id__that_vm_only_with_its_culprits),
+		T(view__culprits_read_before_the_lock__used_unless_a_rescan_came_between),
 		T(view__exported_culprits__largest_first_up_to_top_and_kept),
 		T(view__exported_set_not_full__newcomers_join),
 		T(view__attribution_read_fails__error_and_nothing),

@@ -49,6 +49,7 @@ int set_ipas(struct vm *vm)
 int register_vm(struct vm *vm)
 {
 	const struct options *opt = vm->opt;
+	uint64_t t0 = now_ns(), t1;
 	const void *map;
 	int err;
 
@@ -58,6 +59,7 @@ int register_vm(struct vm *vm)
 	if (err)
 		return register_failed(vm, "connect", -1, err);
 	err = st_vmm_register(vm->st, opt->region_ipa);
+	t1 = now_ns();
 	if (err)
 		return register_failed(vm, "register", -1, err);
 	err = st_vmm_map_region(vm->st, &map);
@@ -67,10 +69,33 @@ int register_vm(struct vm *vm)
 			  ST_VMM_REGION_SIZE, map);
 	if (err)
 		return register_failed(vm, "memslot", -1, err);
-	report_emit(&vm->report, json_pack("{s:s, s:b, s:s, s:o}", "event", "register", "ok", 1,
+	report_emit(&vm->report, json_pack("{s:s, s:b, s:s, s:o, s:o}", "event", "register", "ok", 1,
 					   "vm", st_vmm_vm_id(vm->st),
-					   "region_ipa", json_u64(opt->region_ipa)));
+					   "region_ipa", json_u64(opt->region_ipa),
+					   "connect_register_us", json_u64((t1 - t0) / 1000)));
 	return 0;
+}
+
+/*
+ * --control-rounds N: N snapshot requests (the daemon takes its table lock
+ * for each), one after another; each reply's wait in microseconds is
+ * reported, and how many failed (a timeout of the library included).
+ */
+void time_control_rounds(struct vm *vm)
+{
+	struct st_vmm_value vals[MAX_VCPUS];
+	json_t *us = json_array();
+	unsigned int failed = 0;
+
+	for (unsigned int i = 0; us && i < vm->opt->control_rounds; i++) {
+		uint64_t t0 = now_ns();
+
+		if (st_vmm_snapshot(vm->st, vals, MAX_VCPUS) < 0)
+			failed++;
+		json_array_append_new(us, json_u64((now_ns() - t0) / 1000));
+	}
+	report_emit(&vm->report, json_pack("{s:s, s:o*, s:i}", "event", "control_rounds", "us", us,
+					   "failed", (int)failed));
 }
 
 /* True when a writable mapping of the region is refused (errno name in *name). */

@@ -31,6 +31,7 @@ static void usage(FILE *f)
 		"  --request JSON     after setting up, send JSON raw on the registered\n"
 		"                     connection and report the reply (repeatable)\n"
 		"  --cycles N         before registering for good, connect/register/close N times\n"
+		"  --control-rounds N after registering, N timed snapshot requests (reported)\n"
 		"  --idle-us N        sleep N us after each guest heartbeat (mostly idle vCPUs)\n"
 		"  --handoff-after S  after S seconds vCPU 0 continues on a new thread (the old\n"
 		"                     one sleeps until the VM stops)\n"
@@ -105,6 +106,11 @@ static int parse_option(struct options *o, int c, const char *arg)
 			return -EINVAL;
 		o->cycles = (unsigned int)v;
 		return 0;
+	case 'T':
+		if (parse_u64(arg, &v) || v > 100000)
+			return -EINVAL;
+		o->control_rounds = (unsigned int)v;
+		return 0;
 	case 'I':
 		return parse_u64(arg, &o->idle_us) || o->idle_us > 10000000 ? -EINVAL : 0;
 	case 'H':
@@ -131,6 +137,7 @@ static int parse_options(struct options *o, int argc, char **argv)
 		{ "snapshot-out", required_argument, NULL, 'o' },
 		{ "request", required_argument, NULL, 'R' },
 		{ "cycles", required_argument, NULL, 'Y' },
+		{ "control-rounds", required_argument, NULL, 'T' },
 		{ "idle-us", required_argument, NULL, 'I' },
 		{ "handoff-after", required_argument, NULL, 'H' },
 		{ "handoff-exit", no_argument, NULL, 'X' },

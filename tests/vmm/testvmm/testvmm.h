@@ -98,6 +98,7 @@ struct options {
 	const char *requests[MAX_REQUESTS];
 	unsigned int nrequests;
 	unsigned int cycles;
+	unsigned int control_rounds; /* timed snapshot requests after registering */
 	uint64_t idle_us;        /* sleep after each heartbeat (idle vCPUs) */
 	double handoff_after;    /* vCPU 0 moves to a new thread after this many seconds */
 	bool handoff_exit;       /* ... or its thread exits and none takes over */
@@ -209,6 +210,7 @@ int set_ipas(struct vm *vm);
 void try_rw_mmap(struct vm *vm);
 void send_requests(struct vm *vm);
 int register_cycles(struct vm *vm);
+void time_control_rounds(struct vm *vm);
 void reconnect(struct vm *vm);
 int write_snapshot(struct vm *vm);
 

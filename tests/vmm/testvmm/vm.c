@@ -46,6 +46,8 @@ int vm_setup(struct vm *vm)
 		try_rw_mmap(vm);
 	if (vm->st)
 		send_requests(vm);
+	if (vm->st && opt->control_rounds)
+		time_control_rounds(vm);
 	return 0;
 }
 

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The walk of every process's files that a whole rescan starts with, done
+ * on a thread of its own: on a host with many processes it takes long
+ * (hundreds of milliseconds), and the event loop, which answers VMMs on
+ * the control socket, must not wait for it. The records are handed back
+ * on the event loop, where the table applies them.
+ */
+#ifndef STEALTIMED_RESCAN_WALKER_H
+#define STEALTIMED_RESCAN_WALKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <systemd/sd-event.h>
+
+#include "bpf_engine.h"
+
+struct rescan_walker;
+
+/*
+ * On the event loop: a walk's records (the callee frees d), or err (d
+ * NULL); started_ns: vm_table_clock_ns() when the walk began
+ */
+typedef void (*rescan_walked_fn)(void *ctx, struct st_disc *d, size_t n, int err,
+				 uint64_t started_ns);
+
+int rescan_walker_start(struct rescan_walker **out, sd_event *ev, struct bpf_engine *bpf,
+			rescan_walked_fn walked, void *ctx);
+/* A walk, started now or, if one runs, once it ends: requests meanwhile are one */
+void rescan_walker_request(struct rescan_walker *w);
+/* Waits for a walk under way to end; its records are dropped */
+void rescan_walker_stop(struct rescan_walker *w);
+
+#endif
