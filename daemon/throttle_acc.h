@@ -37,6 +37,8 @@ struct throttle_src {
 	bool has_base; /* last holds a reading (or the 0 of an own cgroup) */
 	uint64_t last; /* the reading growth is counted from */
 	int fd;        /* its cpu.stat while live and readable, else -1 (vm_throttle.c) */
+	bool read;     /* read by the last collect (vm_throttle.c), which found it grew: */
+	uint64_t grew;
 };
 
 /* A counter fed by sources: never decreases. */

@@ -17,19 +17,25 @@ struct thread_cgroup {
 	bool known;
 };
 
+/* One pass over the sources, one over the vCPUs: a view of a large VM stays linear */
 void vm_throttle_collect(struct vm_entry *vm)
 {
 	for (size_t i = 0; i < vm->thr.n; i++) {
 		struct throttle_src *src = &vm->thr.src[i];
-		uint64_t ns, growth;
+		uint64_t ns;
 
-		if (!src->live || src->fd < 0 || cgroup_read_throttled_fd(src->fd, src->v2, &ns))
+		src->read = src->live && src->fd >= 0 &&
+			    cgroup_read_throttled_fd(src->fd, src->v2, &ns) == 0;
+		if (!src->read)
 			continue;
-		growth = throttle_src_growth(src, ns);
-		throttle_counter_add(&vm->throttled, growth);
-		for (size_t j = 0; j < vm->nvcpus; j++)
-			if (vm->vcpus[j].thr_src == (int)i)
-				throttle_counter_add(&vm->vcpus[j].throttled, growth);
+		src->grew = throttle_src_growth(src, ns);
+		throttle_counter_add(&vm->throttled, src->grew);
+	}
+	for (size_t j = 0; j < vm->nvcpus; j++) {
+		struct vcpu_entry *c = &vm->vcpus[j];
+
+		if (c->thr_src >= 0 && (size_t)c->thr_src < vm->thr.n && vm->thr.src[c->thr_src].read)
+			throttle_counter_add(&c->throttled, vm->thr.src[c->thr_src].grew);
 	}
 }
 
@@ -112,10 +118,12 @@ static int use_source(struct vm_entry *vm, const char *path, bool v2)
 	if (err)
 		return err;
 	src = &vm->thr.src[idx];
-	if (joined) {
+	if (src->fd < 0) { /* joining, or not openable before (out of fds): tried again */
 		src->fd = cgroup_open_cpu_stat(CGROUP_ROOT, path, v2);
 		if (src->fd < 0)
 			src->fd = -1;
+	}
+	if (joined) {
 		readable = src->fd >= 0 && cgroup_read_throttled_fd(src->fd, v2, &ns) == 0;
 		owned = first && cgroup_holds_only(CGROUP_ROOT, path, v2, vm->pid);
 		throttle_src_join(src, first, owned, readable, ns);
