@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -109,16 +111,96 @@ static ssize_t read_small(const char *path, char *buf, size_t size)
 	return (ssize_t)n;
 }
 
-int cgroup_process_path(pid_t pid, char *path, size_t path_len, bool *v2)
+static int cgroup_file_path(const char *file, char *path, size_t path_len, bool *v2)
 {
-	char file[64], buf[4096];
-	ssize_t n;
+	char buf[4096];
+	ssize_t n = read_small(file, buf, sizeof(buf));
 
-	snprintf(file, sizeof(file), "/proc/%d/cgroup", pid);
-	n = read_small(file, buf, sizeof(buf));
 	if (n < 0)
 		return (int)n;
 	return cgroup_cpu_path(buf, n, path, path_len, v2);
+}
+
+int cgroup_process_path(pid_t pid, char *path, size_t path_len, bool *v2)
+{
+	char file[64];
+
+	snprintf(file, sizeof(file), "/proc/%d/cgroup", pid);
+	return cgroup_file_path(file, path, path_len, v2);
+}
+
+int cgroup_thread_path(pid_t pid, pid_t tid, char *path, size_t path_len, bool *v2)
+{
+	char file[64];
+
+	snprintf(file, sizeof(file), "/proc/%d/task/%d/cgroup", pid, tid);
+	return cgroup_file_path(file, path, path_len, v2);
+}
+
+/* The directory of the cgroup at path, as cgroup_open_cpu_stat finds it; 0 or -errno */
+static int cgroup_dir(const char *cgroup_root, const char *path, bool v2, char *dir, size_t len)
+{
+	snprintf(dir, len, "%s/%s%s", cgroup_root, v2 ? "unified" : "cpu", path);
+	if (access(dir, F_OK) == 0)
+		return 0;
+	if (!v2)
+		return -errno;
+	snprintf(dir, len, "%s%s", cgroup_root, path);
+	return access(dir, F_OK) == 0 ? 0 : -errno;
+}
+
+/* Every thread listed in file (one id a line) is a thread of pid */
+static bool threads_all_of(const char *file, pid_t pid, unsigned *budget)
+{
+	FILE *f = fopen(file, "re");
+	char task[64];
+	long tid;
+	bool all = f != NULL;
+
+	while (all && fscanf(f, "%ld", &tid) == 1) {
+		snprintf(task, sizeof(task), "/proc/%d/task/%ld", pid, tid);
+		all = *budget > 0 && access(task, F_OK) == 0;
+		if (*budget)
+			(*budget)--;
+	}
+	if (f)
+		fclose(f);
+	return all;
+}
+
+static bool subtree_only(const char *dir, bool v2, pid_t pid, unsigned depth, unsigned *budget)
+{
+	char file[PATH_MAX];
+	struct dirent *e;
+	bool only;
+	DIR *d;
+
+	snprintf(file, sizeof(file), "%s/%s", dir, v2 ? "cgroup.threads" : "tasks");
+	if (!threads_all_of(file, pid, budget))
+		return false;
+	d = opendir(dir);
+	if (!d)
+		return false;
+	only = true;
+	while (only && (e = readdir(d))) {
+		if (e->d_type != DT_DIR || e->d_name[0] == '.')
+			continue;
+		snprintf(file, sizeof(file), "%s/%s", dir, e->d_name);
+		only = depth > 0 && subtree_only(file, v2, pid, depth - 1, budget);
+	}
+	closedir(d);
+	return only;
+}
+
+bool cgroup_holds_only(const char *cgroup_root, const char *path, bool v2, pid_t pid)
+{
+	/* bounded: a shared cgroup can be large, and is then not the VM's own anyway */
+	unsigned budget = 4096;
+	char dir[PATH_MAX];
+
+	if (strcmp(path, "/") == 0 || cgroup_dir(cgroup_root, path, v2, dir, sizeof(dir)))
+		return false;
+	return subtree_only(dir, v2, pid, 8, &budget);
 }
 
 int cgroup_open_cpu_stat(const char *cgroup_root, const char *path, bool v2)

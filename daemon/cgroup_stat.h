@@ -26,6 +26,14 @@ int cgroup_throttled_ns(const char *text, size_t len, bool v2, uint64_t *ns);
 
 /* The CPU cgroup of a live process (from /proc/PID/cgroup) */
 int cgroup_process_path(pid_t pid, char *path, size_t path_len, bool *v2);
+/* The CPU cgroup of one thread (from /proc/PID/task/TID/cgroup) */
+int cgroup_thread_path(pid_t pid, pid_t tid, char *path, size_t path_len, bool *v2);
+/*
+ * The cgroup at path and every cgroup below it hold threads of process
+ * pid only (cgroup.threads, v1 tasks); false when unsure (unreadable, the
+ * root, more than a few thousand threads or 8 levels).
+ */
+bool cgroup_holds_only(const char *cgroup_root, const char *path, bool v2, pid_t pid);
 /* Throttled ns of the cgroup at path; cgroup_root is normally "/sys/fs/cgroup" */
 int cgroup_read_throttled(const char *cgroup_root, const char *path, bool v2, uint64_t *ns);
 /* An fd of the cgroup's cpu.stat to read again and again, or -errno */

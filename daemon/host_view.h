@@ -29,6 +29,8 @@ struct vcpu_view {
 	uint64_t wakeups;
 	uint64_t max_wait_ns;
 	uint64_t wait_sum_ns; /* the waits in hist, summed: wait_sum_ns / waits is a mean wait */
+	bool throttled_known; /* its thread has had a cgroup of its own (vm_throttle.h) */
+	uint64_t throttled_ns; /* CPU quota throttling of that cgroup, never decreasing */
 };
 
 /* Who ran while the VM's vCPUs waited (the "stolen_by" map, summed over vCPUs). */
@@ -62,9 +64,9 @@ struct vm_view {
 	int32_t pid;
 	bool registered;     /* a VMM holds a region over the control socket */
 	uint64_t region_ipa;
-	char cgroup[256];    /* the VMM's cgroup path, "" unknown */
+	char cgroup[256];    /* the VM's own cgroup (vm_throttle.h), else the VMM's; "" unknown */
 	bool throttled_known;
-	uint64_t throttled_ns; /* CPU quota throttling of that cgroup (cpu.stat) */
+	uint64_t throttled_ns; /* CPU quota throttling of its vCPUs' cgroups, never decreasing */
 	uint64_t max_wait_ns;  /* longest single wait of any vCPU */
 	size_t nculprits;
 	struct culprit_view *culprits; /* largest first */

@@ -90,6 +90,8 @@ static json_t *render_vcpu_json(const struct vcpu_view *v, bool hist)
 	err |= json_object_set_new(obj, "wakeups", json_u64(v->wakeups));
 	err |= json_object_set_new(obj, "max_wait_ns", json_u64(v->max_wait_ns));
 	err |= json_object_set_new(obj, "wait_sum_ns", json_u64(v->wait_sum_ns));
+	err |= json_object_set_new(obj, "throttled_ns", v->throttled_known ?
+						json_u64(v->throttled_ns) : json_null());
 	if (hist)
 		err |= json_object_set_new(obj, "wait_hist", render_hist_json(v->hist));
 	err |= json_object_set_new(obj, "commit", render_commit_json(v));

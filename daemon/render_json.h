@@ -21,8 +21,12 @@ json_t *render_vms_json(const struct host_view *hv);
 /*
  * {"id","name","pid","uuid" (null when unknown),"comm","registered",
  *  "region_ipa" (only when registered),
- *  "cgroup" (the VMM's, null when unknown),
- *  "throttled_ns" (CPU quota throttling of that cgroup, null when unknown),
+ *  "cgroup" (the VM's own cgroup: the deepest holding the VMM and its vCPU
+ *            threads, libvirt's machine scope; the VMM's before its vCPUs run;
+ *            null when unknown),
+ *  "throttled_ns" (CPU quota throttling of the cgroups of its vCPU threads
+ *                  up to that one, never decreasing (vm_throttle.h); null
+ *                  when none was readable),
  *  "max_wait_ns" (longest single wait of any vCPU),
  *  "wait":{"p50_ns","p99_ns","max_ns","count","hist":[ST_HIST_SLOTS]}
  *         (single waits of all its vCPUs: the sum of their wait_hist; percentiles as
@@ -34,7 +38,10 @@ json_t *render_vms_json(const struct host_view *hv);
  *              (who ran while the vCPUs waited, largest first; pid is 0
  *              for kind other),
  *  "vcpus":[{"index","tid","steal_ns","run_ns","waits","preemptions",
- *            "wakeups","max_wait_ns","wait_hist":[ST_HIST_SLOTS counts],
+ *            "wakeups","max_wait_ns","wait_sum_ns",
+ *            "throttled_ns" (its thread's own cgroup's quota throttling, null
+ *                            until it has a cgroup of its own),
+ *            "wait_hist":[ST_HIST_SLOTS counts],
  *            "commit":null | {"record_ipa","committed_ns","commits",
  *                             "seeded_ns"}}]}
  */

@@ -19,6 +19,10 @@
  *                                                      guest record (only vCPUs
  *                                                      with a record)
  *   stealtime_vcpu_commits_total            counter    guest record writes (same)
+ *   stealtime_vcpu_throttled_seconds_total  counter    CPU quota throttling of the
+ *                                                      thread's own cgroup (only
+ *                                                      vCPUs that have had one,
+ *                                                      libvirt's vcpuN)
  *
  * Per VM, labels {vm, vm_id}:
  *   stealtime_vm_info  gauge, always 1  (+ uuid, pid, registered)
@@ -35,7 +39,8 @@
  *       seen). At most top_culprits + 1 series per VM; since membership
  *       never changes, "other" never goes down.
  *   stealtime_vm_throttled_seconds_total  counter: time the VM lost to
- *       its own CPU quota (cpu.stat of the VMM's cgroup), when readable
+ *       its own CPU quota (cpu.stat of its vCPU threads' cgroups up to the
+ *       VM's own, vm_throttle.h), when readable
  *   stealtime_vm_wait_seconds  histogram (+ le): single waits of all its
  *       vCPUs (per-vCPU histograms only in the JSON API: 16 series per vCPU
  *       would dominate a host's scrape)
@@ -220,6 +225,7 @@ static const unsigned int hist_bounds_log2[] = { 10, 12, 14, 16, 18, 20, 22, 24,
 #define VM_HIST_NAME "stealtime_vm_wait_seconds"
 #define STOLEN_BY_NAME "stealtime_vm_stolen_by_seconds_total"
 #define THROTTLED_NAME "stealtime_vm_throttled_seconds_total"
+#define VCPU_THROTTLED_NAME "stealtime_vcpu_throttled_seconds_total"
 #define HTTP_BYTES_NAME "stealtime_daemon_http_response_bytes_total"
 
 /* One histogram's series: cumulative buckets (the last is +Inf), _sum, _count. */
@@ -607,8 +613,8 @@ static int write_culprits(FILE *f, const struct host_view *hv)
 static void write_throttled(FILE *f, const struct host_view *hv)
 {
 	write_header(f, THROTTLED_NAME, "counter",
-		     "Time the VM lost to its own CPU quota: throttling of the VMM's cgroup "
-		     "(cpu.stat).");
+		     "Time the VM lost to its own CPU quota: throttling (cpu.stat) of the cgroups "
+		     "of its vCPU threads up to the VM's own cgroup.");
 	for (size_t i = 0; i < hv->nvms; i++) {
 		const struct vm_view *vm = &hv->vms[i];
 
@@ -618,6 +624,25 @@ static void write_throttled(FILE *f, const struct host_view *hv)
 		write_vm_labels(f, vm);
 		fputs("} ", f);
 		write_value(f, vm->throttled_ns, PROM_SECONDS);
+	}
+}
+
+/* Only vCPUs whose thread has had a cgroup of its own: the others have no share of their own */
+static void write_vcpu_throttled(FILE *f, const struct host_view *hv)
+{
+	write_header(f, VCPU_THROTTLED_NAME, "counter",
+		     "Time the vCPU lost to the CPU quota of its thread's own cgroup (cpu.stat; "
+		     "libvirt's vcpu_quota); the VM-wide quota counts in the VM's series.");
+	for (size_t i = 0; i < hv->nvms; i++) {
+		const struct vm_view *vm = &hv->vms[i];
+
+		for (size_t j = 0; j < vm->nvcpus; j++) {
+			if (!vm->vcpus[j].throttled_known)
+				continue;
+			write_vcpu_series(f, VCPU_THROTTLED_NAME, vm, &vm->vcpus[j]);
+			fputs("} ", f);
+			write_value(f, vm->vcpus[j].throttled_ns, PROM_SECONDS);
+		}
 	}
 }
 
@@ -677,6 +702,7 @@ int render_prom(const struct host_view *hv, FILE *f)
 	if (err)
 		return err;
 	write_throttled(f, hv);
+	write_vcpu_throttled(f, hv);
 	write_vm_hist_family(f, hv);
 	write_host_gauges(f, hv);
 	write_daemon_counters(f, &hv->stats);

@@ -12,6 +12,7 @@
 #include "siphash.h"
 #include "vm_naming.h"
 #include "vm_table.h"
+#include "vm_throttle.h"
 
 struct st_vcpu *vm_table_slot(struct vm_table *t, uint32_t slot)
 {
@@ -147,7 +148,7 @@ static void slot_free(struct vm_table *t, uint32_t slot)
 
 /* ---- VMs ---------------------------------------------------------------- */
 
-/* The VMM's CPU cgroup, and its cpu.stat opened once for every later read */
+/* The VMM's CPU cgroup (its name; the throttling sources are vm_throttle's) */
 static void refresh_cgroup(struct vm_entry *vm)
 {
 	char path[sizeof(vm->cgroup)];
@@ -157,15 +158,9 @@ static void refresh_cgroup(struct vm_entry *vm)
 		vm->cgroup_known = false;
 		return;
 	}
-	if (vm->cgroup_known && vm->cgroup_v2 == v2 && strcmp(path, vm->cgroup) == 0 &&
-	    vm->cpu_stat_fd >= 0)
-		return;
 	memcpy(vm->cgroup, path, sizeof(path));
 	vm->cgroup_v2 = v2;
 	vm->cgroup_known = true;
-	if (vm->cpu_stat_fd >= 0)
-		close(vm->cpu_stat_fd);
-	vm->cpu_stat_fd = cgroup_open_cpu_stat("/sys/fs/cgroup", vm->cgroup, v2);
 }
 
 static void read_proc_names(struct vm_entry *vm)
@@ -269,7 +264,6 @@ static struct vm_entry *add_vm(struct vm_table *t, uint64_t cookie, pid_t pid)
 	vm->cookie = cookie;
 	vm->pid = pid;
 	vm->region_fd = -1;
-	vm->cpu_stat_fd = -1;
 	make_vm_id(t, vm);
 	read_proc_names(vm);
 	t->vms[t->nvms++] = vm;
@@ -309,6 +303,7 @@ static struct vcpu_entry *add_vcpu(struct vm_table *t, struct vm_entry *vm, uint
 	memset(c, 0, sizeof(*c));
 	c->vcpu_id = vcpu_id;
 	c->slot = slot;
+	c->thr_src = -1;
 	return c;
 }
 
@@ -327,8 +322,7 @@ static void retire_vm(struct vm_table *t, size_t idx)
 		t->hooks->vm_retired(t, vm);
 	for (size_t i = 0; i < vm->nvcpus; i++)
 		retire_vcpu(t, &vm->vcpus[i]);
-	if (vm->cpu_stat_fd >= 0)
-		close(vm->cpu_stat_fd);
+	vm_throttle_free(vm);
 	free(vm->exported);
 	free(vm->vcpus);
 	free(vm);
@@ -449,6 +443,9 @@ static void apply_rescan(struct vm_table *t, struct st_disc *d, size_t n, uint64
 	free(d);
 	drop_unseen(t, stamp);
 	finish_bindings(t, 0);
+	/* after the bindings: the threads whose cgroups count are the bound ones */
+	for (size_t i = 0; i < t->nvms; i++)
+		vm_throttle_refresh(t->vms[i]);
 	forget_freed_slots(t);
 	t->rescans++;
 	if (t->hooks->rescanned)
@@ -498,6 +495,9 @@ int vm_table_rescan_pid_locked(struct vm_table *t, pid_t pid)
 			apply_disc(t, &d[i], stamp);
 	free(d);
 	finish_bindings(t, pid);
+	for (size_t i = 0; i < t->nvms; i++)
+		if (t->vms[i]->pid == pid)
+			vm_throttle_refresh(t->vms[i]);
 	t->process_rescans++;
 	__atomic_add_fetch(&t->rescan_seq, 1, __ATOMIC_SEQ_CST);
 	return 0;
@@ -593,8 +593,7 @@ void vm_table_free(struct vm_table *t)
 	for (size_t i = 0; i < t->nvms; i++) {
 		if (t->vms[i]->region_fd >= 0)
 			close(t->vms[i]->region_fd);
-		if (t->vms[i]->cpu_stat_fd >= 0)
-			close(t->vms[i]->cpu_stat_fd);
+		vm_throttle_free(t->vms[i]);
 		free(t->vms[i]->exported);
 		free(t->vms[i]->vcpus);
 		free(t->vms[i]);

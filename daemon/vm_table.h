@@ -16,6 +16,7 @@
 
 #include "bpf_engine.h"
 #include "host_view.h"
+#include "throttle_acc.h"
 
 struct vcpu_entry {
 	uint32_t vcpu_id;
@@ -26,6 +27,9 @@ struct vcpu_entry {
 	bool seen;  /* found by the current rescan */
 	uint64_t seen_ns; /* when the newest discovery that found it began */
 	bool adopted; /* from the pinned slots: its thread's binding is checked once */
+	/* throttling of its thread's own cgroup (vm_throttle.c) */
+	int thr_src; /* index in vm_entry.thr, -1: in no cgroup of its own now */
+	struct throttle_counter throttled;
 };
 
 struct vm_entry {
@@ -38,7 +42,10 @@ struct vm_entry {
 	char cgroup[256];  /* the VMM's CPU cgroup, read when found and at each rescan */
 	bool cgroup_v2;
 	bool cgroup_known;
-	int cpu_stat_fd;   /* that cgroup's cpu.stat, kept open: -1 when unknown */
+	/* CPU quota throttling from the cgroups of its vCPU threads (vm_throttle.c) */
+	char thr_top[THROTTLE_PATH_LEN]; /* the VM's own cgroup, the highest source; "" unknown */
+	struct throttle_set thr;
+	struct throttle_counter throttled;
 	struct vcpu_entry *vcpus;
 	size_t nvcpus, cap;
 	bool seen;

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * host_view_fn of the VM table: a fresh view of every VM, read from the
- * BPF maps (and the VMMs' cpu.stat) at request time, under the table lock.
+ * BPF maps (and the cpu.stat of the vCPU threads' cgroups) at request time, under the table lock.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cgroup_stat.h"
 #include "vm_table.h"
+#include "vm_throttle.h"
 
 static void fill_vcpu_view(struct vm_table *t, const struct vcpu_entry *c, struct vcpu_view *o)
 {
@@ -31,6 +31,8 @@ static void fill_vcpu_view(struct vm_table *t, const struct vcpu_entry *c, struc
 	o->wakeups = v->wakeups;
 	o->max_wait_ns = v->max_wait_ns;
 	o->wait_sum_ns = v->wait_sum_ns;
+	o->throttled_known = c->throttled.known;
+	o->throttled_ns = c->throttled.ns;
 }
 
 static int cmp_vcpu(const void *a, const void *b)
@@ -47,7 +49,7 @@ static int cmp_vm(const void *a, const void *b)
 	return strcmp(x->id, y->id);
 }
 
-static int fill_vm_view(struct vm_table *t, const struct vm_entry *vm, struct vm_view *o)
+static int fill_vm_view(struct vm_table *t, struct vm_entry *vm, struct vm_view *o)
 {
 	memcpy(o->id, vm->id, sizeof(o->id));
 	memcpy(o->name, vm->name, sizeof(o->name));
@@ -60,18 +62,19 @@ static int fill_vm_view(struct vm_table *t, const struct vm_entry *vm, struct vm
 	if (!o->vcpus)
 		return -ENOMEM;
 	o->nvcpus = vm->nvcpus;
+	vm_throttle_collect(vm);
 	for (size_t i = 0; i < vm->nvcpus; i++) {
 		fill_vcpu_view(t, &vm->vcpus[i], &o->vcpus[i]);
 		if (o->vcpus[i].max_wait_ns > o->max_wait_ns)
 			o->max_wait_ns = o->vcpus[i].max_wait_ns;
 	}
 	qsort(o->vcpus, o->nvcpus, sizeof(*o->vcpus), cmp_vcpu);
-	if (vm->cgroup_known) {
+	if (vm->thr_top[0])
+		memcpy(o->cgroup, vm->thr_top, sizeof(o->cgroup));
+	else if (vm->cgroup_known)
 		memcpy(o->cgroup, vm->cgroup, sizeof(o->cgroup));
-		o->throttled_known = vm->cpu_stat_fd >= 0 &&
-				     cgroup_read_throttled_fd(vm->cpu_stat_fd, vm->cgroup_v2,
-							      &o->throttled_ns) == 0;
-	}
+	o->throttled_known = vm->throttled.known;
+	o->throttled_ns = vm->throttled.ns;
 	return 0;
 }
 

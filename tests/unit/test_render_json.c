@@ -29,6 +29,8 @@ static int setup(void **state)
 		.seeded_ns = 100, .wakeups = 13, .max_wait_ns = 2000000, .wait_sum_ns = 6000000,
 	};
 	vcpus[0].hist[0] = 2;
+	vcpus[0].throttled_known = true;
+	vcpus[0].throttled_ns = 4000;
 	vcpus[0].hist[13] = 10;
 	vcpus[0].hist[ST_HIST_SLOTS - 1] = 1;
 	vcpus[1] = (struct vcpu_view){ .index = 3, .tid = 0, .steal_ns = UINT64_MAX,
@@ -162,10 +164,11 @@ static void vcpu__counters__integer_nanoseconds(void **state)
 	assert_int_equal(int_at(v, "wakeups"), 13);
 	assert_int_equal(int_at(v, "max_wait_ns"), 2000000);
 	assert_int_equal(int_at(v, "wait_sum_ns"), 6000000);
+	assert_int_equal(int_at(v, "throttled_ns"), 4000);
 	assert_int_equal(json_array_size(hist), ST_HIST_SLOTS);
 	for (size_t i = 0; i < ST_HIST_SLOTS; i++)
 		assert_int_equal(json_integer_value(json_array_get(hist, i)), vcpus[0].hist[i]);
-	assert_int_equal(json_object_size(v), 12);
+	assert_int_equal(json_object_size(v), 13);
 	json_decref(vm);
 }
 
@@ -376,7 +379,7 @@ static void vm__minimal__exact_text(void **state)
 		"\"hist\":[0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]},"
 		"\"stolen_by\":[],\"vcpus\":[{\"index\":1,\"tid\":9,\"bound\":false,\"steal_ns\":5,"
 		"\"run_ns\":6,\"waits\":1,\"preemptions\":0,\"wakeups\":0,\"max_wait_ns\":0,\"wait_sum_ns\":0,"
-		"\"wait_hist\":[0,0,1,0,0,0,0,0,"
+		"\"throttled_ns\":null,\"wait_hist\":[0,0,1,0,0,0,0,0,"
 		"0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0],\"commit\":null}]}");
 	free(text);
 	json_decref(j);

@@ -131,6 +131,8 @@ static void fill_sample(void)
 	};
 	/* slots 0, 9 | 10, 11 | 12 | 20 | 30 | 31 */
 	web_vcpus[0].hist[0] = 1;
+	web_vcpus[0].throttled_known = true; /* vCPU 0 in a cgroup of its own, vCPU 1 not */
+	web_vcpus[0].throttled_ns = 125000000;
 	web_vcpus[0].hist[9] = 1;
 	web_vcpus[0].hist[10] = 1;
 	web_vcpus[0].hist[11] = 1;
@@ -201,6 +203,7 @@ static const char *const families[] = {
 	"stealtime_vm_info",
 	"stealtime_vm_stolen_by_seconds_total",
 	"stealtime_vm_throttled_seconds_total",
+	"stealtime_vcpu_throttled_seconds_total",
 	"stealtime_vcpus_seeded",
 	"stealtime_vcpus_unbound",
 	"stealtime_vm_wait_seconds",
@@ -544,7 +547,17 @@ static void render__throttling__only_when_known(void **state)
 	assert_line(out, "# TYPE stealtime_vm_throttled_seconds_total counter");
 	assert_line(out, "stealtime_vm_throttled_seconds_total{vm=\"web01\",vm_id=\"4021\"} 0.25");
 	assert_int_equal(count_prefixed(out, "stealtime_vm_throttled_seconds_total{"), 1);
-	assert_null(strstr(out, "cpu_throttled"));
+	assert_null(strstr(out, "vm_cpu_throttled"));
+	free(out);
+}
+
+static void render__vcpu_throttling__only_vcpus_with_a_cgroup_of_their_own(void **state)
+{
+	char *out = render(&sample);
+
+	assert_line(out, "# TYPE stealtime_vcpu_throttled_seconds_total counter");
+	assert_line(out, "stealtime_vcpu_throttled_seconds_total{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\"} 0.125");
+	assert_int_equal(count_prefixed(out, "stealtime_vcpu_throttled_seconds_total{"), 1);
 	free(out);
 }
 
@@ -707,6 +720,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(render__culprits_equal_time__stable_order),
 		cmocka_unit_test(render__vm_without_culprits__other_at_zero),
 		cmocka_unit_test(render__throttling__only_when_known),
+		cmocka_unit_test(render__vcpu_throttling__only_vcpus_with_a_cgroup_of_their_own),
 		cmocka_unit_test(render__vm_histogram__sum_of_its_vcpus),
 		cmocka_unit_test(render__vm_histogram__capped_and_saturated_like_its_vcpus),
 		cmocka_unit_test(render__empty_vm__zero_histogram),

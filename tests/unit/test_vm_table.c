@@ -1,4 +1,4 @@
-// link: daemon/vm_table.c daemon/table_hooks.c daemon/siphash.c daemon/vm_view.c daemon/attribution.c daemon/guest_records.c daemon/pvtime.c daemon/cgroup_stat.c daemon/vm_naming.c daemon/host_view.c daemon/log.c tests/unit/fake_bpf_engine.c daemon/peer_identity.c daemon/feature_env.c daemon/rate_limit.c
+// link: daemon/vm_table.c daemon/table_hooks.c daemon/siphash.c daemon/vm_view.c daemon/attribution.c daemon/guest_records.c daemon/pvtime.c daemon/cgroup_stat.c daemon/vm_throttle.c daemon/throttle_acc.c daemon/vm_naming.c daemon/host_view.c daemon/log.c tests/unit/fake_bpf_engine.c daemon/peer_identity.c daemon/feature_env.c daemon/rate_limit.c
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The VM table kept in step with discovery (VMs, vCPUs, slots, thread
@@ -24,6 +24,7 @@
 #include "host_view.h"
 #include "log.h"
 #include "vm_table.h"
+#include "cgroup_stat.h"
 
 #define PID_A 5000001
 #define PID_B 5000002
@@ -504,6 +505,46 @@ static void names__live_process__comm_and_comm_pid_name(void **state)
 	assert_int_equal(vm->cgroup[0], '/');
 }
 
+/*
+ * This process as a VM, its main thread running vCPUs 0 and 1 one after the
+ * other: the VM's cgroup is the process's, a source of throttling when its
+ * cpu.stat has a throttled count; the vCPUs share it, so neither has a
+ * counter of its own until vCPU 1 is gone. No view ever goes down.
+ */
+static void throttle__live_process__its_cgroup_shared_then_own(void **state)
+{
+	struct fake_env *env = *state;
+	struct host_view hv;
+	char path[256];
+	uint64_t ns, first;
+	bool v2, readable;
+
+	assert_int_equal(cgroup_process_path(getpid(), path, sizeof(path), &v2), 0);
+	readable = cgroup_read_throttled("/sys/fs/cgroup", path, v2, &ns) == 0;
+	fake_disc(env->f, COOKIE_A, getpid(), ST_DISC_VM, 0);
+	fake_disc(env->f, COOKIE_A, getpid(), 0, getpid());
+	fake_disc(env->f, COOKIE_A, getpid(), 1, getpid());
+	rescan(env);
+	assert_int_equal(vm_table_view(&env->t, &hv), 0);
+	assert_string_equal(hv.vms[0].cgroup, path);
+	assert_int_equal(hv.vms[0].throttled_known, readable);
+	assert_false(hv.vms[0].vcpus[0].throttled_known);
+	assert_false(hv.vms[0].vcpus[1].throttled_known);
+	first = hv.vms[0].throttled_ns;
+	host_view_free(&hv);
+
+	env->f->ndisc = 0; /* vCPU 1 gone: vCPU 0's cgroup is its own */
+	fake_disc(env->f, COOKIE_A, getpid(), ST_DISC_VM, 0);
+	fake_disc(env->f, COOKIE_A, getpid(), 0, getpid());
+	rescan(env);
+	assert_int_equal(vm_table_view(&env->t, &hv), 0);
+	assert_int_equal(hv.vms[0].nvcpus, 1);
+	assert_int_equal(hv.vms[0].vcpus[0].throttled_known, readable);
+	assert_true(hv.vms[0].throttled_ns >= first);
+	assert_true(hv.vms[0].vcpus[0].throttled_ns <= hv.vms[0].throttled_ns);
+	host_view_free(&hv);
+}
+
 /* --- start-up from pinned slots ------------------------------------------- */
 
 static void pin_slot(struct fake_env *env, uint32_t slot, uint64_t cookie, pid_t pid,
@@ -804,6 +845,7 @@ int main(void)
 		T(vm_table_slot__out_of_range__null),
 		T(find__unknown_pid_or_vcpu__null),
 		T(names__live_process__comm_and_comm_pid_name),
+		T(throttle__live_process__its_cgroup_shared_then_own),
 		T(init__pinned_slots__vms_and_vcpus_adopted),
 		T(init__pinned_beyond_max_vms__dropped_threads_unbound),
 		T(init__adopted_binding__checked_at_the_first_rescan_only),

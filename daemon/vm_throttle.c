@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0
+/* A VM's CPU quota throttling from the cgroups of its vCPU threads: see vm_throttle.h */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cgroup_stat.h"
+#include "log.h"
+#include "vm_throttle.h"
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+
+/* A vCPU thread's cgroup as the rescan found it */
+struct thread_cgroup {
+	char path[THROTTLE_PATH_LEN];
+	bool v2;
+	bool known;
+};
+
+/* One pass over the sources, one over the vCPUs: a view of a large VM stays linear */
+void vm_throttle_collect(struct vm_entry *vm)
+{
+	for (size_t i = 0; i < vm->thr.n; i++) {
+		struct throttle_src *src = &vm->thr.src[i];
+		uint64_t ns;
+
+		src->read = src->live && src->fd >= 0 &&
+			    cgroup_read_throttled_fd(src->fd, src->v2, &ns) == 0;
+		if (!src->read)
+			continue;
+		src->grew = throttle_src_growth(src, ns);
+		throttle_counter_add(&vm->throttled, src->grew);
+	}
+	for (size_t j = 0; j < vm->nvcpus; j++) {
+		struct vcpu_entry *c = &vm->vcpus[j];
+
+		if (c->thr_src >= 0 && (size_t)c->thr_src < vm->thr.n && vm->thr.src[c->thr_src].read)
+			throttle_counter_add(&c->throttled, vm->thr.src[c->thr_src].grew);
+	}
+}
+
+/* Length of the path of the deepest cgroup that holds both a and b ("/" at least) */
+static size_t common_ancestor(const char *a, const char *b)
+{
+	size_t last = 1;
+
+	for (size_t i = 0;; i++) {
+		bool a_end = a[i] == '\0' || a[i] == '/', b_end = b[i] == '\0' || b[i] == '/';
+
+		if (a_end && b_end && i > 0)
+			last = i;
+		if (a[i] != b[i] || a[i] == '\0')
+			return last;
+	}
+}
+
+/* path without its last component ("/" stays "/") */
+static void cut_last(char *path)
+{
+	char *slash = strrchr(path, '/');
+
+	if (slash)
+		slash[slash == path] = '\0';
+}
+
+/* Is path the cgroup top or below it? */
+static bool under(const char *path, const char *top)
+{
+	size_t n = strlen(top);
+
+	if (strcmp(top, "/") == 0)
+		return path[0] == '/';
+	return strncmp(path, top, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/*
+ * The VM's own cgroup: the deepest holding the VMM and every vCPU thread;
+ * libvirt's nested "libvirt" cgroup stands for its machine scope, the
+ * parent (the domain's cgroup; libvirt nests its threads' cgroups in it
+ * so that systemd owns the scope's own files).
+ */
+static bool find_top(const struct vm_entry *vm, const struct thread_cgroup *tc, size_t n,
+		     char *top, bool *v2)
+{
+	bool have = vm->cgroup_known;
+	const char *base;
+
+	if (have) {
+		memcpy(top, vm->cgroup, THROTTLE_PATH_LEN);
+		*v2 = vm->cgroup_v2;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!tc[i].known)
+			continue;
+		if (!have) {
+			memcpy(top, tc[i].path, THROTTLE_PATH_LEN);
+			*v2 = tc[i].v2;
+			have = true;
+		} else if (tc[i].v2 == *v2) {
+			top[common_ancestor(top, tc[i].path)] = '\0';
+		}
+	}
+	base = have ? strrchr(top, '/') : NULL;
+	if (base && base != top && strcmp(base, "/libvirt") == 0)
+		cut_last(top);
+	return have;
+}
+
+/* path is a source of this rescan: a joining one is opened and given its baseline */
+static int use_source(struct vm_entry *vm, const char *path, bool v2)
+{
+	struct throttle_src *src;
+	bool joined, first, owned, readable;
+	uint64_t ns = 0;
+	size_t idx;
+	int err = throttle_set_use(&vm->thr, path, v2, &idx, &joined, &first);
+
+	if (err)
+		return err;
+	src = &vm->thr.src[idx];
+	if (src->fd < 0) { /* joining, or not openable before (out of fds): tried again */
+		src->fd = cgroup_open_cpu_stat(CGROUP_ROOT, path, v2);
+		if (src->fd < 0)
+			src->fd = -1;
+	}
+	if (joined) {
+		readable = src->fd >= 0 && cgroup_read_throttled_fd(src->fd, v2, &ns) == 0;
+		owned = first && cgroup_holds_only(CGROUP_ROOT, path, v2, vm->pid);
+		throttle_src_join(src, first, owned, readable, ns);
+	}
+	return (int)idx;
+}
+
+/* The leaf and each ancestor up to top are sources; the leaf's index, or -errno */
+static int use_chain(struct vm_entry *vm, const struct thread_cgroup *tc, const char *top)
+{
+	char path[THROTTLE_PATH_LEN];
+	int leaf = use_source(vm, tc->path, tc->v2);
+
+	if (leaf < 0 || !under(tc->path, top))
+		return leaf;
+	memcpy(path, tc->path, sizeof(path));
+	while (strcmp(path, top) != 0) {
+		int err;
+
+		cut_last(path);
+		err = use_source(vm, path, tc->v2);
+		if (err < 0)
+			return err;
+	}
+	return leaf;
+}
+
+/* Does another vCPU's thread share vCPU i's cgroup? */
+static bool shared(const struct thread_cgroup *tc, size_t n, size_t i)
+{
+	for (size_t j = 0; j < n; j++)
+		if (j != i && tc[j].known && tc[j].v2 == tc[i].v2 &&
+		    strcmp(tc[j].path, tc[i].path) == 0)
+			return true;
+	return false;
+}
+
+static void close_source(struct throttle_src *src)
+{
+	if (src->fd >= 0)
+		close(src->fd);
+	src->fd = -1;
+}
+
+void vm_throttle_refresh(struct vm_entry *vm)
+{
+	struct thread_cgroup *tc = calloc(vm->nvcpus ? vm->nvcpus : 1, sizeof(*tc));
+	char top[THROTTLE_PATH_LEN];
+	bool v2 = false;
+	int err = 0;
+
+	if (!tc)
+		return; /* the sources stay as they were */
+	vm_throttle_collect(vm); /* what leaving sources grew counts up to now */
+	for (size_t i = 0; i < vm->nvcpus; i++) {
+		struct vcpu_entry *c = &vm->vcpus[i];
+
+		c->thr_src = -1;
+		tc[i].known = c->tid > 0 &&
+			      cgroup_thread_path(vm->pid, c->tid, tc[i].path, sizeof(tc[i].path),
+						 &tc[i].v2) == 0;
+	}
+	throttle_set_begin(&vm->thr);
+	vm->thr_top[0] = '\0';
+	if (find_top(vm, tc, vm->nvcpus, top, &v2)) {
+		memcpy(vm->thr_top, top, sizeof(top));
+		err = use_source(vm, top, v2);
+	}
+	for (size_t i = 0; i < vm->nvcpus && err >= 0; i++) {
+		if (!tc[i].known || tc[i].v2 != v2)
+			continue;
+		err = use_chain(vm, &tc[i], top);
+		if (err >= 0 && !shared(tc, vm->nvcpus, i))
+			vm->vcpus[i].thr_src = err;
+	}
+	if (err < 0) /* the sources found stay; the rest waits for the next rescan */
+		log_warning("VM %s: throttling sources incomplete (%s)", vm->id, strerror(-err));
+	throttle_set_end(&vm->thr, close_source);
+	free(tc);
+}
+
+void vm_throttle_free(struct vm_entry *vm)
+{
+	for (size_t i = 0; i < vm->thr.n; i++)
+		close_source(&vm->thr.src[i]);
+	throttle_set_free(&vm->thr);
+}
