@@ -65,8 +65,9 @@ int st_vmm_unregister(struct st_vmm *c);
  * The registration belongs to this process, not to the connection: this
  * opens a new connection (path as for st_vmm_connect) and registers again,
  * getting the same region back, its records still set and committed, and
- * the mapping from st_vmm_map_region() still valid. After -ETIMEDOUT or
- * -ENOTCONN, or when stealtimed restarted. -ESTALE: the daemon had lost
+ * the mapping from st_vmm_map_region() still valid. After -ECONNRESET, or
+ * when stealtimed restarted (a request that got -ETIMEDOUT leaves the
+ * connection usable: the late reply is dropped at the next request). -ESTALE: the daemon had lost
  * the registration (its pinned state was removed) and gave a new region:
  * the region fd changed, the old mapping is gone; map it again and set the
  * records again.

@@ -30,6 +30,7 @@
 #define ST_VMM_MAX_REPLY 65536   /* a snapshot of 1024 vCPUs fits */
 #define ST_VMM_MAX_FDS 4         /* room to notice (and close) extra fds */
 #define ST_VMM_TIMEOUT_SEC 5     /* a request the daemon never answers */
+#define ST_VMM_REGISTER_WAIT_SEC 30 /* register: off the guest's path, worth a longer wait */
 #define ST_VMM_ERRLEN 256
 #define ST_VMM_RETRY_MS 50       /* EAGAIN whose reply names no wait */
 
@@ -40,7 +41,7 @@ struct st_vmm {
 	uint64_t region_ipa;
 	const void *map;
 	bool registered;
-	bool broken;             /* a reply went missing: requests and replies out of step */
+	unsigned owed;           /* replies still due to requests whose wait ended */
 	pthread_mutex_t lock;
 	char vm_id[64];
 	char err[ST_VMM_ERRLEN];
@@ -171,10 +172,8 @@ static int recv_reply(struct st_vmm *c, char *buf, size_t size, int *fd)
 	do
 		n = recvmsg(c->sock, &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-		c->broken = true;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return fail(c, -ETIMEDOUT, "no reply from stealtimed in %d s", ST_VMM_TIMEOUT_SEC);
-	}
 	if (n < 0)
 		return fail(c, -errno, "receiving from stealtimed: %s", strerror(errno));
 	nfds = take_fds(&msg, fds, ST_VMM_MAX_FDS);
@@ -234,24 +233,67 @@ static int parse_reply(struct st_vmm *c, const char *buf, size_t len, json_t **o
 }
 
 /*
- * One request, one reply. Takes ownership of req. On success *reply is an
- * {"ok":true,...} object (caller decrefs); fd as in recv_reply().
+ * The daemon answers a connection's requests in order: the replies still
+ * due to requests whose wait ended (a daemon busy for seconds) come first,
+ * and are dropped, so that the connection stays usable. -ETIMEDOUT if one
+ * is still late.
  */
-static int transact_locked(struct st_vmm *c, json_t *req, json_t **reply, int *fd)
+static int settle_owed(struct st_vmm *c)
+{
+	int n, rfd;
+
+	while (c->owed) {
+		rfd = -1;
+		n = recv_reply(c, c->reply, sizeof(c->reply), &rfd);
+		if (rfd >= 0)
+			close(rfd);
+		if (n == -ETIMEDOUT)
+			return fail(c, -ETIMEDOUT, "stealtimed has not answered an earlier request "
+				    "yet (%u owed)", c->owed);
+		if (n < 0)
+			return n;
+		c->owed--;
+	}
+	return 0;
+}
+
+/* One reply, waited for up to wait_s seconds; a reply not come by then is owed */
+static int recv_reply_within(struct st_vmm *c, int *fd, int wait_s)
+{
+	int n;
+
+	for (int waited = 0;; waited += ST_VMM_TIMEOUT_SEC) {
+		n = recv_reply(c, c->reply, sizeof(c->reply), fd);
+		if (n != -ETIMEDOUT)
+			return n;
+		if (waited + ST_VMM_TIMEOUT_SEC >= wait_s)
+			break;
+	}
+	c->owed++;
+	return fail(c, -ETIMEDOUT, "no reply from stealtimed in %d s", wait_s);
+}
+
+/*
+ * One request, one reply, waited for up to wait_s seconds. Takes ownership
+ * of req. On success *reply is an {"ok":true,...} object (caller decrefs);
+ * fd as in recv_reply().
+ */
+static int transact_locked(struct st_vmm *c, json_t *req, json_t **reply, int *fd, int wait_s)
 {
 	int n, err, rfd = -1;
 
 	if (fd)
 		*fd = -1;
-	if (c->broken) {
+	err = settle_owed(c);
+	if (err) {
 		json_decref(req);
-		return fail(c, -ENOTCONN, "connection lost after an earlier failure");
+		return err;
 	}
 	err = send_request(c, req);
 	json_decref(req);
 	if (err)
 		return err;
-	n = recv_reply(c, c->reply, sizeof(c->reply), fd ? &rfd : NULL);
+	n = recv_reply_within(c, fd ? &rfd : NULL, wait_s);
 	err = n < 0 ? n : parse_reply(c, c->reply, (size_t)n, reply);
 	if (err && rfd >= 0)
 		close(rfd);
@@ -284,15 +326,15 @@ static unsigned retry_ms(const struct st_vmm *c)
  * in a boot storm) is sent again after the wait its reply names, for up
  * to ST_VMM_TIMEOUT_SEC in all.
  */
-static int transact(struct st_vmm *c, json_t *req, json_t **reply, int *fd)
+static int transact_within(struct st_vmm *c, json_t *req, json_t **reply, int *fd, int wait_s)
 {
-	uint64_t end = monotonic_ms() + ST_VMM_TIMEOUT_SEC * 1000;
+	uint64_t end = monotonic_ms() + (uint64_t)wait_s * 1000;
 	unsigned ms;
 	int err;
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		err = transact_locked(c, json_incref(req), reply, fd);
+		err = transact_locked(c, json_incref(req), reply, fd, wait_s);
 		if (err != -EAGAIN)
 			break;
 		ms = retry_ms(c);
@@ -303,6 +345,11 @@ static int transact(struct st_vmm *c, json_t *req, json_t **reply, int *fd)
 	pthread_mutex_unlock(&c->lock);
 	json_decref(req);
 	return err;
+}
+
+static int transact(struct st_vmm *c, json_t *req, json_t **reply, int *fd)
+{
+	return transact_within(c, req, reply, fd, ST_VMM_TIMEOUT_SEC);
 }
 
 /* A request whose reply is just {"ok":true}. */
@@ -422,7 +469,7 @@ int st_vmm_register(struct st_vmm *c, uint64_t region_ipa)
 		json_decref(req);
 		return err;
 	}
-	err = transact(c, req, &reply, &fd);
+	err = transact_within(c, req, &reply, &fd, ST_VMM_REGISTER_WAIT_SEC);
 	if (err)
 		return err;
 	err = take_registration(c, reply, fd);
@@ -466,7 +513,7 @@ int st_vmm_reconnect(struct st_vmm *c, const char *path)
 	pthread_mutex_lock(&c->lock);
 	close(c->sock);
 	c->sock = sock;
-	c->broken = false;
+	c->owed = 0;
 	pthread_mutex_unlock(&c->lock);
 	old_id = map_id_of(old_fd);
 	c->region_fd = -1;
@@ -642,16 +689,15 @@ int st_vmm_request_raw(struct st_vmm *c, const void *msg, size_t len, char **rep
 
 	*reply = NULL;
 	pthread_mutex_lock(&c->lock);
-	if (c->broken) {
-		err = fail(c, -ENOTCONN, "connection lost after an earlier failure");
+	err = settle_owed(c);
+	if (err)
 		goto out;
-	}
 	n = send(c->sock, msg, len, MSG_NOSIGNAL);
 	if (n < 0) {
 		err = fail(c, -errno, "sending to stealtimed: %s", strerror(errno));
 		goto out;
 	}
-	n = recv_reply(c, c->reply, sizeof(c->reply), &rfd);
+	n = recv_reply_within(c, &rfd, ST_VMM_TIMEOUT_SEC);
 	if (n < 0) {
 		err = (int)n;
 		goto out;

@@ -32,6 +32,7 @@
 struct step {
 	const char *reply; /* NULL: close the connection instead of replying */
 	int fd;            /* sent with the reply when >= 0 */
+	unsigned delay_ms; /* before the reply */
 	char got[4096];    /* the request received */
 };
 
@@ -87,6 +88,8 @@ static void *serve(void *arg)
 		if (n <= 0)
 			break;
 		st->got[n] = '\0';
+		if (st->delay_ms)
+			usleep(st->delay_ms * 1000);
 		if (!st->reply || send_with_fd(conn, st->reply, st->fd))
 			break;
 	}
@@ -454,6 +457,26 @@ static void request__daemon_hangs_up__econnreset(void **state)
 
 /* --- successful requests ------------------------------------------------------------ */
 
+static void set_ipa__reply_later_than_5_s__etimedout_then_next_request_gets_its_own_reply(void **state)
+{
+	struct server *s = server_start();
+	struct st_vmm *c;
+
+	server_expect(s, "{\"ok\":true}", -1);
+	s->steps[0].delay_ms = 5600;
+	server_expect(s, "{\"ok\":false,\"errno\":\"EEXIST\",\"error\":\"record already set\"}", -1);
+	c = client_for(s);
+	assert_int_equal(st_vmm_set_ipa(c, 3, 0x800c0), -ETIMEDOUT);
+	usleep(1000 * 1000); /* the late reply has come */
+	/* not broken: the late reply is dropped, this request's own is read */
+	assert_int_equal(st_vmm_set_ipa(c, 4, 0x80100), -EEXIST);
+	assert_string_equal(st_vmm_error(c), "EEXIST: record already set");
+	st_vmm_close(c);
+	server_finish(s);
+	assert_int_equal(request_int(s, 1, "vcpu"), 4);
+	free(s);
+}
+
 static void smccc__daemon_returns_minus_one__signed_ret_and_request_fields(void **state)
 {
 	struct server *s = server_start();
@@ -531,6 +554,7 @@ int main(void)
 		cmocka_unit_test(requests__u64_above_int64_max__erange_and_nothing_sent),
 		cmocka_unit_test(smccc__reply_is_malformed_json__eproto),
 		cmocka_unit_test(request__daemon_hangs_up__econnreset),
+		cmocka_unit_test(set_ipa__reply_later_than_5_s__etimedout_then_next_request_gets_its_own_reply),
 		cmocka_unit_test(smccc__daemon_returns_minus_one__signed_ret_and_request_fields),
 		cmocka_unit_test(snapshot__three_vcpus_max_two__first_two_values),
 		cmocka_unit_test(close__after_register__unregister_is_last_request),
