@@ -212,7 +212,9 @@ tsan: | $(DEPS_STAMP)
 # kernels, in VMs of tests/vm/run.sh (tests/run.sh says how).
 CHECK_KERNELS ?= 5.10 6.1 6.12
 
-check: all asan tsan mounts
+# deb: the packages tests/integration/debian_package.sh installs in a VM,
+# built here like the sanitizer builds
+check: all asan tsan deb mounts
 	$(Q)KERNELS="$(CHECK_KERNELS)" bash tests/run.sh
 
 check-kernels: all mounts
