@@ -7,6 +7,9 @@
 #   make check-kernels  the kernel-sensitive suites on each of CHECK_KERNELS
 #   make vm-shell   a shell in that VM
 #   make bench      benchmarks (hook cost, context-switch throughput)
+#   make install    PREFIX (default /usr/local), DESTDIR, UNITDIR, ...
+#   make deb        the Debian packages stealtime and libstealtime-vmm-dev
+#                   in $(BUILD)/deb/, checked by lintian
 #   make clean
 #
 # OPTFLAGS (default -O2 -g) and EXTRA_CFLAGS add to the C flags, e.g. an
@@ -17,8 +20,20 @@
 # vmlinux.h generated from the running kernel's BTF.
 
 BUILD     ?= build
+VERSION   ?= 0.1
 PREFIX    ?= /usr/local
 DESTDIR   ?=
+SBINDIR   ?= $(PREFIX)/sbin
+BINDIR    ?= $(PREFIX)/bin
+LIBDIR    ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR    ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+UNITDIR     ?= /etc/systemd/system
+TMPFILESDIR ?= /usr/lib/tmpfiles.d
+# INSTALL_DEPS=no: do not look for missing packages (debian/rules: the
+# package build has checked its Build-Depends)
+INSTALL_DEPS ?= yes
 CC        ?= cc
 CLANG     ?= clang
 BPFTOOL   ?= bpftool
@@ -75,15 +90,21 @@ TESTVMM_HDRS := $(wildcard tests/vmm/testvmm/*.h)
 
 PROGS := $(BUILD)/stealtimed $(BUILD)/stealtimectl
 
-.PHONY: all deps mounts run check check-kernels bench clean install tests fuzz asan tsan vm-shell
-all: $(PROGS) tests
+# Made from their .in with the install paths (regenerated when those change)
+GENERATED := $(BUILD)/systemd/stealtimed.service $(BUILD)/stealtime-vmm.pc
+
+.PHONY: all programs deps mounts run check check-kernels bench clean install deb tests fuzz asan tsan vm-shell FORCE
+all: programs tests
+
+# what make install installs
+programs: $(PROGS) $(VMMLIB) $(GENERATED)
 
 tests: $(UNIT_BINS) $(TOOL_BINS) $(TESTVMM)
 
 # --- packages and kernel filesystems -------------------------------------
 $(DEPS_STAMP): scripts/install-deps.sh
 	$(Q)mkdir -p $(BUILD)
-	$(Q)bash scripts/install-deps.sh
+	$(Q)$(if $(filter no,$(INSTALL_DEPS)),true,bash scripts/install-deps.sh)
 	$(Q)touch $@
 deps: $(DEPS_STAMP)
 
@@ -133,11 +154,11 @@ $(VMMLIB): $(VMMLIB_OBJS)
 
 $(BUILD)/stealtimed: $(BUILD)/obj/daemon/main.o $(DAEMON_LIB)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
 
 $(BUILD)/stealtimectl: $(CTL_OBJS) $(DAEMON_LIB)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS) -lcurl
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS) -lcurl
 
 $(TESTVMM_OBJS): $(BUILD)/obj/tests/vmm/testvmm/%.o: tests/vmm/testvmm/%.c $(HDRS) $(TESTVMM_HDRS) | $(DEPS_STAMP)
 	$(call msg,CC,$@)
@@ -147,7 +168,7 @@ $(TESTVMM_OBJS): $(BUILD)/obj/tests/vmm/testvmm/%.o: tests/vmm/testvmm/%.c $(HDR
 $(TESTVMM): $(TESTVMM_OBJS) $(VMMLIB)
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
 
 # A unit test links the sources its first lines name: "// link: daemon/x.c ..."
 test_links = $(patsubst %.c,$(BUILD)/obj/%.o,$(shell sed -n 's,^// link: ,,p' tests/unit/test_$(1).c))
@@ -155,18 +176,18 @@ test_links = $(patsubst %.c,$(BUILD)/obj/%.o,$(shell sed -n 's,^// link: ,,p' te
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $$(call test_links,$$*)
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS) -lcmocka
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS) -lcmocka
 
 $(BUILD)/tests/vmm/%: $(BUILD)/obj/tests/vmm/%.o $(VMMLIB)
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
 
 $(BUILD)/obj/tests/bench/%.o: $(BPF_SKELS)
 $(BUILD)/tests/bench/%: $(BUILD)/obj/tests/bench/%.o
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
 
 # --- running and testing ---------------------------------------------------
 run: all mounts
@@ -191,7 +212,9 @@ tsan: | $(DEPS_STAMP)
 # kernels, in VMs of tests/vm/run.sh (tests/run.sh says how).
 CHECK_KERNELS ?= 5.10 6.1 6.12
 
-check: all asan tsan mounts
+# deb: the packages tests/integration/debian_package.sh installs in a VM,
+# built here like the sanitizer builds
+check: all asan tsan deb mounts
 	$(Q)KERNELS="$(CHECK_KERNELS)" bash tests/run.sh
 
 check-kernels: all mounts
@@ -204,24 +227,47 @@ vm-shell: all
 bench: all mounts
 	$(Q)bash tests/bench/run.sh
 
-UNITDIR     ?= /etc/systemd/system
-TMPFILESDIR ?= /usr/lib/tmpfiles.d
-
 fuzz: $(DEPS_STAMP)
 	$(Q)bash tests/fuzz/run.sh
 
-install: all
-	install -D -m 0755 $(BUILD)/stealtimed $(DESTDIR)$(PREFIX)/sbin/stealtimed
-	install -D -m 0755 $(BUILD)/stealtimectl $(DESTDIR)$(PREFIX)/bin/stealtimectl
-	install -D -m 0644 include/stealtime_vmm.h $(DESTDIR)$(PREFIX)/include/stealtime_vmm.h
-	install -D -m 0644 $(VMMLIB) $(DESTDIR)$(PREFIX)/lib/libstealtime-vmm.a
-	install -D -m 0644 systemd/stealtimed.service $(DESTDIR)$(UNITDIR)/stealtimed.service
+# The unit's ExecStart= and the pkg-config file's paths are those of this
+# install (PREFIX=/usr/local: /usr/local/sbin/stealtimed; the Debian
+# package: /usr/sbin/stealtimed). The file is rewritten only when its
+# text changes.
+define subst_paths
+	$(Q)mkdir -p $(@D)
+	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' $< >$@.tmp
+	$(Q)if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv -f $@.tmp $@ && printf '  %-8s %s\n' GEN $@; fi
+endef
+$(BUILD)/systemd/%: systemd/%.in FORCE
+	$(subst_paths)
+$(BUILD)/%.pc: vmmlib/%.pc.in FORCE
+	$(subst_paths)
+
+install: programs
+	install -D -m 0755 $(BUILD)/stealtimed $(DESTDIR)$(SBINDIR)/stealtimed
+	install -D -m 0755 $(BUILD)/stealtimectl $(DESTDIR)$(BINDIR)/stealtimectl
+	install -D -m 0644 include/stealtime_vmm.h $(DESTDIR)$(INCLUDEDIR)/stealtime_vmm.h
+	install -D -m 0644 $(VMMLIB) $(DESTDIR)$(LIBDIR)/libstealtime-vmm.a
+	install -D -m 0644 $(BUILD)/stealtime-vmm.pc $(DESTDIR)$(PKGCONFIGDIR)/stealtime-vmm.pc
+	install -D -m 0644 $(BUILD)/systemd/stealtimed.service $(DESTDIR)$(UNITDIR)/stealtimed.service
 	install -D -m 0644 systemd/stealtimed.socket $(DESTDIR)$(UNITDIR)/stealtimed.socket
 	install -D -m 0644 systemd/stealtimed.tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/stealtimed.conf
-	install -D -m 0644 man/stealtimed.8 $(DESTDIR)$(PREFIX)/share/man/man8/stealtimed.8
-	install -D -m 0644 man/stealtimectl.8 $(DESTDIR)$(PREFIX)/share/man/man8/stealtimectl.8
+	install -D -m 0644 man/stealtimed.8 $(DESTDIR)$(MANDIR)/man8/stealtimed.8
+	install -D -m 0644 man/stealtimectl.8 $(DESTDIR)$(MANDIR)/man8/stealtimectl.8
 	test -e $(DESTDIR)/etc/stealtimed/stealtimed.json || \
 		install -D -m 0644 config/stealtimed.json $(DESTDIR)/etc/stealtimed/stealtimed.json
+
+# The Debian packages (debian/), built by dpkg-buildpackage in a copy of
+# the sources under $(BUILD)/deb (the tree stays clean), then lintian:
+# scripts/build-deb.sh. Rebuilt only when a source changed.
+DEB_INPUTS := Makefile README.md $(shell find bpf config ctl daemon debian include man scripts systemd vmmlib -type f 2>/dev/null)
+FORCE:
+deb: $(BUILD)/deb/.built
+$(BUILD)/deb/.built: $(DEB_INPUTS)
+	$(Q)bash scripts/build-deb.sh $(BUILD)/deb $(VERSION)
+	$(Q)touch $@
 
 clean:
 	$(Q)rm -rf $(BUILD)
@@ -229,4 +275,4 @@ clean:
 $(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $^ -o $@
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@
