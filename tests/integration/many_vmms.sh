@@ -5,8 +5,8 @@
 # of 1,024 open files, has raised it (about 3 fds a registered VM); every
 # VMM gets its VM, region and record, nothing fails in the daemon's log;
 # when they all exit, every VM is retired and the fds are given back.
-# (600 at once do not all register under TCG yet: a reply can wait more
-# than the VMM library's 5 s behind the storm's rescans.)
+# (600 at once are not tested yet: under TCG their start alone takes the
+# VM's CPUs for minutes.)
 source "$(dirname "$0")/../lib.sh"
 need_root; need_kvm; need_btf
 N=${MANY_VMMS:-50}
