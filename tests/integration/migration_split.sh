@@ -28,7 +28,7 @@ state() { local l; read -r l <"/proc/$VMM_PID/task/$tid/stat"; l=${l##*) }; echo
 migrations() { awk '$1 == "se.nr_migrations" {print $3}' "/proc/$VMM_PID/task/$tid/sched" 2>/dev/null; }
 # a stopped VMM would not die at exit: resume it first
 trap 'kill -CONT "$VMM_PID" 2>/dev/null; cleanup' EXIT
-# snap: SNAP="steal stolen_by_sum wait_sum waits hist_count run_delay switch_ins",
+# snap: SNAP="steal stolen_by_sum other wait_sum waits hist_count run_delay switch_ins",
 # read with the VMM stopped
 snap() {
 	local j
@@ -39,13 +39,14 @@ snap() {
 		sleep 0.1
 	done
 	j=$(vm_json "$VMM_PID") || fail "no /v1/vms entry for $VMM_PID"
-	SNAP="$(jq -r '[.vcpus[0].steal_ns, ([.stolen_by[].ns] | add // 0), .vcpus[0].wait_sum_ns,
+	SNAP="$(jq -r '[.vcpus[0].steal_ns, ([.stolen_by[].ns] | add // 0),
+		([.stolen_by[] | select(.kind == "other") | .ns] | add // 0), .vcpus[0].wait_sum_ns,
 		.vcpus[0].waits, .wait.count] | @tsv' <<<"$j") $(awk '{print $2, $3}' "/proc/$VMM_PID/task/$tid/schedstat")"
 	kill -CONT "$VMM_PID"
 }
 
 sleep 1
-snap; read -r s0 by0 ws0 w0 h0 rd0 sw0 <<<"$SNAP"
+snap; read -r s0 by0 o0 ws0 w0 h0 rd0 sw0 <<<"$SNAP"
 m0=$(migrations)
 # one process flips it (under TCG beside the hogs, a taskset each time
 # managed one flip a second), real-time so that the hogs do not hold it off
@@ -59,14 +60,14 @@ while time.monotonic() < end:
 os.sched_setaffinity(tid, {0})
 print(n)' "$tid") || fail "could not flip the affinity of thread $tid"
 sleep 0.5
-snap; read -r s1 by1 ws1 w1 h1 rd1 sw1 <<<"$SNAP"
+snap; read -r s1 by1 o1 ws1 w1 h1 rd1 sw1 <<<"$SNAP"
 m1=$(migrations)
 
 dS=$((s1 - s0)) dBy=$((by1 - by0)) dWs=$((ws1 - ws0)) dW=$((w1 - w0)) dH=$((h1 - h0))
-dRd=$((rd1 - rd0)) dSw=$((sw1 - sw0))
+dRd=$((rd1 - rd0)) dSw=$((sw1 - sw0)) dO=$((o1 - o0))
 note "$flips affinity flips, ${m0:-?} -> ${m1:-?} migrations of thread $tid"
 note "steal grew $dS ns, run_delay $dRd ns; stolen_by $dBy ns ($((dBy - dS)) off); wait_sum $dWs ns ($((dWs - dS)) off)"
-note "waits +$dW, histogram count +$dH, switch-ins +$dSw"
+note "waits +$dW, histogram count +$dH, switch-ins +$dSw; other +$dO ns ($((dO * 100 / (dS ? dS : 1)))% of steal)"
 [ "$flips" -ge 100 ] || fail "only $flips affinity flips in 6 s"
 [ -z "$m0" ] || [ $((m1 - m0)) -ge $((flips / 2)) ] || fail "only $((m1 - m0)) migrations for $flips flips"
 [ "$dS" -gt 100000000 ] || fail "steal grew only $dS ns beside the hogs"
