@@ -390,10 +390,11 @@ int BPF_PROG(on_switch_tid, bool preempt, struct task_struct *prev, struct task_
 
 /*
  * The task running on the CPU a thread leaves (rq->curr), as a culprit.
- * Its binding says whether it runs a vCPU, but the verifier gives task
- * storage helpers only trusted task pointers (from 6.2), which rq->curr is
- * not: unless it is the task this runs in, a task with task storage (a
- * binding, maybe) is "other", not a culprit that may be the wrong one.
+ * Its binding says whether it runs a vCPU, but newer verifiers (6.18's,
+ * for one) give task storage helpers only trusted task pointers, and
+ * rq->curr, walked to from the runqueue, is not one: unless it is the task
+ * this runs in, a task with task storage (a binding, maybe) is "other",
+ * not a culprit that may be the wrong one.
  */
 static __always_inline __u32 running_culprit(struct task_struct *cur, enum binding_home home)
 {
