@@ -68,7 +68,7 @@ dRd=$((rd1 - rd0)) dSw=$((sw1 - sw0)) dO=$((o1 - o0))
 note "$flips affinity flips, ${m0:-?} -> ${m1:-?} migrations of thread $tid"
 note "steal grew $dS ns, run_delay $dRd ns; stolen_by $dBy ns ($((dBy - dS)) off); wait_sum $dWs ns ($((dWs - dS)) off)"
 note "waits +$dW, histogram count +$dH, switch-ins +$dSw; other +$dO ns ($((dO * 100 / (dS ? dS : 1)))% of steal)"
-[ "$flips" -ge 100 ] || fail "only $flips affinity flips in 6 s"
+[ "$flips" -ge 50 ] || fail "only $flips affinity flips in 6 s"
 [ -z "$m0" ] || [ $((m1 - m0)) -ge $((flips / 2)) ] || fail "only $((m1 - m0)) migrations for $flips flips"
 [ "$dS" -gt 100000000 ] || fail "steal grew only $dS ns beside the hogs"
 [ "$dS" = "$dRd" ] || fail "steal grew $dS ns, the thread's run_delay $dRd ns"
