@@ -8,6 +8,11 @@
  * stolen_by[vCPU, culprit]. What the log no longer covers, idle time and
  * anything that cannot be placed goes to ST_CULPRIT_OTHER, so the entries
  * of a vCPU add up to its waits.
+ *
+ * A wait that a migration splits has its part on the CPU the thread left
+ * placed when it leaves (attribute_moved): from that CPU's log, read
+ * under the scheduler's lock of its runqueue, and the task running there
+ * since its last switch.
  */
 #ifndef STEALTIME_ATTRIBUTION_BPF_H
 #define STEALTIME_ATTRIBUTION_BPF_H
@@ -35,6 +40,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } stolen_by SEC(".maps");
 
+/* What kind of culprit t is (ST_CULPRIT_*; its id is its tgid) */
+static __always_inline __u32 culprit_kind(struct task_struct *t, bool is_vcpu)
+{
+	if (t->pid == 0)
+		return ST_CULPRIT_OTHER; /* idle */
+	if (is_vcpu)
+		return ST_CULPRIT_VCPU;
+	if (t->flags & PF_KTHREAD)
+		return ST_CULPRIT_KERNEL;
+	return ST_CULPRIT_PROCESS;
+}
+
 /* The task leaving the CPU at clock now, as a culprit. */
 static __always_inline void log_switch(struct task_struct *prev, bool prev_is_vcpu, __u64 now)
 {
@@ -48,14 +65,7 @@ static __always_inline void log_switch(struct task_struct *prev, bool prev_is_vc
 	e = &l->e[h];
 	e->end = now;
 	e->id = prev->tgid;
-	if (prev->pid == 0)
-		e->kind = ST_CULPRIT_OTHER; /* idle */
-	else if (prev_is_vcpu)
-		e->kind = ST_CULPRIT_VCPU;
-	else if (prev->flags & PF_KTHREAD)
-		e->kind = ST_CULPRIT_KERNEL;
-	else
-		e->kind = ST_CULPRIT_PROCESS;
+	e->kind = culprit_kind(prev, prev_is_vcpu);
 	l->head = h;
 }
 
@@ -88,15 +98,13 @@ static __always_inline void attrib_add(__u32 slot, __u32 kind, __u64 id, __u64 n
 	attrib_try(&key, ns);
 }
 
-/* The wait [queued, now] of the vCPU in slot, which ends on this CPU now. */
-static __always_inline void attribute_wait(__u32 slot, __u64 queued, __u64 now)
+/* Adds what of [queued, now] the log l covers to the slot's culprits; returns it */
+static __always_inline __u64 attribute_logged(struct st_cpu_log *l, __u32 slot, __u64 queued,
+					      __u64 now)
 {
-	__u32 zero = 0, h, idx;
-	struct st_cpu_log *l = bpf_map_lookup_elem(&cpu_log, &zero);
 	__u64 placed = 0, end, start, lo, hi;
+	__u32 h, idx;
 
-	if (!l || now <= queued)
-		return;
 	h = l->head;
 	for (int i = 0; i < ST_LOG_LEN - 1; i++) {
 		idx = (h - i) & (ST_LOG_LEN - 1);
@@ -113,8 +121,51 @@ static __always_inline void attribute_wait(__u32 slot, __u64 queued, __u64 now)
 		if (start <= queued)
 			break;
 	}
+	return placed;
+}
+
+/* The wait [queued, now] of the vCPU in slot, which ends on this CPU now. */
+static __always_inline void attribute_wait(__u32 slot, __u64 queued, __u64 now)
+{
+	__u32 zero = 0;
+	struct st_cpu_log *l = bpf_map_lookup_elem(&cpu_log, &zero);
+	__u64 placed;
+
+	if (now <= queued)
+		return;
+	placed = l ? attribute_logged(l, slot, queued, now) : 0;
 	if (now - queued > placed)
 		attrib_add(slot, ST_CULPRIT_OTHER, 0, now - queued - placed);
+}
+
+/*
+ * The len ns of the vCPU's wait that ended at clock now on a CPU the
+ * scheduler has just moved it off, all of them added to stolen_by. l is
+ * that CPU's log (NULL: this kernel cannot read it from here), which
+ * covers up to the CPU's last switch; since then the task cur (a culprit
+ * of kind cur_kind) ran there. The scheduler holds that CPU's runqueue
+ * lock, so no switch there changes the log meanwhile.
+ */
+static __always_inline void attribute_moved(struct st_cpu_log *l, __u32 slot, __u64 now, __u64 len,
+					    __u32 cur_kind, __u64 cur_id)
+{
+	__u64 placed = 0, queued, last, lo;
+
+	if (l && now >= len) {
+		queued = now - len;
+		last = l->e[l->head & (ST_LOG_LEN - 1)].end;
+		lo = last > queued ? last : queued;
+		if (lo > now) /* not expected: one runqueue's clock */
+			lo = now;
+		if (now > lo && cur_kind != ST_CULPRIT_OTHER) {
+			attrib_add(slot, cur_kind, cur_id, now - lo);
+			placed = now - lo;
+		}
+		if (lo > queued)
+			placed += attribute_logged(l, slot, queued, lo);
+	}
+	if (len > placed)
+		attrib_add(slot, ST_CULPRIT_OTHER, 0, len - placed);
 }
 
 /*

@@ -30,6 +30,24 @@ static __always_inline unsigned int task_state(struct task_struct *t)
 }
 
 /*
+ * A per-CPU map's value of another CPU: bpf_map_lookup_percpu_elem came
+ * with "bpf: add bpf_map_lookup_percpu_elem for percpu map" (5.19). The
+ * THIS_CPU_ONLY twins, for older kernels, reach only the CPU they run on
+ * (NULL for another); the helper is then not in their code at all.
+ */
+enum cpu_reach { ANY_CPU, THIS_CPU_ONLY };
+
+static __always_inline void *percpu_value(void *map, const void *key, __u32 cpu,
+					  enum cpu_reach reach)
+{
+	if (cpu == bpf_get_smp_processor_id())
+		return bpf_map_lookup_elem(map, key);
+	if (reach == THIS_CPU_ONLY)
+		return NULL;
+	return bpf_map_lookup_percpu_elem(map, key, cpu);
+}
+
+/*
  * struct kvm_vcpu starts with its VM ("struct kvm *kvm;") on every kernel
  * since KVM's first release: the one layout fact discovery relies on where
  * kvm's BTF is missing (a module before "bpf: Load and verify kernel module

@@ -25,6 +25,15 @@
  *                              the tracepoint fires before
  *                              sched_info_arrive() adds it), then the
  *                              guest record commit.
+ *  on_migrate (sched_migrate_task)
+ *                              a queued vCPU thread moved to another CPU:
+ *                              the scheduler has just added its wait on
+ *                              the CPU it leaves to run_delay
+ *                              (sched_info_dequeue()), and its wait goes
+ *                              on from zero on the new CPU. That part
+ *                              is added to steal and stolen_by now, and
+ *                              carried to the switch-in, whose histogram
+ *                              counts the wait once, whole.
  *  on_wakeup                   wakeups of vCPU threads.
  *  on_exit                     tells the daemon a bound thread is gone.
  *
@@ -36,7 +45,10 @@
  * what grew since (atomically: two threads of one vCPU add up, never
  * merge). A vCPU's first thread counts from 0, so steal_ns is exactly
  * that thread's run_delay; a thread KVM later runs the vCPU on counts from
- * when it was first seen running it (bind_thread).
+ * when it was first seen running it (bind_thread). Whatever steal grew by
+ * is in stolen_by as well, so a vCPU's entries there add up to its steal:
+ * growth that no wait seen explains (the thread's waits before it was
+ * bound, an event missed) is "other".
  *
  * Commit: when the daemon has set a record for the vCPU (set_ipa), each
  * switch-in stores commit_init + (steal_ns - commit_base) into the vCPU's
@@ -278,29 +290,35 @@ static __always_inline void switch_out(struct st_task *b, struct task_struct *t,
 static __always_inline void switch_in(struct st_task *b, struct task_struct *t, __u64 now)
 {
 	struct st_vcpu *v = bound_vcpu(b);
-	__u64 queued, run_delay, wait = 0, slot;
+	__u64 queued, run_delay, wait = 0, whole, slot;
 
 	if (!v)
 		return;
 	run_delay = t->sched_info.run_delay;
 	if (b->flags & ST_TASK_NEEDS_BASE)
 		bind_thread(b, v, t, run_delay, t->se.sum_exec_runtime);
+	/* steal that no wait seen explains: in stolen_by all the same */
+	if (run_delay > b->steal_seen)
+		attrib_add(b->slot, ST_CULPRIT_OTHER, 0, run_delay - b->steal_seen);
 	queued = t->sched_info.last_queued;
-	if (queued) {
-		if (now > queued)
+	if (queued || b->wait_carry_ns) {
+		if (queued && now > queued)
 			wait = now - queued;
+		/* with its parts on the CPUs migrations moved it off */
+		whole = wait + b->wait_carry_ns;
+		b->wait_carry_ns = 0;
 		v->waits++;
 		/*
 		 * The clamp is done in 32-bit registers, whose bounds 6.1's
 		 * verifier does not carry to 64 bits: mask the index in 64 bits,
 		 * behind a barrier so that clang keeps the (redundant) mask.
 		 */
-		slot = log2l_clamped(wait, ST_HIST_SLOTS - 1);
+		slot = log2l_clamped(whole, ST_HIST_SLOTS - 1);
 		barrier_var(slot);
 		v->hist[slot & (ST_HIST_SLOTS - 1)]++;
-		if (wait > v->max_wait_ns)
-			v->max_wait_ns = wait;
-		v->wait_sum_ns += wait;
+		if (whole > v->max_wait_ns)
+			v->max_wait_ns = whole;
+		v->wait_sum_ns += whole;
 		attribute_wait(b->slot, queued, now);
 	}
 	/* run_delay gets this wait in sched_info_arrive(), after the tracepoint */
@@ -352,6 +370,102 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(on_switch_tid, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	return handle_switch(preempt, prev, next, 0, STATE_FROM_TASK, IN_TID_HASH);
+}
+
+/*
+ * A queued vCPU thread that the scheduler moves to another CPU (load
+ * balancing, an affinity change): it has just been dequeued from the CPU
+ * it leaves, where sched_info_dequeue() added its wait so far to run_delay
+ * and zeroed last_queued; the enqueue on the new CPU starts last_queued
+ * again, so the switch-in there sees only the last part. The tracepoint
+ * fires in set_task_cpu(), after the dequeue on every kernel since 5.10
+ * (move_queued_task, detach_task, __migrate_swap_task), while the thread
+ * still points at the old CPU's runqueue (__set_task_cpu() follows).
+ * What run_delay grew by since the thread's last event is that part:
+ * added to steal, placed in stolen_by from the old CPU's log (whose
+ * runqueue lock the scheduler holds), and carried to the switch-in.
+ * A waking thread (not queued) moves with no wait under way.
+ */
+#define TASK_ON_RQ_MIGRATING 2
+
+/*
+ * The task running on the CPU a thread leaves (rq->curr), as a culprit.
+ * Its binding says whether it runs a vCPU, but newer verifiers (6.18's,
+ * for one) give task storage helpers only trusted task pointers, and
+ * rq->curr, walked to from the runqueue, is not one: unless it is the task
+ * this runs in, a task with task storage (a binding, maybe) is "other",
+ * not a culprit that may be the wrong one.
+ */
+static __always_inline __u32 running_culprit(struct task_struct *cur, enum binding_home home)
+{
+	struct task_struct *me;
+	struct st_task *b;
+
+	if (home == IN_TID_HASH) {
+		b = binding_of(cur, home);
+		return culprit_kind(cur, b && b->slot != ST_SLOT_NONE);
+	}
+	me = bpf_get_current_task_btf();
+	/* by pid: for equal pointers, clang may well pass the untrusted one */
+	if (cur->pid == me->pid) {
+		b = binding_of(me, home);
+		return culprit_kind(me, b && b->slot != ST_SLOT_NONE);
+	}
+	return cur->bpf_storage ? ST_CULPRIT_OTHER : culprit_kind(cur, false);
+}
+
+static __always_inline int handle_migrate(struct task_struct *t, enum binding_home home,
+					  enum cpu_reach reach)
+{
+	struct task_struct *cur;
+	__u64 run_delay, part, now;
+	struct st_task *b;
+	struct st_vcpu *v;
+	__u32 zero = 0;
+	struct rq *rq;
+
+	b = binding_of(t, home);
+	if (!b || !active())
+		return 0;
+	/* a binding's first event is a switch (bind_thread takes its offsets) */
+	if (t->on_rq != TASK_ON_RQ_MIGRATING || (b->flags & ST_TASK_NEEDS_BASE))
+		return 0;
+	v = bound_vcpu(b);
+	if (!v)
+		return 0;
+	run_delay = t->sched_info.run_delay;
+	if (run_delay <= b->steal_seen)
+		return 0;
+	part = run_delay - b->steal_seen;
+	rq = t->se.cfs_rq->rq;
+	now = rq->clock; /* the clock sched_info_dequeue() just used */
+	add_growth(&v->steal_ns, &b->steal_seen, run_delay);
+	b->wait_carry_ns += part;
+	cur = rq->curr;
+	attribute_moved(percpu_value(&cpu_log, &zero, rq->cpu, reach), b->slot, now, part,
+			running_culprit(cur, home), cur->tgid);
+	return 0;
+}
+
+/* 5.19 on: the old CPU's log from any CPU */
+SEC("tp_btf/sched_migrate_task")
+int BPF_PROG(on_migrate, struct task_struct *t, int dest_cpu)
+{
+	return handle_migrate(t, IN_TASK_STORAGE, ANY_CPU);
+}
+
+/* 5.11 to 5.18: the old CPU's log where this runs on it, else "other" */
+SEC("tp_btf/sched_migrate_task")
+int BPF_PROG(on_migrate_local, struct task_struct *t, int dest_cpu)
+{
+	return handle_migrate(t, IN_TASK_STORAGE, THIS_CPU_ONLY);
+}
+
+/* 5.10 */
+SEC("tp_btf/sched_migrate_task")
+int BPF_PROG(on_migrate_tid, struct task_struct *t, int dest_cpu)
+{
+	return handle_migrate(t, IN_TID_HASH, THIS_CPU_ONLY);
 }
 
 static __always_inline int handle_wakeup(struct task_struct *t, enum binding_home home)

@@ -26,10 +26,18 @@ static const char *const pinned_maps[] = { "vcpus",    "vcpu_task", "vcpu_tid", 
  * is down), pinned under the name of their role whichever twin the kernel
  * got.
  */
-enum link_role { ROLE_SWITCH, ROLE_WAKEUP, ROLE_WAKEUP_NEW, ROLE_KVM_EXIT, ROLE_EXIT, NR_ROLES };
+enum link_role {
+	ROLE_SWITCH,
+	ROLE_WAKEUP,
+	ROLE_WAKEUP_NEW,
+	ROLE_KVM_EXIT,
+	ROLE_EXIT,
+	ROLE_MIGRATE,
+	NR_ROLES
+};
 
-static const char *const role_names[NR_ROLES] = { "on_switch", "on_wakeup", "on_wakeup_new",
-						   "on_kvm_exit", "on_exit" };
+static const char *const role_names[NR_ROLES] = { "on_switch",   "on_wakeup", "on_wakeup_new",
+						   "on_kvm_exit", "on_exit",   "on_migrate" };
 
 /* The link of the twin that plays the role, or NULL (none loaded) */
 static struct bpf_link *role_link(const struct stealtime_bpf *s, enum link_role role)
@@ -41,6 +49,8 @@ static struct bpf_link *role_link(const struct stealtime_bpf *s, enum link_role 
 		[ROLE_WAKEUP_NEW] = { s->links.on_wakeup_new, s->links.on_wakeup_new_tid },
 		[ROLE_KVM_EXIT] = { s->links.on_kvm_exit, s->links.on_vcpu_entry },
 		[ROLE_EXIT] = { s->links.on_exit, s->links.on_exit_tid },
+		[ROLE_MIGRATE] = { s->links.on_migrate, s->links.on_migrate_local,
+				   s->links.on_migrate_tid },
 	};
 
 	for (int i = 0; i < 3; i++)
@@ -211,6 +221,9 @@ static void choose_twins(struct stealtime_bpf *s, const struct kernel_features *
 	bpf_program__set_autoload(s->progs.on_wakeup_new_tid, !storage && count_wakeups);
 	bpf_program__set_autoload(s->progs.on_exit, storage);
 	bpf_program__set_autoload(s->progs.on_exit_tid, !storage);
+	bpf_program__set_autoload(s->progs.on_migrate, storage && f->percpu_lookup);
+	bpf_program__set_autoload(s->progs.on_migrate_local, storage && !f->percpu_lookup);
+	bpf_program__set_autoload(s->progs.on_migrate_tid, !storage);
 	bpf_program__set_autoload(s->progs.bind_threads, storage);
 	bpf_program__set_autoload(s->progs.bind_threads_tid, !storage);
 	bpf_program__set_autoload(s->progs.on_kvm_exit, kvm_tp);

@@ -98,6 +98,9 @@ int kernel_features_check(struct kernel_features *f)
 	f->task_storage = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_TASK_STORAGE, NULL) == 1 &&
 			  !feature_env_without("task_storage");
 	f->kvm_loaded = access("/sys/module/kvm", F_OK) == 0;
+	f->percpu_lookup = libbpf_probe_bpf_helper(BPF_PROG_TYPE_RAW_TRACEPOINT,
+						   BPF_FUNC_map_lookup_percpu_elem, NULL) == 1 &&
+			   !feature_env_without("percpu_lookup");
 #undef MISSING
 	if (!n)
 		return 0;
@@ -109,11 +112,13 @@ int kernel_features_check(struct kernel_features *f)
 
 const char *kernel_features_describe(const struct kernel_features *f)
 {
-	static char buf[160];
+	static char buf[224];
 
-	snprintf(buf, sizeof(buf), "sched_switch %s, bindings in %s, vCPU threads from %s",
+	snprintf(buf, sizeof(buf),
+		 "sched_switch %s, bindings in %s, vCPU threads from %s, migrations read %s",
 		 f->prev_state ? "with prev_state" : "reading prev's state",
 		 f->task_storage ? "task storage" : "a tid hash",
-		 f->kvm_btf && f->task_storage ? "kvm's BTF" : "kvm_entry");
+		 f->kvm_btf && f->task_storage ? "kvm's BTF" : "kvm_entry",
+		 f->percpu_lookup && f->task_storage ? "any CPU's log" : "their own CPU's log");
 	return buf;
 }

@@ -21,6 +21,8 @@ struct kernel_features {
 	bool kvm_btf;      /* "kvm_btf": kvm's types and tracepoints in BTF (built in,
 			      or kvm.ko loaded with module BTF, 5.11) */
 	bool kvm_loaded;   /* kvm is there to probe (built in or loaded) */
+	bool percpu_lookup; /* "percpu_lookup": bpf_map_lookup_percpu_elem, another
+			       CPU's value of a per-CPU map (5.19) */
 };
 
 /* 0 and *f filled, or -EOPNOTSUPP after logging what is missing */

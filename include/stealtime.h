@@ -71,6 +71,12 @@ struct st_task {
 	 */
 	__u64 steal_seen; /* run_delay, with the wait ending at switch-in */
 	__u64 run_seen;   /* se.sum_exec_runtime */
+	/*
+	 * The parts of the current wait spent queued on other CPUs before
+	 * migrations moved the thread (on_migrate): the histogram counts the
+	 * wait once, whole, at switch-in.
+	 */
+	__u64 wait_carry_ns;
 };
 
 /*
