@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # build-deb.sh OUTDIR VERSION: the Debian packages (debian/) in OUTDIR.
-# Installs what is missing to build them (as root, with apt-get, like
-# install-deps.sh), copies the sources to OUTDIR/stealtime-VERSION (the
-# tree itself stays clean), runs dpkg-buildpackage -b there (the .deb files
-# land in OUTDIR), then lintian: an error fails, warnings are listed.
+# Installs what is missing to build them (install-deps.sh), copies the
+# sources to OUTDIR/stealtime-VERSION (the tree itself stays clean), runs
+# dpkg-buildpackage -b there (the .deb files land in OUTDIR), then lintian:
+# an error fails, warnings are listed.
 set -euo pipefail
 out=$1 version=$2
 cd "$(dirname "$0")/.."
@@ -17,21 +17,7 @@ need=(dpkg-dev debhelper lintian)
 while read -r p; do need+=("$p"); done < <(
 	sed -n '/^Build-Depends:/,/^[A-Z]/p' debian/control | sed '$d' | sed 's/^Build-Depends://' |
 		tr ',' '\n' | sed 's/(.*)//; s/[[:space:]]//g' | grep -v '^$' | grep -v '^debhelper-compat$')
-missing=()
-for p in "${need[@]}"; do
-	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-	[ "$st" = installed ] || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "missing packages (run make deb as root to install): ${missing[*]}" >&2
-		exit 1
-	fi
-	echo "  APT      ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >/dev/null
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+bash scripts/install-deps.sh "${need[@]}"
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages stealtime builds and tests with, when missing.
+# Installs the Debian packages stealtime builds and tests with, when missing;
+# with package names as arguments, those instead (scripts/build-deb.sh).
 # Runs as root (apt-get); as another user it only reports what is missing.
 set -euo pipefail
 
-pkgs=(
+pkgs=("$@")
+[ $# -gt 0 ] || pkgs=(
 	# build
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
 	libsystemd-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev
@@ -24,7 +26,7 @@ done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ]; then
-	echo "missing packages (run make as root to install): ${missing[*]}" >&2
+	echo "missing packages (run make as root to install them): ${missing[*]}" >&2
 	exit 1
 fi
 echo "  APT      ${missing[*]}"
