@@ -246,8 +246,9 @@ static void attach_vcpu_entry(struct bpf_engine *e, const struct kernel_features
 	if (!bpf_program__autoload(p))
 		return;
 	if (!f->kvm_loaded) {
-		log_warning("kvm is not loaded: VMs started after it is are found by the periodic "
-			    "rescan, their threads only once stealtimed restarts (load kvm first)");
+		log_warning("kvm is not loaded: vCPU threads are found at VM entry once it is "
+			    "(stealtimed attaches to its kvm_entry tracepoint at the first rescan "
+			    "after kvm loads)");
 		return;
 	}
 	link = bpf_program__attach(p);
@@ -257,6 +258,37 @@ static void attach_vcpu_entry(struct bpf_engine *e, const struct kernel_features
 		return;
 	}
 	e->skel->links.on_vcpu_entry = link;
+}
+
+int bpf_engine_attach_kvm(struct bpf_engine *e, const char *pin_dir)
+{
+	struct bpf_program *p = e->skel->progs.on_vcpu_entry;
+	struct bpf_link *link;
+	char path[512];
+	int err;
+
+	if (!bpf_program__autoload(p) || e->skel->links.on_vcpu_entry || e->kvm_attach_failed)
+		return 0;
+	if (access("/sys/module/kvm", F_OK))
+		return 0;
+	link = bpf_program__attach(p);
+	if (!link) {
+		/* kvm's module may be there before its tracepoints: try again next time */
+		err = -errno;
+		if (++e->kvm_attach_tries < 3)
+			return 0;
+		e->kvm_attach_failed = true;
+		return log_errno(err, "kvm is loaded but its kvm_entry tracepoint cannot be attached "
+				      "to: vCPU threads stay unbound (stealtime_daemon_bind_failures_total)");
+	}
+	e->skel->links.on_vcpu_entry = link;
+	snprintf(path, sizeof(path), "%s/links/%s", pin_dir, role_names[ROLE_KVM_EXIT]);
+	unlink(path); /* none: no program played the role */
+	err = bpf_link__pin(link, path);
+	if (err)
+		log_errno(err, "pin %s (the link lasts while stealtimed runs)", path);
+	log_notice("kvm was loaded: vCPU threads are now found at VM entry (kvm_entry)");
+	return 1;
 }
 
 /* A link of task iterator prog that walks process pid's tasks only; NULL (errno set) if the kernel cannot */

@@ -31,6 +31,8 @@ struct bpf_engine {
 	struct bpf_program *bind_prog;     /* the binding program this kernel runs */
 	bool discover_by_pid;   /* it can walk one process only (6.1: a task iterator's pid) */
 	bool adopted;           /* maps were found pinned (daemon restart) */
+	unsigned kvm_attach_tries; /* kvm loaded after the start: failed attaches */
+	bool kvm_attach_failed;    /* ... given up */
 	struct st_id_key id_key; /* secret key of VM ids, from the pinned id_key map */
 	struct ring_buffer *rb; /* struct st_event from the programs */
 	void (*event_fn)(void *ctx, const struct st_event *ev);
@@ -40,6 +42,12 @@ struct bpf_engine {
 int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribution_entries,
 		    bool count_wakeups);
 void bpf_engine_close(struct bpf_engine *e);
+/*
+ * kvm loaded after the daemon started: attaches the kvm_entry program that
+ * finds vCPU threads (and pins its link). 1 if it did now, 0 if there is
+ * nothing to do (or not yet), a negative errno once it gives up.
+ */
+int bpf_engine_attach_kvm(struct bpf_engine *e, const char *pin_dir);
 /* removes the pins under pin_dir (stealtimed --cleanup) */
 int bpf_engine_unpin(const char *pin_dir);
 

@@ -190,6 +190,7 @@ static int on_rescan_timer(sd_event_source *s, uint64_t usec, void *ctx)
 {
 	struct daemon *d = ctx;
 
+	bpf_engine_attach_kvm(&d->bpf, d->cfg.pin_dir);
 	rescan(d);
 	d->rescan_all = false; /* a whole rescan serves what was asked so far */
 	d->nrescan_pids = 0;
