@@ -77,6 +77,7 @@ static const struct key_spec keys[] = {
 	{ .name = "count_wakeups", .type = KEY_BOOL, .offset = offsetof(struct config, count_wakeups) },
 	{ .name = "limits", .type = KEY_OBJECT, .members = limit_keys },
 	UINT_KEY("top_culprits", top_culprits, 1, 50),
+	{ .name = "vcpu_detail", .type = KEY_BOOL, .offset = offsetof(struct config, vcpu_detail) },
 	{ .name = "log_level", .type = KEY_LOG_LEVEL, .offset = offsetof(struct config, log_level) },
 	{ 0 },
 };
@@ -111,6 +112,7 @@ void config_defaults(struct config *c)
 		.max_attribution_entries = 4096,
 		.max_initial_steal_s = CONFIG_DEFAULT_INITIAL_STEAL_S,
 		.top_culprits = 5,
+		.vcpu_detail = true,
 		.log_level = LOG_INFO,
 	};
 }

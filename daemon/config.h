@@ -37,6 +37,7 @@ struct config {
 	unsigned max_attribution_entries; /* 4096, 16..65536 */
 	unsigned max_initial_steal_s;     /* 315360000 (10 years), 0..UINT_MAX: most set_ipa initial_ns */
 	unsigned top_culprits;            /* 5, 1..50: culprits per VM in /metrics */
+	bool vcpu_detail;                 /* true; false: per-vCPU series in /metrics are steal and run only */
 	int log_level;                    /* LOG_INFO (<syslog.h>) */
 };
 

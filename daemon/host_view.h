@@ -106,6 +106,7 @@ struct daemon_stats_view {
 
 struct host_view {
 	unsigned top_culprits; /* culprits per VM in /metrics before "other" (configuration) */
+	bool vcpu_minimal;     /* per-vCPU series: steal and run only (configuration: !vcpu_detail) */
 	size_t nvms;
 	struct vm_view *vms;  /* sorted by id */
 	struct daemon_stats_view stats;

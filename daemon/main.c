@@ -330,6 +330,8 @@ static int on_reload(sd_event_source *s, const struct signalfd_siginfo *si, void
 		pthread_mutex_lock(&d->table.lock);
 		d->cfg.top_culprits = c.top_culprits;
 		d->table.top_culprits = c.top_culprits; /* more room: new culprits may join */
+		d->cfg.vcpu_detail = c.vcpu_detail;
+		d->table.vcpu_minimal = !c.vcpu_detail;
 		d->cfg.commit = c.commit;
 		d->records.commit_enabled = c.commit;
 		d->cfg.max_initial_steal_s = c.max_initial_steal_s;
@@ -458,6 +460,7 @@ static int run(struct daemon *d)
 	vm_table_init(&d->table, &d->bpf, &daemon_table_hooks, d->cfg.max_vms, d->cfg.max_vcpus);
 	apply_reserves(d, &d->cfg);
 	d->table.top_culprits = d->cfg.top_culprits;
+	d->table.vcpu_minimal = !d->cfg.vcpu_detail;
 	restore_culprits(d);
 	rescan(d);
 	err = setup_loop(d);

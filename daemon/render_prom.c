@@ -121,6 +121,7 @@ struct vcpu_metric {
 	size_t offset;
 	enum prom_unit unit;
 	bool commit_only; /* only vCPUs with a guest record */
+	bool detail;      /* left out under vcpu_detail false (host_view's vcpu_minimal) */
 };
 
 /* A host-wide counter: one uint64_t field of struct daemon_stats_view. */
@@ -136,30 +137,30 @@ struct daemon_counter {
 static const struct vcpu_metric vcpu_metrics[] = {
 	{ "stealtime_vcpu_steal_seconds_total", "counter",
 	  "Time the vCPU thread was runnable but waiting for a CPU (its kernel run_delay).",
-	  VCPU_FIELD(steal_ns), PROM_SECONDS, false },
+	  VCPU_FIELD(steal_ns), PROM_SECONDS, false, false },
 	{ "stealtime_vcpu_run_seconds_total", "counter", "Time the vCPU thread ran on a CPU.",
-	  VCPU_FIELD(run_ns), PROM_SECONDS, false },
+	  VCPU_FIELD(run_ns), PROM_SECONDS, false, false },
 	{ "stealtime_vcpu_waits_total", "counter",
 	  "Runqueue waits of the vCPU thread that ended on a CPU.",
-	  VCPU_FIELD(waits), PROM_COUNT, false },
+	  VCPU_FIELD(waits), PROM_COUNT, false, true },
 	{ "stealtime_vcpu_preemptions_total", "counter",
 	  "Times the vCPU thread was switched out while still runnable.",
-	  VCPU_FIELD(preemptions), PROM_COUNT, false },
+	  VCPU_FIELD(preemptions), PROM_COUNT, false, true },
 	{ "stealtime_vcpu_wakeups_total", "counter",
 	  "Wakeups of the vCPU thread (counted only with count_wakeups on).",
-	  VCPU_FIELD(wakeups), PROM_COUNT, false },
+	  VCPU_FIELD(wakeups), PROM_COUNT, false, true },
 	{ "stealtime_vcpu_max_wait_seconds", "gauge",
 	  "Longest single runqueue wait of the vCPU thread so far.",
-	  VCPU_FIELD(max_wait_ns), PROM_SECONDS, false },
+	  VCPU_FIELD(max_wait_ns), PROM_SECONDS, false, true },
 };
 
 static const struct vcpu_metric commit_counters[] = {
 	{ "stealtime_vcpu_committed_seconds_total", "counter",
 	  "Stolen time last written to the guest's stolen-time record (vCPUs with a record).",
-	  VCPU_FIELD(committed_ns), PROM_SECONDS, true },
+	  VCPU_FIELD(committed_ns), PROM_SECONDS, true, true },
 	{ "stealtime_vcpu_commits_total", "counter",
 	  "Writes to the guest's stolen-time record (vCPUs with a record).",
-	  VCPU_FIELD(commits), PROM_COUNT, true },
+	  VCPU_FIELD(commits), PROM_COUNT, true, true },
 };
 
 static const struct daemon_counter daemon_counters[] = {
@@ -385,6 +386,8 @@ static uint64_t vcpu_field(const struct vcpu_view *v, size_t offset)
 
 static void write_vcpu_metric(FILE *f, const struct host_view *hv, const struct vcpu_metric *c)
 {
+	if (c->detail && hv->vcpu_minimal)
+		return;
 	write_header(f, c->name, c->type, c->help);
 	for (size_t i = 0; i < hv->nvms; i++) {
 		const struct vm_view *vm = &hv->vms[i];
@@ -630,6 +633,8 @@ static void write_throttled(FILE *f, const struct host_view *hv)
 /* Only vCPUs whose thread has had a cgroup of its own: the others have no share of their own */
 static void write_vcpu_throttled(FILE *f, const struct host_view *hv)
 {
+	if (hv->vcpu_minimal)
+		return;
 	write_header(f, VCPU_THROTTLED_NAME, "counter",
 		     "Time the vCPU lost to the CPU quota of its thread's own cgroup (cpu.stat; "
 		     "libvirt's vcpu_quota); the VM-wide quota counts in the VM's series.");

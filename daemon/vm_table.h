@@ -90,6 +90,7 @@ struct vm_table {
 	unsigned rescan_seq;
 	uint64_t whole_ns; /* when the walk of the last whole rescan applied began */
 	unsigned top_culprits;       /* culprits per VM with a series of their own */
+	bool vcpu_minimal;           /* /metrics: per-vCPU series are steal and run only (!vcpu_detail) */
 	unsigned nslots;             /* vCPU slots in use */
 	bool forget[ST_MAX_VCPUS];   /* freed slots whose attribution is still to delete */
 	unsigned nforget;

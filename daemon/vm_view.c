@@ -213,6 +213,7 @@ int vm_table_view_of(void *table, const char *vm_id, struct host_view *out)
 	out->stats.bind_failures = t->bind_failures;
 	out->stats.bind_retries = t->bind_retries;
 	out->top_culprits = t->top_culprits;
+	out->vcpu_minimal = t->vcpu_minimal;
 out:
 	pthread_mutex_unlock(&t->lock);
 	free(pre.keys);

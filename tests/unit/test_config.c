@@ -46,6 +46,7 @@ static void config_other(struct config *c)
 	c->max_initial_steal_s = 7777;
 	c->reserved_percent = 27;
 	c->top_culprits = 17;
+	c->vcpu_detail = false;
 	c->log_level = LOG_DEBUG;
 }
 
@@ -87,6 +88,7 @@ static void assert_config_equal(const struct config *a, const struct config *b)
 	assert_int_equal(a->max_initial_steal_s, b->max_initial_steal_s);
 	assert_int_equal(a->reserved_percent, b->reserved_percent);
 	assert_int_equal(a->top_culprits, b->top_culprits);
+	assert_int_equal(a->vcpu_detail, b->vcpu_detail);
 	assert_int_equal(a->log_level, b->log_level);
 }
 
@@ -160,6 +162,7 @@ static void every_key__overridden__every_field_set(void **state)
 			       "  \"limits\": { \"vms\": 7, \"vcpus\": 77, \"attribution_entries\": 777,\n"
 			       "              \"initial_steal_seconds\": 7777, \"reserved_percent\": 27 },\n"
 			       "  \"top_culprits\": 17,\n"
+			       "  \"vcpu_detail\": false,\n"
 			       "  \"log_level\": \"debug\"\n"
 			       "}\n");
 	struct config other;

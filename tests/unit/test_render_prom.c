@@ -340,6 +340,27 @@ static void render__vcpu_counters__exact_lines(void **state)
 	free(out);
 }
 
+static void render__vcpu_minimal__steal_and_run_only_per_vcpu(void **state)
+{
+	struct host_view hv = sample;
+	char *full = render(&sample), *out;
+
+	hv.vcpu_minimal = true;
+	out = render(&hv);
+	assert_int_equal(count_prefixed(out, "stealtime_vcpu_steal_seconds_total{"), 3);
+	assert_int_equal(count_prefixed(out, "stealtime_vcpu_run_seconds_total{"), 3);
+	assert_int_equal(count_prefixed(out, "stealtime_vcpu_"), 6);
+	assert_true(count_prefixed(full, "stealtime_vcpu_") > 6);
+	assert_int_equal(count_prefixed(out, "# TYPE stealtime_vcpu_waits_total"), 0);
+	assert_int_equal(count_prefixed(out, "# TYPE stealtime_vcpu_throttled_seconds_total"), 0);
+	assert_int_equal(count_prefixed(out, "# TYPE stealtime_vcpu_committed_seconds_total"), 0);
+	/* per-VM series stay whole */
+	assert_int_equal(count_prefixed(out, "stealtime_vm_"), count_prefixed(full, "stealtime_vm_"));
+	assert_line(out, "stealtime_vcpu_steal_seconds_total{vm=\"web01\",vm_id=\"4021\",vcpu=\"0\"} 1.000000001");
+	free(out);
+	free(full);
+}
+
 static void render__vm_without_name__vm_label_is_comm(void **state)
 {
 	char *out = render(&sample);
@@ -707,6 +728,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(render__sample__each_family_has_one_help_and_type),
 		cmocka_unit_test(render__empty_view__families_and_zero_gauges),
 		cmocka_unit_test(render__vcpu_counters__exact_lines),
+		cmocka_unit_test(render__vcpu_minimal__steal_and_run_only_per_vcpu),
 		cmocka_unit_test(render__vm_without_name__vm_label_is_comm),
 		cmocka_unit_test(render__name_with_quotes_backslash_newline__escaped_in_every_series),
 		cmocka_unit_test(render__histogram__cumulative_buckets),
