@@ -112,7 +112,7 @@ static int parse_option(struct options *o, int c, const char *arg)
 		o->control_rounds = (unsigned int)v;
 		return 0;
 	case 'I':
-		return parse_u64(arg, &o->idle_us) || o->idle_us > 10000000 ? -EINVAL : 0;
+		return parse_u64(arg, &o->idle_us) || o->idle_us > 600000000 ? -EINVAL : 0;
 	case 'H':
 		o->handoff_after = strtod(arg, &end);
 		return *end || end == arg || !(o->handoff_after > 0 && o->handoff_after < 1e6) ? -EINVAL : 0;
