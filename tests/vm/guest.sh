@@ -22,7 +22,10 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 ip link set lo up
 # run.sh --forward: QEMU's user network (its gateway 10.0.2.2), no DHCP
 if grep -qE '(^| )stealtime\.net=[1-9]' /proc/cmdline; then
-	nic=$(ls /sys/class/net | grep -vx lo | head -n 1)
+	nic=
+	for n in /sys/class/net/*; do
+		[ "${n##*/}" = lo ] || { nic=${n##*/}; break; }
+	done
 	if [ -n "$nic" ]; then
 		ip addr add 10.0.2.15/24 dev "$nic"
 		ip link set "$nic" up
