@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cost: 70 (seconds, here: it boots two VMs itself)
+# cost: 90 (seconds, here: it boots two VMs itself)
 # A fleet of two hosts: two VMs of tests/vm/run.sh side by side, each
 # running stealtimed (listening on all addresses, forwarded to a loopback
 # port here) and a KVM guest of the test VMM beside a CPU hog. Debian's
