@@ -31,6 +31,7 @@ if [ -n "${FLEET_HOST:-}" ]; then
 	fail "$FLEET_HOST: the test never said done"
 fi
 
+[ -z "${STEALTIME_VM:-}" ] || skip "it starts VMs of its own: run it on the host, not in a VM"
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86 not installed"
 command -v prometheus >/dev/null || skip "prometheus not installed"
 FLEET_DIR=$(mktemp -d "$BUILD/fleet.XXXXXX") # in the project folder: the VMs see it
