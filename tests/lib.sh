@@ -39,13 +39,14 @@ free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0)
 # start_daemon [ARGS...]: stealtimed on a free loopback port with a private
 # control socket and pin dir; sets DAEMON_PID, URL, CONTROL_SOCK. With a web
 # configuration: DAEMON_SCHEME=https, and HEALTH_CURL=(curl options: CA,
-# credentials) for the /healthz that tells it is up.
+# credentials) for the /healthz that tells it is up. DAEMON_LISTEN=ADDR:PORT
+# listens there instead (URL still on loopback).
 start_daemon() {
-	local port; port=$(free_port)
-	URL=${DAEMON_SCHEME:-http}://127.0.0.1:$port
+	local listen=${DAEMON_LISTEN:-127.0.0.1:$(free_port)}
+	URL=${DAEMON_SCHEME:-http}://127.0.0.1:${listen##*:}
 	CONTROL_SOCK=$TMP/control.sock
 	PIN_DIR=/sys/fs/bpf/stealtime-test-$$
-	"$BUILD/stealtimed" --listen "127.0.0.1:$port" --control-socket "$CONTROL_SOCK" \
+	"$BUILD/stealtimed" --listen "$listen" --control-socket "$CONTROL_SOCK" \
 		--pin-dir "$PIN_DIR" --state-dir "$TMP/state" --rescan-interval 1 "$@" >"$TMP/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	PIDS+=($DAEMON_PID)

@@ -3,9 +3,10 @@
 # The VM runner (tests/vm/run.sh) itself: a command runs from the same
 # folder with the same environment, its output and exit status come back,
 # the guest has what the suites need (/dev/kvm, bpffs, tracefs, cgroup2
-# with cpu, devpts, /dev/shm, /dev/fd, loopback up, the project folder
-# writable), and a command that hangs is stopped at the timeout with the
-# tail of the console.
+# with cpu, devpts, /dev/shm, /dev/fd, loopback up and no other network
+# interface, the project folder writable), and a command that hangs is
+# stopped at the timeout with the tail of the console. (--forward is
+# tested by fleet_prometheus.sh.)
 source "$(dirname "$0")/../lib.sh"
 need_root
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86 not installed"
@@ -22,13 +23,14 @@ out=$(VM_RUNNER_PROBE=yes bash tests/vm/run.sh --timeout 300 -- bash -c '
 	mountpoint -q /dev/pts && mountpoint -q /dev/shm && echo devpts-shm
 	cat <(echo dev-fd)
 	ip -o link show lo | grep -q "UP" && echo lo-up
+	[ "$(ls /sys/class/net)" = lo ] && echo no-network
 	echo written >"$1"
 	echo "to stderr" >&2
 	exit 7' probe "$probe" 2>&1)
 rc=$?
 echo "$out"
 [ $rc -eq 7 ] || fail "exit status $rc, want the command's 7"
-for want in "pwd $ROOT" "env yes" kvm bpffs tracefs cgroup-cpu devpts-shm dev-fd lo-up "to stderr"; do
+for want in "pwd $ROOT" "env yes" kvm bpffs tracefs cgroup-cpu devpts-shm dev-fd lo-up no-network "to stderr"; do
 	grep -qx "$want" <<<"$out" || fail "the VM's output lacks \"$want\""
 done
 [ "$(cat "$probe" 2>/dev/null)" = written ] || fail "a file written in the project folder did not come back"

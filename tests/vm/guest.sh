@@ -20,6 +20,19 @@ mount -t bpf bpf /sys/fs/bpf
 mount -t tracefs tracefs /sys/kernel/tracing
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 ip link set lo up
+# run.sh --forward: QEMU's user network (its gateway 10.0.2.2), no DHCP
+if grep -qE '(^| )stealtime\.net=[1-9]' /proc/cmdline; then
+	nic=
+	for n in /sys/class/net/*; do
+		[ "${n##*/}" = lo ] || { nic=${n##*/}; break; }
+	done
+	if [ -n "$nic" ]; then
+		ip addr add 10.0.2.15/24 dev "$nic"
+		ip link set "$nic" up
+	else
+		echo "guest.sh: no network interface" >&2
+	fi
+fi
 hostname stealtime-vm
 [ -e /dev/kvm ] && chmod 0666 /dev/kvm
 

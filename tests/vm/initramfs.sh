@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # initramfs.sh KDIR: builds KDIR/initramfs.cpio.gz for the kernel that
 # kernel.sh unpacked in KDIR: static busybox, tests/vm/init as /init, and
-# the modules that init loads (9p, overlay, KVM), in dependency order.
+# the modules that init loads (9p, overlay, KVM, virtio-net), in
+# dependency order.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 kdir=${1:?usage: initramfs.sh KDIR}
@@ -25,7 +26,7 @@ chmod 0755 "$tmp/init"
 
 # insmod order: modprobe's own resolution against the unpacked tree.
 : >"$tmp/modules.list"
-for m in virtio_pci 9p 9pnet_virtio overlay kvm_amd kvm_intel; do
+for m in virtio_pci 9p 9pnet_virtio overlay virtio_net kvm_amd kvm_intel; do
 	modprobe -d "$kdir/root" -S "$version" --show-depends "$m" 2>/dev/null |
 		awk '$1 == "insmod" {print $2}'
 done | awk '!seen[$0]++' | while read -r ko; do

@@ -17,6 +17,10 @@
 #                     console's tail is printed
 #   --mem SIZE        guest memory (default 6G); --cpus N (default 2)
 #   --shell           an interactive shell on the console instead of CMD
+#   --forward HOSTPORT:GUESTPORT
+#                     user networking (virtio-net, no route out): TCP to
+#                     127.0.0.1:HOSTPORT here reaches GUESTPORT in the VM,
+#                     whose interface has 10.0.2.15/24 (repeatable)
 # Exit status: CMD's; 124 on timeout; 125 when the VM did not run CMD.
 # The last VM's console is kept in build/vm/console-SERIES.log.
 set -euo pipefail
@@ -24,6 +28,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 kernel=${VM_KERNEL:-6.12} timeout=3600 mem=6G cpus=2 shell=0
+nic=none fwd=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kernel) kernel=$2; shift 2 ;;
@@ -31,6 +36,9 @@ while [ $# -gt 0 ]; do
 	--mem) mem=$2; shift 2 ;;
 	--cpus) cpus=$2; shift 2 ;;
 	--shell) shell=1; shift ;;
+	--forward)
+		[[ $2 =~ ^[0-9]+:[0-9]+$ ]] || { echo "run.sh: --forward HOSTPORT:GUESTPORT, not $2" >&2; exit 2; }
+		fwd+=("hostfwd=tcp:127.0.0.1:${2%:*}-:${2#*:}"); shift 2 ;;
 	--) shift; break ;;
 	-*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
 	*) break ;;
@@ -73,9 +81,13 @@ else
 	# the guest kernel dies with "Oops: int3". VM_TCG_THREAD=multi to try it.
 	accel=(-accel "tcg,thread=${VM_TCG_THREAD:-single}" -cpu max)
 fi
-qemu=(qemu-system-x86_64 "${accel[@]}" -smp "$cpus" -m "$mem" -no-reboot -nic none
+# restrict=on: the guest reaches nothing outside, only the forwards reach it
+if [ ${#fwd[@]} -gt 0 ]; then
+	nic=user,model=virtio-net-pci,restrict=on$(printf ',%s' "${fwd[@]}")
+fi
+qemu=(qemu-system-x86_64 "${accel[@]}" -smp "$cpus" -m "$mem" -no-reboot -nic "$nic"
 	-kernel "$kdir/vmlinuz" -initrd "$kdir/initramfs.cpio.gz"
-	-append "console=ttyS0 quiet loglevel=4 panic=-1 stealtime.project=$ROOT stealtime.run=$run"
+	-append "console=ttyS0 quiet loglevel=4 panic=-1 stealtime.project=$ROOT stealtime.run=$run stealtime.net=${#fwd[@]}"
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
 	-virtfs "local,path=$ROOT,mount_tag=project,security_model=none,multidevs=remap")
 if [ $shell -eq 1 ]; then
