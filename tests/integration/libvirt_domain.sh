@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # cost: 260 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # A KVM domain of Debian's libvirt (libvirtd and virtlogd started by hand,
-# in a throwaway VM of tests/vm/run.sh: the test edits qemu.conf). The
-# daemon names the VM by the domain's name and UUID; each vCPU's steal_ns
-# lies between libvirt's own vcpu.N.delay (virsh domstats) read just
-# before and after, beside a CPU hog; with a vcpu_quota set through virsh
-# schedinfo, a vCPU's throttled_ns lies between its vcpuN cgroup's
-# throttled_usec read before and after, the VM's between the sums of its
-# cgroups', and throttling is told apart from steal (no throttled time
-# beside the hog alone); /metrics joins each vCPU series to the domain's
-# UUID through stealtime_vm_info; virsh destroy retires the VM, and virsh
-# start of the same domain is a new VM of the same name.
+# in a throwaway VM of tests/vm/run.sh: the test edits qemu.conf), 2 vCPUs
+# that spin. The daemon names the VM by the domain's name and UUID; each
+# vCPU's steal_ns lies between libvirt's own vcpu.N.delay (virsh domstats)
+# read just before and after, beside a CPU hog; with a vcpu_quota set
+# through virsh schedinfo, each vCPU's throttled_ns lies between its vcpuN
+# cgroup's throttled_usec read before and after, the VM's between the sums
+# of its cgroups', and throttling is told apart from steal (none beside the
+# hog alone; under the quota steal holds it); /metrics joins each vCPU
+# series to the domain's UUID through stealtime_vm_info; virsh destroy
+# retires the VM, and virsh start of the same domain is a new VM of the
+# same name.
 source "$(dirname "$0")/../lib.sh"
 need_root
 if [ -z "${STEALTIME_VM:-}" ]; then
@@ -48,8 +49,23 @@ virtlogd -d || fail "virtlogd did not start"
 libvirtd -d || fail "libvirtd did not start"
 wait_for 60 virsh version >/dev/null 2>&1 || fail "libvirtd does not answer"
 
+# smp_spin_bios FILE: spin_bios whose vCPU 0 first wakes the others, so that
+# every vCPU spins: at the reset vector a jump to 0xff00, there x2APIC on,
+# INIT then two SIPIs (vector 0xf0: they start at 0xf0000, the ROM's first
+# "jmp $") to all but itself, then "jmp $"
+smp_spin_bios() {
+	spin_bios "$1"
+	# mov ecx,0x1b; rdmsr; or eax,0xc00; wrmsr (IA32_APIC_BASE: EN, EXTD)
+	# mov ecx,0x830; xor edx,edx; mov eax,0xc4500; wrmsr (ICR: INIT, all but self)
+	# mov eax,0xc46f0; wrmsr; wrmsr (SIPI vector 0xf0, twice); jmp $
+	printf '\x66\xb9\x1b\x00\x00\x00\x0f\x32\x66\x0d\x00\x0c\x00\x00\x0f\x30%b%b%b' \
+		'\x66\xb9\x30\x08\x00\x00\x66\x31\xd2\x66\xb8\x00\x45\x0c\x00\x0f\x30' \
+		'\x66\xb8\xf0\x46\x0c\x00\x0f\x30\x0f\x30' '\xeb\xfe' |
+		dd of="$1" bs=1 seek=$((0xff00)) conv=notrunc status=none &&
+		printf '\xe9\x0d\xff' | dd of="$1" bs=1 seek=$((0xfff0)) conv=notrunc status=none # jmp 0xff00
+}
 chmod 0755 "$TMP" # the ROM is read by QEMU as libvirt-qemu
-spin_bios "$TMP/spin.bin"
+smp_spin_bios "$TMP/spin.bin" || fail "cannot write the ROM"
 cat >"$TMP/$DOM.xml" <<EOF
 <domain type='kvm'>
   <name>$DOM</name>
@@ -96,34 +112,36 @@ ID=$(jq -r .id <<<"$vm")
 # each vCPU thread in the cgroup libvirt made for it (vcpuN)
 cg_of() { sed -n 's/^0:://p' "/proc/$QPID/task/$1/cgroup"; }
 vcpu_tid() { vm_json "$QPID" | jq -r ".vcpus[] | select(.index == $1) | .tid"; }
-wait_for 20 vms_hold ".vms[] | select(.pid == $QPID) | .vcpus[0].tid > 0" || fail "vCPU 0 never bound"
+wait_for 20 vms_hold ".vms[] | select(.pid == $QPID) | .vcpus[0].tid > 0 and .vcpus[1].tid > 0" ||
+	fail "vCPUs not both bound: $(vm_json "$QPID" | jq -c '[.vcpus[].tid]')"
 tid0=$(vcpu_tid 0) tid1=$(vcpu_tid 1)
-CG0=$(cg_of "$tid0")
+CG0=$(cg_of "$tid0") CG1=$(cg_of "$tid1")
 [ "${CG0##*/}" = vcpu0 ] || fail "vCPU 0's thread $tid0 is in $CG0, not libvirt's vcpu0"
 DOMCG=${CG0%/*}
+[ "$CG1" = "$DOMCG/vcpu1" ] || fail "vCPU 1's thread $tid1 is in $CG1, not libvirt's $DOMCG/vcpu1"
 note "vCPU threads $tid0 $tid1, domain cgroup $DOMCG"
 
-# 2. steal_ns against libvirt's own vcpu.N.delay, beside a hog on the vCPUs' CPU
-delay() { virsh domstats "$DOM" --vcpu | sed -n "s/^ *vcpu\.$1\.delay=//p"; }
-steal() { vm_json "$QPID" | jq -r ".vcpus[] | select(.index == $1) | .steal_ns"; }
+# 2. steal_ns against libvirt's own vcpu.N.delay, beside a hog on the vCPUs' CPU:
+# each reading of libvirt's ends a bracket and starts the next (a virsh
+# call takes seconds in an emulated VM)
+delays() { virsh domstats "$DOM" --vcpu | awk -F= '/^ *vcpu\.[01]\.delay=/ {printf "%s ", $2}'; }
+steals() { vm_json "$QPID" | jq -r '[.vcpus[] | select(.index < 2)] | sort_by(.index) | map(.steal_ns) | join(" ")'; }
 vcpu_throttled() { vm_json "$QPID" | jq -r ".vcpus[] | select(.index == $1) | .throttled_ns // 0"; }
-bound=(0)
-[ "$tid1" -gt 0 ] && bound+=(1)
+steal() { vm_json "$QPID" | jq -r ".vcpus[] | select(.index == $1) | .steal_ns"; }
 hog 1
 sleep 1
 st0=$(steal 0) th0=$(vcpu_throttled 0)
-sleep 3
-for i in 1 2 3 4 5; do
-	for v in "${bound[@]}"; do
-		before=$(delay "$v")
-		s=$(steal "$v")
-		after=$(delay "$v")
-		note "vCPU $v: vcpu.$v.delay $before .. $after, steal_ns $s"
-		[ -n "$before" ] && [ -n "$s" ] && [ -n "$after" ] &&
-			ns_between "$before" "$s" "$after" 1000000 ||
-			fail "vCPU $v steal_ns $s not within libvirt's vcpu.$v.delay [$before, $after] +-1ms"
-	done
-	sleep 0.3
+sleep 2
+read -r p0 p1 <<<"$(delays)"
+for _ in 1 2 3 4; do
+	read -r s0 s1 <<<"$(steals)"
+	read -r d0 d1 <<<"$(delays)"
+	note "vcpu.0.delay $p0 .. $d0, steal_ns $s0; vcpu.1.delay $p1 .. $d1, steal_ns $s1"
+	[ -n "$p0" ] && [ -n "$s0" ] && [ -n "$d0" ] && ns_between "$p0" "$s0" "$d0" 1000000 ||
+		fail "vCPU 0 steal_ns $s0 not within libvirt's vcpu.0.delay [$p0, $d0] +-1ms"
+	[ -n "$p1" ] && [ -n "$s1" ] && [ -n "$d1" ] && ns_between "$p1" "$s1" "$d1" 1000000 ||
+		fail "vCPU 1 steal_ns $s1 not within libvirt's vcpu.1.delay [$p1, $d1] +-1ms"
+	p0=$d0 p1=$d1
 done
 st1=$(steal 0) th1=$(vcpu_throttled 0)
 note "beside the hog: vCPU 0 steal grew $(((st1 - st0) / 1000000)) ms, throttled $(((th1 - th0) / 1000000)) ms"
@@ -137,31 +155,31 @@ virsh schedinfo "$DOM" --live --set vcpu_period=100000 --set vcpu_quota=30000 >/
 [ "$(cat "/sys/fs/cgroup$CG0/cpu.max")" = "30000 100000" ] ||
 	fail "vcpu0's cpu.max is $(cat "/sys/fs/cgroup$CG0/cpu.max") after vcpu_quota=30000"
 throttled() { awk '/^throttled_usec / {printf "%.0f\n", $2 * 1000}' "/sys/fs/cgroup$1/cpu.stat"; }
-# the VM's own cgroups: its cgroup and each vCPU's
-vm_throttled_sum() {
-	local t=0 c
-	for c in "/sys/fs/cgroup$DOMCG" "/sys/fs/cgroup$DOMCG"/vcpu*; do
-		t=$((t + $(throttled "${c#/sys/fs/cgroup}")))
-	done
-	echo $t
-}
-wait_for 10 vms_hold ".vms[] | select(.pid == $QPID) | .vcpus[0].throttled_ns != null" ||
-	fail "no throttled_ns for vCPU 0 in its vcpu0 cgroup"
+# the VM's own cgroups: the domain's and each vCPU's
+vm_throttled() { echo $(($(throttled "$DOMCG") + $(throttled "$CG0") + $(throttled "$CG1"))); }
+wait_for 10 vms_hold ".vms[] | select(.pid == $QPID) | .vcpus[0].throttled_ns != null and .vcpus[1].throttled_ns != null" ||
+	fail "no throttled_ns for the vCPUs in their vcpuN cgroups"
 st0=$(steal 0) th0=$(vcpu_throttled 0)
 sleep 3
-for i in 1 2 3; do
-	b0=$(throttled "$CG0"); bvm=$(vm_throttled_sum)
+for _ in 1 2 3; do
+	b0=$(throttled "$CG0"); b1=$(throttled "$CG1"); bvm=$(vm_throttled)
 	vm=$(vm_json "$QPID")
-	a0=$(throttled "$CG0"); avm=$(vm_throttled_sum)
+	a0=$(throttled "$CG0"); a1=$(throttled "$CG1"); avm=$(vm_throttled)
 	v0=$(jq -r '.vcpus[] | select(.index == 0) | .throttled_ns' <<<"$vm")
+	v1=$(jq -r '.vcpus[] | select(.index == 1) | .throttled_ns' <<<"$vm")
 	total=$(jq -r .throttled_ns <<<"$vm")
-	note "vcpu0 throttled_usec $b0..$a0 ns: vCPU 0 $v0; the domain's cgroups $bvm..$avm ns: VM $total"
-	[ "$b0" -gt 100000000 ] || fail "vcpu_quota did not throttle vcpu0 ($b0 ns)"
+	note "vcpu0 throttled_usec $b0..$a0 ns: vCPU 0 $v0; vcpu1 $b1..$a1: vCPU 1 $v1; the domain's cgroups $bvm..$avm ns: VM $total"
+	[ "$b0" -gt 100000000 ] && [ "$b1" -gt 100000000 ] || fail "vcpu_quota did not throttle vcpu0 and vcpu1 ($b0, $b1 ns)"
 	[ "$v0" != null ] && [ "$v0" -ge "$b0" ] && [ "$v0" -le "$a0" ] ||
 		fail "vCPU 0 throttled_ns $v0 not within vcpu0's throttled_usec [$b0, $a0]"
+	[ "$v1" != null ] && [ "$v1" -ge "$b1" ] && [ "$v1" -le "$a1" ] ||
+		fail "vCPU 1 throttled_ns $v1 not within vcpu1's throttled_usec [$b1, $a1]"
 	[ "$total" != null ] && [ "$total" -ge "$bvm" ] && [ "$total" -le "$avm" ] ||
 		fail "VM throttled_ns $total not within its cgroups' [$bvm, $avm]"
 	sleep 0.5
+done
+for c in "/sys/fs/cgroup$DOMCG" "/sys/fs/cgroup$DOMCG"/*/; do
+	note "${c#/sys/fs/cgroup}: cpu.max $(cat "$c/cpu.max"), throttled $(throttled "${c#/sys/fs/cgroup}") ns"
 done
 [ "$(jq -r .cgroup <<<"$vm")" = "$DOMCG" ] || fail "VM cgroup $(jq -r .cgroup <<<"$vm"), not $DOMCG"
 st1=$(steal 0) th1=$(vcpu_throttled 0)
