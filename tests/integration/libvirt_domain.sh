@@ -32,11 +32,14 @@ DOM=stt-lv
 UUID=5ca1ab1e-0d0e-4f00-9a11-c0ffee000014
 export LIBVIRT_DEFAULT_URI=qemu:///system
 
+# the suites after this one in the same VM find no libvirt running
 stop_libvirt() {
 	virsh destroy "$DOM" >/dev/null 2>&1
-	local f
+	local f p
 	for f in /run/libvirtd.pid /run/virtlogd.pid; do
-		[ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null
+		[ -s "$f" ] || continue
+		p=$(cat "$f")
+		kill "$p" 2>/dev/null && wait_for 10 sh -c "! kill -0 $p 2>/dev/null"
 	done
 }
 trap 'stop_libvirt; cleanup' EXIT
