@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# cost: 260 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
+# A KVM domain of Debian's libvirt (libvirtd and virtlogd started by hand,
+# in a throwaway VM of tests/vm/run.sh: the test edits qemu.conf), 2 vCPUs
+# that spin. The daemon names the VM by the domain's name and UUID; each
+# vCPU's steal_ns lies between libvirt's own vcpu.N.delay (virsh domstats)
+# read just before and after, beside a CPU hog; with a vcpu_quota set
+# through virsh schedinfo, each vCPU's throttled_ns lies between its vcpuN
+# cgroup's throttled_usec read before and after, the VM's between the sums
+# of its cgroups', and throttling is told apart from steal (none beside the
+# hog alone; under the quota steal holds it); /metrics joins each vCPU
+# series to the domain's UUID through stealtime_vm_info; virsh destroy
+# retires the VM, and virsh start of the same domain is a new VM of the
+# same name.
+source "$(dirname "$0")/../lib.sh"
+need_root
+if [ -z "${STEALTIME_VM:-}" ]; then
+	# libvirtd and virtlogd started by hand, /etc/libvirt/qemu.conf edited:
+	# only in a VM of its own, never on this machine
+	command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86 not installed"
+	cd "$ROOT" || fail "no $ROOT"
+	bash tests/vm/run.sh --timeout 900 -- env BUILD="$BUILD" bash "$0"
+	exit $?
+fi
+need_kvm; need_btf
+[ "$(nproc)" -ge 2 ] || skip "needs 2 CPUs"
+for c in virsh libvirtd virtlogd; do
+	command -v "$c" >/dev/null || skip "$c not installed (libvirt-daemon-system, libvirt-clients)"
+done
+
+DOM=stt-lv
+UUID=5ca1ab1e-0d0e-4f00-9a11-c0ffee000014
+export LIBVIRT_DEFAULT_URI=qemu:///system
+
+# the suites after this one in the same VM find no libvirt running
+stop_libvirt() {
+	virsh destroy "$DOM" >/dev/null 2>&1
+	local f p
+	for f in /run/libvirtd.pid /run/virtlogd.pid; do
+		[ -s "$f" ] || continue
+		p=$(cat "$f")
+		kill "$p" 2>/dev/null && wait_for 10 sh -c "! kill -0 $p 2>/dev/null"
+	done
+}
+trap 'stop_libvirt; cleanup' EXIT
+
+# In this VM only: no systemd, so both daemons by hand; QEMU keeps the
+# host's /dev (libvirt's private /dev has no /dev/kvm here)
+echo 'namespaces = []' >>/etc/libvirt/qemu.conf
+chgrp kvm /dev/kvm && chmod 0660 /dev/kvm || fail "cannot give /dev/kvm to the kvm group"
+virtlogd -d || fail "virtlogd did not start"
+libvirtd -d || fail "libvirtd did not start"
+wait_for 60 virsh version >/dev/null 2>&1 || fail "libvirtd does not answer"
+
+# smp_spin_bios FILE: spin_bios whose vCPU 0 first wakes the others, so that
+# every vCPU spins: at the reset vector a jump to 0xff00, there x2APIC on,
+# INIT then two SIPIs (vector 0xf0: they start at 0xf0000, the ROM's first
+# "jmp $") to all but itself, then "jmp $"
+smp_spin_bios() {
+	spin_bios "$1"
+	# mov ecx,0x1b; rdmsr; or eax,0xc00; wrmsr (IA32_APIC_BASE: EN, EXTD)
+	# mov ecx,0x830; xor edx,edx; mov eax,0xc4500; wrmsr (ICR: INIT, all but self)
+	# mov eax,0xc46f0; wrmsr; wrmsr (SIPI vector 0xf0, twice); jmp $
+	printf '\x66\xb9\x1b\x00\x00\x00\x0f\x32\x66\x0d\x00\x0c\x00\x00\x0f\x30%b%b%b' \
+		'\x66\xb9\x30\x08\x00\x00\x66\x31\xd2\x66\xb8\x00\x45\x0c\x00\x0f\x30' \
+		'\x66\xb8\xf0\x46\x0c\x00\x0f\x30\x0f\x30' '\xeb\xfe' |
+		dd of="$1" bs=1 seek=$((0xff00)) conv=notrunc status=none &&
+		printf '\xe9\x0d\xff' | dd of="$1" bs=1 seek=$((0xfff0)) conv=notrunc status=none # jmp 0xff00
+}
+chmod 0755 "$TMP" # the ROM is read by QEMU as libvirt-qemu
+smp_spin_bios "$TMP/spin.bin" || fail "cannot write the ROM"
+cat >"$TMP/$DOM.xml" <<EOF
+<domain type='kvm'>
+  <name>$DOM</name>
+  <uuid>$UUID</uuid>
+  <memory unit='MiB'>64</memory>
+  <vcpu placement='static'>2</vcpu>
+  <cputune>
+    <vcpupin vcpu='0' cpuset='1'/>
+    <vcpupin vcpu='1' cpuset='1'/>
+    <emulatorpin cpuset='0'/>
+  </cputune>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <loader type='rom'>$TMP/spin.bin</loader>
+  </os>
+  <devices>
+    <emulator>$(command -v qemu-system-x86_64)</emulator>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+EOF
+virsh define "$TMP/$DOM.xml" >/dev/null || fail "virsh define"
+start_domain() {
+	virsh start "$DOM" >"$TMP/start.log" 2>&1 || {
+		cat "$TMP/start.log" /var/log/libvirt/qemu/"$DOM".log >&2
+		fail "virsh start $DOM"
+	}
+	QPID=$(cat "/run/libvirt/qemu/$DOM.pid") || fail "no pid file of $DOM"
+}
+start_domain
+note "domain $DOM: QEMU pid $QPID, $(tr '\0' ' ' <"/proc/$QPID/cmdline" | grep -o -- '-name [^ ]*')"
+
+start_daemon
+wait_for 30 vm_json "$QPID" >/dev/null || fail "the domain's QEMU (pid $QPID) not in /v1/vms"
+
+# 1. named by libvirt's domain name and UUID
+vm=$(vm_json "$QPID")
+[ "$(jq -r .name <<<"$vm")" = "$DOM" ] || fail "name $(jq -r .name <<<"$vm"), not $DOM"
+[ "$(jq -r .uuid <<<"$vm")" = "$UUID" ] || fail "uuid $(jq -r .uuid <<<"$vm"), not $UUID"
+[ "$(virsh domuuid "$DOM")" = "$UUID" ] || fail "virsh domuuid $(virsh domuuid "$DOM")"
+[ "$(jq '.vcpus | length' <<<"$vm")" -eq 2 ] || fail "$(jq '.vcpus | length' <<<"$vm") vCPUs, not 2"
+ID=$(jq -r .id <<<"$vm")
+
+# each vCPU thread in the cgroup libvirt made for it (vcpuN)
+cg_of() { sed -n 's/^0:://p' "/proc/$QPID/task/$1/cgroup"; }
+vcpu_tid() { vm_json "$QPID" | jq -r ".vcpus[] | select(.index == $1) | .tid"; }
+wait_for 20 vms_hold ".vms[] | select(.pid == $QPID) | .vcpus[0].tid > 0 and .vcpus[1].tid > 0" ||
+	fail "vCPUs not both bound: $(vm_json "$QPID" | jq -c '[.vcpus[].tid]')"
+tid0=$(vcpu_tid 0) tid1=$(vcpu_tid 1)
+CG0=$(cg_of "$tid0") CG1=$(cg_of "$tid1")
+[ "${CG0##*/}" = vcpu0 ] || fail "vCPU 0's thread $tid0 is in $CG0, not libvirt's vcpu0"
+DOMCG=${CG0%/*}
+[ "$CG1" = "$DOMCG/vcpu1" ] || fail "vCPU 1's thread $tid1 is in $CG1, not libvirt's $DOMCG/vcpu1"
+note "vCPU threads $tid0 $tid1, domain cgroup $DOMCG"
+
+# 2. steal_ns against libvirt's own vcpu.N.delay, beside a hog on the vCPUs' CPU:
+# each reading of libvirt's ends a bracket and starts the next (a virsh
+# call takes seconds in an emulated VM)
+delays() { virsh domstats "$DOM" --vcpu | awk -F= '/^ *vcpu\.[01]\.delay=/ {printf "%s ", $2}'; }
+steals() { vm_json "$QPID" | jq -r '[.vcpus[] | select(.index < 2)] | sort_by(.index) | map(.steal_ns) | join(" ")'; }
+vcpu_throttled() { vm_json "$QPID" | jq -r ".vcpus[] | select(.index == $1) | .throttled_ns // 0"; }
+steal() { vm_json "$QPID" | jq -r ".vcpus[] | select(.index == $1) | .steal_ns"; }
+hog 1
+sleep 1
+st0=$(steal 0) th0=$(vcpu_throttled 0)
+sleep 2
+read -r p0 p1 <<<"$(delays)"
+for _ in 1 2 3 4; do
+	read -r s0 s1 <<<"$(steals)"
+	read -r d0 d1 <<<"$(delays)"
+	note "vcpu.0.delay $p0 .. $d0, steal_ns $s0; vcpu.1.delay $p1 .. $d1, steal_ns $s1"
+	[ -n "$p0" ] && [ -n "$s0" ] && [ -n "$d0" ] && ns_between "$p0" "$s0" "$d0" 1000000 ||
+		fail "vCPU 0 steal_ns $s0 not within libvirt's vcpu.0.delay [$p0, $d0] +-1ms"
+	[ -n "$p1" ] && [ -n "$s1" ] && [ -n "$d1" ] && ns_between "$p1" "$s1" "$d1" 1000000 ||
+		fail "vCPU 1 steal_ns $s1 not within libvirt's vcpu.1.delay [$p1, $d1] +-1ms"
+	p0=$d0 p1=$d1
+done
+st1=$(steal 0) th1=$(vcpu_throttled 0)
+note "beside the hog: vCPU 0 steal grew $(((st1 - st0) / 1000000)) ms, throttled $(((th1 - th0) / 1000000)) ms"
+[ $((st1 - st0)) -gt 300000000 ] || fail "vCPU 0 steal grew only $((st1 - st0)) ns in >4 s beside a hog"
+[ "$th1" -eq "$th0" ] || fail "throttled time grew ($th0 -> $th1) without a quota: steal taken for throttling"
+kill "${PIDS[-1]}"
+
+# 3. a vcpu_quota through libvirt: throttling from the vcpuN cgroups
+virsh schedinfo "$DOM" --live --set vcpu_period=100000 --set vcpu_quota=30000 >/dev/null ||
+	fail "virsh schedinfo --set vcpu_quota"
+[ "$(cat "/sys/fs/cgroup$CG0/cpu.max")" = "30000 100000" ] ||
+	fail "vcpu0's cpu.max is $(cat "/sys/fs/cgroup$CG0/cpu.max") after vcpu_quota=30000"
+throttled() { awk '/^throttled_usec / {printf "%.0f\n", $2 * 1000}' "/sys/fs/cgroup$1/cpu.stat"; }
+# the VM's own cgroups: the domain's and each vCPU's
+vm_throttled() { echo $(($(throttled "$DOMCG") + $(throttled "$CG0") + $(throttled "$CG1"))); }
+wait_for 10 vms_hold ".vms[] | select(.pid == $QPID) | .vcpus[0].throttled_ns != null and .vcpus[1].throttled_ns != null" ||
+	fail "no throttled_ns for the vCPUs in their vcpuN cgroups"
+st0=$(steal 0) th0=$(vcpu_throttled 0)
+sleep 3
+for _ in 1 2 3; do
+	b0=$(throttled "$CG0"); b1=$(throttled "$CG1"); bvm=$(vm_throttled)
+	vm=$(vm_json "$QPID")
+	a0=$(throttled "$CG0"); a1=$(throttled "$CG1"); avm=$(vm_throttled)
+	v0=$(jq -r '.vcpus[] | select(.index == 0) | .throttled_ns' <<<"$vm")
+	v1=$(jq -r '.vcpus[] | select(.index == 1) | .throttled_ns' <<<"$vm")
+	total=$(jq -r .throttled_ns <<<"$vm")
+	note "vcpu0 throttled_usec $b0..$a0 ns: vCPU 0 $v0; vcpu1 $b1..$a1: vCPU 1 $v1; the domain's cgroups $bvm..$avm ns: VM $total"
+	[ "$b0" -gt 100000000 ] && [ "$b1" -gt 100000000 ] || fail "vcpu_quota did not throttle vcpu0 and vcpu1 ($b0, $b1 ns)"
+	[ "$v0" != null ] && [ "$v0" -ge "$b0" ] && [ "$v0" -le "$a0" ] ||
+		fail "vCPU 0 throttled_ns $v0 not within vcpu0's throttled_usec [$b0, $a0]"
+	[ "$v1" != null ] && [ "$v1" -ge "$b1" ] && [ "$v1" -le "$a1" ] ||
+		fail "vCPU 1 throttled_ns $v1 not within vcpu1's throttled_usec [$b1, $a1]"
+	[ "$total" != null ] && [ "$total" -ge "$bvm" ] && [ "$total" -le "$avm" ] ||
+		fail "VM throttled_ns $total not within its cgroups' [$bvm, $avm]"
+	sleep 0.5
+done
+for c in "/sys/fs/cgroup$DOMCG" "/sys/fs/cgroup$DOMCG"/*/; do
+	note "${c#/sys/fs/cgroup}: cpu.max $(cat "$c/cpu.max"), throttled $(throttled "${c#/sys/fs/cgroup}") ns"
+done
+[ "$(jq -r .cgroup <<<"$vm")" = "$DOMCG" ] || fail "VM cgroup $(jq -r .cgroup <<<"$vm"), not $DOMCG"
+st1=$(steal 0) th1=$(vcpu_throttled 0)
+note "under the quota: vCPU 0 steal grew $(((st1 - st0) / 1000000)) ms, throttled $(((th1 - th0) / 1000000)) ms"
+# the kernel counts throttled time in run_delay: steal holds it, throttled_ns tells it apart
+[ $((th1 - th0)) -gt 0 ] && [ $((st1 - st0)) -ge $(((th1 - th0) * 9 / 10)) ] ||
+	fail "under the quota vCPU 0 throttled $((th1 - th0)) ns, steal grew $((st1 - st0)) ns"
+
+# 4. /metrics: per-vCPU series by name and vm_id, stealtime_vm_info adds the UUID
+metrics=$(curl -fsS "$URL/metrics") || fail "/metrics"
+grep -E "^stealtime_vcpu_steal_seconds_total\{vm=\"$DOM\",vm_id=\"$ID\",vcpu=\"0\"\} " <<<"$metrics" >/dev/null ||
+	fail "no steal series of $DOM's vCPU 0"
+grep -E "^stealtime_vm_info\{vm=\"$DOM\",vm_id=\"$ID\",uuid=\"$UUID\"," <<<"$metrics" >/dev/null ||
+	fail "no stealtime_vm_info with the domain's uuid"
+
+# 5. virsh destroy retires the VM; virsh start is a new VM of the same name
+virsh destroy "$DOM" >/dev/null || fail "virsh destroy"
+wait_for 20 vms_hold "[.vms[] | select(.id == \"$ID\" or .name == \"$DOM\")] | length == 0" ||
+	fail "$DOM still in /v1/vms after virsh destroy"
+old_pid=$QPID
+start_domain
+wait_for 30 vm_json "$QPID" >/dev/null || fail "the restarted domain (pid $QPID) not in /v1/vms"
+vm=$(vm_json "$QPID")
+note "restarted: $(jq -c '{id, name, uuid, pid}' <<<"$vm") (was $ID, pid $old_pid)"
+jq_true "$vm" ".name == \"$DOM\" and .uuid == \"$UUID\" and .id != \"$ID\"" ||
+	fail "the restarted domain is not a new VM named $DOM: $(jq -c '{id, name, uuid}' <<<"$vm")"
+echo "libvirt domain named by name and uuid; steal within vcpu.N.delay; throttling from vcpuN; destroy and start"
