@@ -4,13 +4,15 @@
  * empty tp_btf/sched_switch program (one atomic add), both attached during
  * the same workload, from the kernel's own bpf_stats (run_time_ns/run_cnt).
  *
- *   hookcost PROG_NAME -- WORKLOAD...
+ *   hookcost [--competitor] PROG_NAME -- WORKLOAD...
  *   hookcost --empty-only -- WORKLOAD...
  *
  * PROG_NAME is the name of an already attached program (on_switch when
  * stealtimed runs). Prints one line per program and the ratio. With
- * --empty-only it just keeps the empty program attached (no bpf_stats)
- * while the workload runs: the throughput baseline of "any hook at all".
+ * --competitor, another tool's sched_switch program that keeps a hash
+ * (bpf/bench_competitor.bpf.c) runs beside them. With --empty-only it just
+ * keeps the empty program attached (no bpf_stats) while the workload runs:
+ * the throughput baseline of "any hook at all".
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bench_competitor.skel.h"
 #include "bench_empty.skel.h"
 
 struct prog_stats {
@@ -85,13 +88,23 @@ static double per_event(const struct prog_stats *a, const struct prog_stats *b)
 
 int main(int argc, char **argv)
 {
+	struct bench_competitor_bpf *competitor = NULL;
 	struct prog_stats e0, e1, s0, s1;
 	struct bench_empty_bpf *skel;
 	int stats_fd, prog_fd, err;
 	double empty, ours;
 
+	if (argc > 1 && strcmp(argv[1], "--competitor") == 0) {
+		competitor = bench_competitor_bpf__open_and_load();
+		if (!competitor || bench_competitor_bpf__attach(competitor)) {
+			fprintf(stderr, "hookcost: cannot load the competitor program\n");
+			return 1;
+		}
+		argv++;
+		argc--;
+	}
 	if (argc < 4 || strcmp(argv[2], "--")) {
-		fprintf(stderr, "usage: hookcost PROG_NAME -- WORKLOAD...\n");
+		fprintf(stderr, "usage: hookcost [--competitor] PROG_NAME -- WORKLOAD...\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "--empty-only") == 0) {
@@ -102,6 +115,7 @@ int main(int argc, char **argv)
 		}
 		err = run_workload(&argv[3]);
 		bench_empty_bpf__destroy(skel);
+		bench_competitor_bpf__destroy(competitor);
 		return err ? 1 : 0;
 	}
 	prog_fd = find_prog(argv[1]);
@@ -125,6 +139,7 @@ int main(int argc, char **argv)
 	prog_stats(bpf_program__fd(skel->progs.empty_switch), &e1);
 	prog_stats(prog_fd, &s1);
 	bench_empty_bpf__destroy(skel);
+	bench_competitor_bpf__destroy(competitor);
 	close(stats_fd);
 	if (err) {
 		fprintf(stderr, "hookcost: workload failed\n");
