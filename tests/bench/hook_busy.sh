@@ -28,12 +28,15 @@ ratio() {
 		{ cat "$TMP/hook.out" >&2; fail "hookcost $* failed"; }
 	awk '/^ratio/ {print $2}' "$TMP/hook.out"
 }
+# cache_ratio: ratio with stress-ng --cache 2 on the same CPU (stopped whatever happens)
 cache_ratio() {
+	local s r rc
 	taskset -c "$CPU" stress-ng --cache 2 --quiet --timeout 600 >/dev/null 2>&1 &
-	local s=$!
+	s=$!
 	sleep 0.5
-	ratio
+	r=$(ratio); rc=$?
 	kill "$s"; wait "$s" 2>/dev/null
+	[ "$rc" -eq 0 ] && echo "$r"
 }
 
 echo "== on_switch per event over an empty sched_switch program (bpf_stats), $LOOPS pipe loops on CPU $CPU, $ROUNDS rounds"
@@ -43,6 +46,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	alone+=("$(ratio)")
 	comp+=("$(ratio --competitor)")
 	cache+=("$(cache_ratio)")
+	[ -n "${alone[-1]}" ] && [ -n "${comp[-1]}" ] && [ -n "${cache[-1]}" ] || fail "round $r: a measurement failed"
 	echo "round $r: alone ${alone[-1]}, competitor ${comp[-1]}, cache ${cache[-1]}"
 done
 echo "median ratio: alone $(median "${alone[@]}"), with a hash-keeping competitor $(median "${comp[@]}"), with stress-ng --cache 2 $(median "${cache[@]}")"
