@@ -24,7 +24,7 @@ pipe() { taskset -c "$CPU" perf bench sched pipe -l "$LOOPS"; }
 ops() { pipe 2>/dev/null | awk '/ops\/sec/ {print $1}'; }
 # ratio [--competitor] -> on_switch's ns/event over the empty program's
 ratio() {
-	"$HOOKCOST" "$@" on_switch -- taskset -c "$CPU" perf bench sched pipe -l "$LOOPS" >"$TMP/hook.out" 2>&1 ||
+	"$HOOKCOST" "$@" "$PIN_DIR/links/on_switch" -- taskset -c "$CPU" perf bench sched pipe -l "$LOOPS" >"$TMP/hook.out" 2>&1 ||
 		{ cat "$TMP/hook.out" >&2; fail "hookcost $* failed"; }
 	awk '/^ratio/ {print $2}' "$TMP/hook.out"
 }

@@ -8,7 +8,8 @@
  *   hookcost --empty-only -- WORKLOAD...
  *
  * PROG_NAME is the name of an already attached program (on_switch when
- * stealtimed runs). Prints one line per program and the ratio. With
+ * stealtimed runs), or the path of its pinned link (PIN_DIR/links/on_switch:
+ * that daemon's, whatever other daemons run). Prints one line per program and the ratio. With
  * --competitor, another tool's sched_switch program that keeps a hash
  * (bpf/bench_competitor.bpf.c) runs beside them. With --empty-only it just
  * keeps the empty program attached (no bpf_stats) while the workload runs:
@@ -44,10 +45,27 @@ static int prog_stats(int fd, struct prog_stats *s)
 	return 0;
 }
 
+/* the program of the link pinned at path */
+static int linked_prog(const char *path)
+{
+	struct bpf_link_info info = { 0 };
+	__u32 len = sizeof(info);
+	int fd = bpf_obj_get(path), err;
+
+	if (fd < 0)
+		return -errno;
+	err = bpf_obj_get_info_by_fd(fd, &info, &len) ? -errno : 0;
+	close(fd);
+	return err ? err : bpf_prog_get_fd_by_id(info.prog_id);
+}
+
 /* newest loaded program called name (a restarted daemon leaves none behind) */
 static int find_prog(const char *name)
 {
 	__u32 id = 0, best = 0;
+
+	if (name[0] == '/')
+		return linked_prog(name);
 
 	while (bpf_prog_get_next_id(id, &id) == 0) {
 		struct bpf_prog_info info = { 0 };
@@ -93,6 +111,7 @@ int main(int argc, char **argv)
 	struct bench_empty_bpf *skel;
 	int stats_fd, prog_fd, err;
 	double empty, ours;
+	const char *name;
 
 	if (argc > 1 && strcmp(argv[1], "--competitor") == 0) {
 		competitor = bench_competitor_bpf__open_and_load();
@@ -149,7 +168,8 @@ int main(int argc, char **argv)
 	ours = per_event(&s0, &s1);
 	printf("empty program  %8.1f ns/event  (%llu events)\n", empty,
 	       (unsigned long long)(e1.run_cnt - e0.run_cnt));
-	printf("%-14s %8.1f ns/event  (%llu events)\n", argv[1], ours,
+	name = strrchr(argv[1], '/') ? strrchr(argv[1], '/') + 1 : argv[1];
+	printf("%-14s %8.1f ns/event  (%llu events)\n", name, ours,
 	       (unsigned long long)(s1.run_cnt - s0.run_cnt));
 	printf("ratio %.2f\n", empty > 0 ? ours / empty : 0);
 	close(prog_fd);
