@@ -19,7 +19,7 @@ start_daemon
 start_testvmm --vcpus 2 --cpu 1 --seconds 3600  # vCPU switches on CPU 1, the pipe on CPU 0
 sleep 1
 echo "== hook cost per event (bpf_stats), non-vCPU switches from perf bench sched pipe"
-"$BUILD/tests/bench/hookcost" on_switch -- taskset -c 0 perf bench sched pipe -l "$LOOPS" >"$TMP/hook.out" 2>&1 ||
+"$BUILD/tests/bench/hookcost" "$PIN_DIR/links/on_switch" -- taskset -c 0 perf bench sched pipe -l "$LOOPS" >"$TMP/hook.out" 2>&1 ||
 	{ cat "$TMP/hook.out"; fail "hookcost failed"; }
 grep -E "ns/event|ratio" "$TMP/hook.out"
 
