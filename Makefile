@@ -183,7 +183,8 @@ $(BUILD)/tests/vmm/%: $(BUILD)/obj/tests/vmm/%.o $(VMMLIB)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
 
-$(BUILD)/obj/tests/bench/%.o: $(BPF_SKELS)
+# explicit: a pattern rule without a recipe would add no prerequisite
+$(patsubst tests/%.c,$(BUILD)/obj/tests/%.o,$(wildcard tests/bench/*.c)): $(BPF_SKELS)
 $(BUILD)/tests/bench/%: $(BUILD)/obj/tests/bench/%.o
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)

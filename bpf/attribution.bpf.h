@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Who ran instead of a waiting vCPU. Every switch appends the task that is
- * leaving the CPU to a per-CPU log (when it left, who it was); the log's
+ * Who ran instead of a waiting vCPU. Every switch on a CPU where a vCPU
+ * thread waits (waiting.bpf.h) appends the task that is leaving the CPU to
+ * a per-CPU log (when it left, who it was); the log's
  * entries are contiguous, so each covers [previous end, its end]. When a
  * vCPU thread comes back after a wait [last_queued, now], the log is walked
  * backwards and the overlap of each entry with the wait is added to

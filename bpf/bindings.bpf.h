@@ -108,8 +108,10 @@ static __always_inline int bind_requested(struct task_struct *t, enum binding_ho
 		return 0;
 	b = binding_of(t, home);
 	if (r->op == ST_BIND_OP_UNBIND) {
-		if (b && b->slot == r->slot)
+		if (b && b->slot == r->slot) {
+			wait_end(b); /* a wait under way no longer counts here */
 			binding_delete(t, home);
+		}
 		r->result = ST_BIND_DONE;
 		return 0;
 	}
@@ -120,6 +122,8 @@ static __always_inline int bind_requested(struct task_struct *t, enum binding_ho
 	}
 	init.slot = r->slot;
 	init.gen = r->gen;
+	if (b) /* a wait under way stays counted where it is, by the new binding */
+		init.wait_cpu = b->wait_cpu;
 	if (b && b->slot == ST_SLOT_NONE && (b->flags & ST_TASK_SEEN_SET)) {
 		/* the rescan marker says when the thread first ran a vCPU */
 		init.steal_seen = b->steal_seen;

@@ -8,7 +8,9 @@
  * writes directly. A thread that runs a vCPU carries a binding (struct
  * st_task) naming its slot, in task storage (or, on 5.10, a tid-keyed hash:
  * bindings.bpf.h); everything else on the host has no binding, so a context
- * switch that involves no vCPU costs one load per task that finds nothing.
+ * switch that involves no vCPU costs one load per task that finds nothing,
+ * and a read of the CPU's count of waiting vCPUs (waiting.bpf.h): the
+ * switch log is written only where one waits.
  *
  *  discover (iter/task_file)   every "kvm-vcpu:N" file: VM, vcpu_id, the
  *                              thread that runs it (discover.bpf.h). The
@@ -34,7 +36,8 @@
  *                              is added to steal and stolen_by now, and
  *                              carried to the switch-in, whose histogram
  *                              counts the wait once, whole.
- *  on_wakeup                   wakeups of vCPU threads.
+ *  on_wakeup                   a vCPU thread starts waiting (waiting.bpf.h);
+ *                              its wakeups, with count_wakeups.
  *  on_exit                     tells the daemon a bound thread is gone.
  *
  * Programs that depend on the kernel come in twins (core_fixes.bpf.h says
@@ -107,6 +110,8 @@ struct {
  * the generation: old ones stop at once, nothing is counted twice.
  */
 const volatile __u64 generation = 0;
+/* count_wakeups: sched_wakeup also counts wakeups of vCPU threads */
+const volatile bool count_wakeups = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -156,6 +161,7 @@ static __always_inline void stat_inc(__u32 which)
 }
 
 #include "attribution.bpf.h"
+#include "waiting.bpf.h"
 #include "bindings.bpf.h"
 #include "discover.bpf.h"
 
@@ -270,13 +276,22 @@ static __always_inline void commit(struct st_vcpu *v)
 enum prev_state_src { STATE_FROM_ARG, STATE_FROM_TASK };
 
 static __always_inline void switch_out(struct st_task *b, struct task_struct *t, bool preempt,
-				       unsigned int prev_state, enum prev_state_src src)
+				       unsigned int prev_state, enum prev_state_src src, __u32 cpu)
 {
-	struct st_vcpu *v = bound_vcpu(b);
-	__u64 exec = t->se.sum_exec_runtime;
+	struct st_vcpu *v;
+	__u64 exec;
 
+	/*
+	 * Still runnable (the state as sched_info_depart() reads it, after
+	 * __schedule() set a task with a signal pending running again): it
+	 * waits on this CPU from now.
+	 */
+	if (preempt || task_state(t) == TASK_RUNNING)
+		wait_begin(b, cpu);
+	v = bound_vcpu(b);
 	if (!v)
 		return;
+	exec = t->se.sum_exec_runtime;
 	if (b->flags & ST_TASK_NEEDS_BASE)
 		bind_thread(b, v, t, t->sched_info.run_delay, exec);
 	add_growth(&v->run_ns, &b->run_seen, exec);
@@ -287,8 +302,11 @@ static __always_inline void switch_out(struct st_task *b, struct task_struct *t,
 		v->preemptions++;
 }
 
-static __always_inline void switch_in(struct st_task *b, struct task_struct *t, __u64 now)
+static __always_inline void switch_in(struct st_task *b, struct task_struct *t, __u64 now,
+				      __u32 cpu)
 {
+	/* the log covers the wait only if it was counted on this CPU */
+	bool logged = wait_end(b) == cpu + 1;
 	struct st_vcpu *v = bound_vcpu(b);
 	__u64 queued, run_delay, wait = 0, whole, slot;
 
@@ -319,7 +337,12 @@ static __always_inline void switch_in(struct st_task *b, struct task_struct *t, 
 		if (whole > v->max_wait_ns)
 			v->max_wait_ns = whole;
 		v->wait_sum_ns += whole;
-		attribute_wait(b->slot, queued, now);
+		if (!queued)
+			;
+		else if (logged)
+			attribute_wait(b->slot, queued, now);
+		else if (now > queued)
+			attrib_add(b->slot, ST_CULPRIT_OTHER, 0, now - queued);
 	}
 	/* run_delay gets this wait in sched_info_arrive(), after the tracepoint */
 	add_growth(&v->steal_ns, &b->steal_seen, run_delay + wait);
@@ -331,23 +354,24 @@ static __always_inline int handle_switch(bool preempt, struct task_struct *prev,
 					 struct task_struct *next, unsigned int prev_state,
 					 enum prev_state_src src, enum binding_home home)
 {
-	bool prev_is_vcpu = false;
-	struct st_task *b;
-	__u64 now;
+	struct st_task *bp = binding_of(prev, home), *bn = binding_of(next, home);
+	__u32 cpu = bpf_get_smp_processor_id();
+	__u64 *waiting = waiting_on(cpu), now;
+	bool log = waiting && *waiting;
 
+	/* neither task runs a vCPU and none waits here: nothing to do */
+	if (!bp && !bn && !log)
+		return 0;
 	if (!active())
 		return 0;
 	/* the rq clock, which sched_info_arrive() is about to use too */
 	now = next->se.cfs_rq->rq->clock;
-	b = binding_of(prev, home);
-	if (b) {
-		prev_is_vcpu = b->slot != ST_SLOT_NONE;
-		switch_out(b, prev, preempt, prev_state, src);
-	}
-	log_switch(prev, prev_is_vcpu, now);
-	b = binding_of(next, home);
-	if (b)
-		switch_in(b, next, now);
+	if (bp)
+		switch_out(bp, prev, preempt, prev_state, src, cpu);
+	if (log)
+		log_switch(prev, bp && bp->slot != ST_SLOT_NONE, now);
+	if (bn)
+		switch_in(bn, next, now, cpu);
 	return 0;
 }
 
@@ -414,21 +438,29 @@ static __always_inline __u32 running_culprit(struct task_struct *cur, enum bindi
 	return cur->bpf_storage ? ST_CULPRIT_OTHER : culprit_kind(cur, false);
 }
 
-static __always_inline int handle_migrate(struct task_struct *t, enum binding_home home,
-					  enum cpu_reach reach)
+static __always_inline int handle_migrate(struct task_struct *t, __u32 dest_cpu,
+					  enum binding_home home, enum cpu_reach reach)
 {
 	struct task_struct *cur;
 	__u64 run_delay, part, now;
+	struct st_cpu_log *l;
 	struct st_task *b;
 	struct st_vcpu *v;
 	__u32 zero = 0;
 	struct rq *rq;
+	bool logged;
 
 	b = binding_of(t, home);
 	if (!b || !active())
 		return 0;
+	if (t->on_rq != TASK_ON_RQ_MIGRATING)
+		return 0;
+	rq = t->se.cfs_rq->rq;
+	/* its wait goes on on dest_cpu, counted there from now */
+	logged = wait_end(b) == rq->cpu + 1;
+	wait_begin(b, dest_cpu);
 	/* a binding's first event is a switch (bind_thread takes its offsets) */
-	if (t->on_rq != TASK_ON_RQ_MIGRATING || (b->flags & ST_TASK_NEEDS_BASE))
+	if (b->flags & ST_TASK_NEEDS_BASE)
 		return 0;
 	v = bound_vcpu(b);
 	if (!v)
@@ -437,13 +469,12 @@ static __always_inline int handle_migrate(struct task_struct *t, enum binding_ho
 	if (run_delay <= b->steal_seen)
 		return 0;
 	part = run_delay - b->steal_seen;
-	rq = t->se.cfs_rq->rq;
 	now = rq->clock; /* the clock sched_info_dequeue() just used */
 	add_growth(&v->steal_ns, &b->steal_seen, run_delay);
 	b->wait_carry_ns += part;
 	cur = rq->curr;
-	attribute_moved(percpu_value(&cpu_log, &zero, rq->cpu, reach), b->slot, now, part,
-			running_culprit(cur, home), cur->tgid);
+	l = logged ? percpu_value(&cpu_log, &zero, rq->cpu, reach) : NULL;
+	attribute_moved(l, b->slot, now, part, running_culprit(cur, home), cur->tgid);
 	return 0;
 }
 
@@ -451,21 +482,21 @@ static __always_inline int handle_migrate(struct task_struct *t, enum binding_ho
 SEC("tp_btf/sched_migrate_task")
 int BPF_PROG(on_migrate, struct task_struct *t, int dest_cpu)
 {
-	return handle_migrate(t, IN_TASK_STORAGE, ANY_CPU);
+	return handle_migrate(t, dest_cpu, IN_TASK_STORAGE, ANY_CPU);
 }
 
 /* 5.11 to 5.18: the old CPU's log where this runs on it, else "other" */
 SEC("tp_btf/sched_migrate_task")
 int BPF_PROG(on_migrate_local, struct task_struct *t, int dest_cpu)
 {
-	return handle_migrate(t, IN_TASK_STORAGE, THIS_CPU_ONLY);
+	return handle_migrate(t, dest_cpu, IN_TASK_STORAGE, THIS_CPU_ONLY);
 }
 
 /* 5.10 */
 SEC("tp_btf/sched_migrate_task")
 int BPF_PROG(on_migrate_tid, struct task_struct *t, int dest_cpu)
 {
-	return handle_migrate(t, IN_TID_HASH, THIS_CPU_ONLY);
+	return handle_migrate(t, dest_cpu, IN_TID_HASH, THIS_CPU_ONLY);
 }
 
 static __always_inline int handle_wakeup(struct task_struct *t, enum binding_home home)
@@ -475,6 +506,11 @@ static __always_inline int handle_wakeup(struct task_struct *t, enum binding_hom
 
 	b = binding_of(t, home);
 	if (!b || !active())
+		return 0;
+	/* enqueued on its CPU (the runqueue lock held); not a running task's wakeup */
+	if (!t->on_cpu)
+		wait_begin(b, t->se.cfs_rq->rq->cpu);
+	if (!count_wakeups)
 		return 0;
 	v = bound_vcpu(b);
 	if (v)

@@ -214,10 +214,11 @@ static void choose_twins(struct stealtime_bpf *s, const struct kernel_features *
 	bpf_program__set_autoload(s->progs.on_switch, storage && f->prev_state);
 	bpf_program__set_autoload(s->progs.on_switch_nostate, storage && !f->prev_state);
 	bpf_program__set_autoload(s->progs.on_switch_tid, !storage);
-	/* steal needs no wakeup hook; counting wakeups costs switch-heavy hosts ~3% */
-	bpf_program__set_autoload(s->progs.on_wakeup, storage && count_wakeups);
+	/* the start of a vCPU thread's wait (waiting.bpf.h); wakeups counted if asked */
+	s->rodata->count_wakeups = count_wakeups;
+	bpf_program__set_autoload(s->progs.on_wakeup, storage);
 	bpf_program__set_autoload(s->progs.on_wakeup_new, storage && count_wakeups);
-	bpf_program__set_autoload(s->progs.on_wakeup_tid, !storage && count_wakeups);
+	bpf_program__set_autoload(s->progs.on_wakeup_tid, !storage);
 	bpf_program__set_autoload(s->progs.on_wakeup_new_tid, !storage && count_wakeups);
 	bpf_program__set_autoload(s->progs.on_exit, storage);
 	bpf_program__set_autoload(s->progs.on_exit_tid, !storage);
@@ -316,7 +317,7 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
 	struct kernel_features f;
-	int err;
+	int err, ncpus;
 
 	memset(e, 0, sizeof(*e));
 	e->bind_reqs_fd = e->bind_link_fd = e->regions_fd = e->stats_fd = -1;
@@ -330,6 +331,9 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 	if (!e->skel)
 		return log_errno(-errno, "open BPF object");
 	size_stolen_by(e, pin_dir, attribution_entries);
+	ncpus = libbpf_num_possible_cpus();
+	if (ncpus > 0) /* the same on every start: possible CPUs are fixed at boot */
+		bpf_map__set_max_entries(e->skel->maps.cpu_waiting, ncpus);
 	e->skel->rodata->generation = pinned_generation(pin_dir) + 1;
 	choose_twins(e->skel, &f, count_wakeups);
 	err = stealtime_bpf__load(e->skel);

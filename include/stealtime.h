@@ -13,6 +13,7 @@
 
 #define ST_HIST_SLOTS 32         /* log2(ns) buckets of single waits */
 #define ST_MAX_VCPUS 16384       /* vCPU slots (per host): about 400 B each */
+#define ST_MAX_CPUS 8192         /* cpu_waiting's default size (the daemon sizes it to the host) */
 #define ST_MAX_REGIONS 4096      /* registered VMs with a guest record region */
 #define ST_RECORDS_PER_REGION 1024
 #define ST_RECORD_SIZE 64
@@ -63,7 +64,7 @@ struct st_task {
 	__u32 slot;
 	__u32 flags;
 	__u32 gen;       /* the slot's st_vcpu.gen when bound: a reused slot is not this one */
-	__u32 reserved;
+	__u32 wait_cpu;  /* 1 + the CPU whose cpu_waiting counts this thread's wait, 0: none */
 	/*
 	 * What of the thread's own counters has been added to the vCPU's:
 	 * each event adds what grew since, so threads that share a vCPU add

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # make bench: figures measured side by side in one run.
+#  0. the hook on a busy host, natively (hook_busy.sh: no /dev/kvm needed);
 #  1. cost per sched_switch event of stealtimed's hook vs an empty program
 #     (both attached at once, kernel bpf_stats), while a test VM runs;
 #  2. context-switch throughput (perf bench sched pipe, both tasks on CPU 0)
 #     with the daemon attached vs detached, interleaved rounds.
 #  3. control replies with and without scrapes (control_latency.sh).
 source "$(dirname "$0")/../lib.sh"
+bash "$(dirname "$0")/hook_busy.sh" || [ $? -eq 77 ] || fail "hook_busy.sh failed"
 need_root; need_kvm; need_btf
 command -v perf >/dev/null || skip "perf not installed"
 ROUNDS=${ROUNDS:-5}
@@ -17,7 +19,7 @@ start_daemon
 start_testvmm --vcpus 2 --cpu 1 --seconds 3600  # vCPU switches on CPU 1, the pipe on CPU 0
 sleep 1
 echo "== hook cost per event (bpf_stats), non-vCPU switches from perf bench sched pipe"
-"$BUILD/tests/bench/hookcost" on_switch -- taskset -c 0 perf bench sched pipe -l "$LOOPS" >"$TMP/hook.out" 2>&1 ||
+"$BUILD/tests/bench/hookcost" "$PIN_DIR/links/on_switch" -- taskset -c 0 perf bench sched pipe -l "$LOOPS" >"$TMP/hook.out" 2>&1 ||
 	{ cat "$TMP/hook.out"; fail "hookcost failed"; }
 grep -E "ns/event|ratio" "$TMP/hook.out"
 

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The sched_switch hook on a busy host, natively (no /dev/kvm needed):
+# switches that involve no vCPU (perf bench sched pipe on one CPU), the
+# cost per event of stealtimed's on_switch over an empty program's (both
+# attached at once, kernel bpf_stats) in three conditions, interleaved in
+# each round:
+#   alone       nothing else on sched_switch;
+#   competitor  another tool's program beside it that keeps a hash keyed by
+#               pid, updated on every switch (bpf/bench_competitor.bpf.c);
+#   cache       stress-ng --cache 2 on the same CPU.
+# Then perf bench sched pipe's throughput with the daemon vs no program,
+# interleaved rounds. Every result is a ratio of the same run (medians).
+source "$(dirname "$0")/../lib.sh"
+need_root; need_btf
+command -v perf >/dev/null || skip "perf not installed"
+command -v stress-ng >/dev/null || skip "stress-ng not installed"
+ROUNDS=${ROUNDS:-5}
+LOOPS=${LOOPS:-100000}
+CPU=${BENCH_CPU:-0}
+HOOKCOST=$BUILD/tests/bench/hookcost
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+pipe() { taskset -c "$CPU" perf bench sched pipe -l "$LOOPS"; }
+ops() { pipe 2>/dev/null | awk '/ops\/sec/ {print $1}'; }
+# ratio [--competitor] -> on_switch's ns/event over the empty program's
+ratio() {
+	"$HOOKCOST" "$@" "$PIN_DIR/links/on_switch" -- taskset -c "$CPU" perf bench sched pipe -l "$LOOPS" >"$TMP/hook.out" 2>&1 ||
+		{ cat "$TMP/hook.out" >&2; fail "hookcost $* failed"; }
+	awk '/^ratio/ {print $2}' "$TMP/hook.out"
+}
+# cache_ratio: ratio with stress-ng --cache 2 on the same CPU (stopped whatever happens)
+cache_ratio() {
+	local s r rc
+	taskset -c "$CPU" stress-ng --cache 2 --quiet --timeout 600 >/dev/null 2>&1 &
+	s=$!
+	sleep 0.5
+	r=$(ratio); rc=$?
+	kill "$s"; wait "$s" 2>/dev/null
+	[ "$rc" -eq 0 ] && echo "$r"
+}
+
+echo "== on_switch per event over an empty sched_switch program (bpf_stats), $LOOPS pipe loops on CPU $CPU, $ROUNDS rounds"
+start_daemon
+alone=() comp=() cache=()
+for r in $(seq 1 "$ROUNDS"); do
+	alone+=("$(ratio)")
+	comp+=("$(ratio --competitor)")
+	cache+=("$(cache_ratio)")
+	[ -n "${alone[-1]}" ] && [ -n "${comp[-1]}" ] && [ -n "${cache[-1]}" ] || fail "round $r: a measurement failed"
+	echo "round $r: alone ${alone[-1]}, competitor ${comp[-1]}, cache ${cache[-1]}"
+done
+echo "median ratio: alone $(median "${alone[@]}"), with a hash-keeping competitor $(median "${comp[@]}"), with stress-ng --cache 2 $(median "${cache[@]}")"
+
+echo "== perf bench sched pipe throughput, daemon vs no program, $ROUNDS interleaved rounds"
+off=() on=()
+for r in $(seq 1 "$ROUNDS"); do
+	stop_daemon
+	off+=("$(ops)")
+	start_daemon
+	on+=("$(ops)")
+	echo "round $r: no program ${off[-1]}, daemon ${on[-1]} ops/s"
+done
+stop_daemon
+awk -v a="$(median "${on[@]}")" -v b="$(median "${off[@]}")" \
+	'BEGIN { printf "throughput with the daemon: %.1f%% of no program (medians %d vs %d ops/s)\n", 100 * a / b, a, b }'
