@@ -19,7 +19,7 @@
 
 static const char *const pinned_maps[] = { "vcpus",    "vcpu_task", "vcpu_tid", "vcpu_runner",
 					   "regions",  "settings",  "id_key",   "stats",
-					   "stolen_by" };
+					   "stolen_by", "cpu_waiting" };
 
 /*
  * The programs whose links are pinned (they keep working while the daemon
