@@ -63,7 +63,7 @@ struct st_task {
 	__u32 slot;
 	__u32 flags;
 	__u32 gen;       /* the slot's st_vcpu.gen when bound: a reused slot is not this one */
-	__u32 reserved;
+	__u32 last_event; /* the last event handled (first_to_handle in stealtime.bpf.c) */
 	/*
 	 * What of the thread's own counters has been added to the vCPU's:
 	 * each event adds what grew since, so threads that share a vCPU add
