@@ -123,7 +123,7 @@ $(BUILD)/vmlinux.h: $(VMLINUX_H)
 	$(Q)cp $< $@
 endif
 
-$(BPF_OBJS): $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h) include/stealtime.h $(BUILD)/vmlinux.h | $(DEPS_STAMP)
+$(BPF_OBJS): $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.bpf.h) include/stealtime.h include/stealtime_layouts.h $(BUILD)/vmlinux.h | $(DEPS_STAMP)
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@

@@ -116,6 +116,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } settings SEC(".maps");
 
+/* pinned state for the daemon only: ST_LAYOUT, written once the state has it */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_RDONLY_PROG);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} layout SEC(".maps");
+
 /* pinned state for the daemon only: the secret key of VM ids (struct st_id_key) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -158,6 +168,7 @@ static __always_inline void stat_inc(__u32 which)
 #include "attribution.bpf.h"
 #include "bindings.bpf.h"
 #include "discover.bpf.h"
+#include "layout_migration.bpf.h"
 
 static __always_inline struct st_vcpu *bound_vcpu(struct st_task *b)
 {

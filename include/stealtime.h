@@ -22,6 +22,17 @@
 /* the BPF side masks histogram and log indices with SIZE - 1 */
 _Static_assert((ST_HIST_SLOTS & (ST_HIST_SLOTS - 1)) == 0, "ST_HIST_SLOTS must be a power of 2");
 
+/*
+ * The layout of the pinned state: bumped by a release that changes the key
+ * or value of a pinned map. The pinned "layout" map holds it; older pins
+ * have none, daemon/pin_layout.c tells theirs from the binding map's value
+ * size. Layouts (stealtime_layouts.h keeps the older structs):
+ *   1  struct st_task without wait_carry_ns (32 bytes), no "layout" map
+ *   2  struct st_task with wait_carry_ns (40 bytes); the "layout" map
+ *      from the release that introduced it on
+ */
+#define ST_LAYOUT 2
+
 /* the "settings" array */
 #define ST_SETTING_COOKIE_KEY 0
 #define ST_SETTING_GENERATION 1
