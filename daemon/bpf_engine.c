@@ -140,7 +140,10 @@ static void unpin_next(struct layout_migration *m, const char *pin_dir)
  * Ours stay attached through the pins when this daemon stops or dies, so
  * guest records keep being committed. A failure after the flip leaves our
  * programs attached and active through their temporary pins; the next
- * daemon removes those before its own step 1.
+ * daemon removes those before its own step 1 (no program acts until its
+ * flip: each binding's first event after it adds the growth since the
+ * last one counted, only the waits that ended in between are not in the
+ * histogram).
  */
 static int take_over(struct bpf_engine *e, struct layout_migration *m, const char *pin_dir)
 {
