@@ -6,7 +6,8 @@
 # pinned others (on_switch_next, ...): it removes those, and exits 1; the
 # links pinned before (by id) and the generation are untouched. Once the
 # obstacle is gone the next daemon takes over: a new generation, new links,
-# no temporary pin left.
+# no temporary pin left. Pins of a newer layout than this release's are
+# refused and left as they are.
 source "$(dirname "$0")/../lib.sh"
 need_root; need_btf
 command -v bpftool >/dev/null || skip "needs bpftool"
@@ -37,4 +38,14 @@ note "after the take-over: links $ids1, generation $gen1"
 [ "$gen1" -eq $((gen0 + 1)) ] || fail "generation $gen0 -> $gen1 after a take-over"
 for id in $ids0; do [[ " $ids1 " == *" $id "* ]] && fail "old link $id still pinned after the take-over"; done
 ls "$PIN_DIR" "$PIN_DIR/links" | grep -q _next && fail "temporary pins left: $(ls -R "$PIN_DIR" | tr '\n' ' ')"
-echo "a failed take-over left links $ids0 and generation $gen0 alone; the next one took over"
+
+# pins of a newer layout than this release's: refused, untouched
+kill "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null
+ids2=$(link_ids)
+bpftool map update pinned "$PIN_DIR/layout" key 0 0 0 0 value 99 0 0 0 0 0 0 0 || fail "cannot write the layout map"
+rc=0; timeout 30 "$BUILD/stealtimed" --listen "127.0.0.1:$(free_port)" --control-socket "$TMP/control3.sock" \
+	--pin-dir "$PIN_DIR" --state-dir "$TMP/state" >"$TMP/daemon3.log" 2>&1 || rc=$?
+note "$(grep -m1 layout "$TMP/daemon3.log")"
+[ $rc -eq 1 ] && grep -q "has layout 99, newer" "$TMP/daemon3.log" || { cat "$TMP/daemon3.log" >&2; fail "pins of layout 99 not refused (exit $rc)"; }
+[ "$(link_ids)" = "$ids2" ] && [ "$(generation)" = "$gen1" ] || fail "pins of a newer layout were touched"
+echo "a failed take-over left links $ids0 and generation $gen0 alone; the next one took over; layout 99 refused"
