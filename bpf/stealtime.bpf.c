@@ -121,6 +121,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } settings SEC(".maps");
 
+/* pinned state for the daemon only: ST_LAYOUT, written once the state has it */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_RDONLY_PROG);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} layout SEC(".maps");
+
 /* pinned state for the daemon only: the secret key of VM ids (struct st_id_key) */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -164,6 +174,7 @@ static __always_inline void stat_inc(__u32 which)
 #include "waiting.bpf.h"
 #include "bindings.bpf.h"
 #include "discover.bpf.h"
+#include "layout_migration.bpf.h"
 
 static __always_inline struct st_vcpu *bound_vcpu(struct st_task *b)
 {
@@ -350,6 +361,36 @@ static __always_inline void switch_in(struct st_task *b, struct task_struct *t, 
 	commit(v);
 }
 
+/*
+ * A take-over (daemon/bpf_engine.c) flips the generation while events are
+ * under way. Programs attached to one tracepoint run one after the other
+ * on the CPU where it fires, each checking active() when it starts: for an
+ * event that straddles the flip, the old program may have passed the check
+ * before it and the new one after it, both with the same binding. Each
+ * marks the binding with the event it handled (the rq clock the scheduler
+ * holds fixed through the event, and its kind), and the second one to run
+ * finds the mark and leaves the event alone. Steal and run time would come
+ * out right anyway (each adds the growth since the binding's *_seen, which
+ * the first moved), the wait's histogram, waits, preemptions and wakeups
+ * would not. Two events of one kind on one thread have one of another kind
+ * between them, so a mark equals the next event's only if their clocks
+ * differ by a multiple of 2^30 ns exactly (that event's non-growth
+ * counters would be skipped). With a binding map migrated to a new layout
+ * the old programs have bindings of their own, and the new programs' are
+ * copied only once none of the old programs still runs (layout_migration.c).
+ */
+enum event_kind { EVENT_SWITCH_OUT, EVENT_SWITCH_IN, EVENT_WAKEUP };
+
+static __always_inline bool first_to_handle(struct st_task *b, __u64 clock, enum event_kind kind)
+{
+	__u32 mark = (__u32)(clock << 2) | kind;
+
+	if (READ_ONCE(b->last_event) == mark)
+		return false;
+	WRITE_ONCE(b->last_event, mark);
+	return true;
+}
+
 static __always_inline int handle_switch(bool preempt, struct task_struct *prev,
 					 struct task_struct *next, unsigned int prev_state,
 					 enum prev_state_src src, enum binding_home home)
@@ -366,11 +407,11 @@ static __always_inline int handle_switch(bool preempt, struct task_struct *prev,
 		return 0;
 	/* the rq clock, which sched_info_arrive() is about to use too */
 	now = next->se.cfs_rq->rq->clock;
-	if (bp)
+	if (bp && first_to_handle(bp, now, EVENT_SWITCH_OUT))
 		switch_out(bp, prev, preempt, prev_state, src, cpu);
 	if (log)
 		log_switch(prev, bp && bp->slot != ST_SLOT_NONE, now);
-	if (bn)
+	if (bn && first_to_handle(bn, now, EVENT_SWITCH_IN))
 		switch_in(bn, next, now, cpu);
 	return 0;
 }
@@ -513,7 +554,8 @@ static __always_inline int handle_wakeup(struct task_struct *t, enum binding_hom
 	if (!count_wakeups)
 		return 0;
 	v = bound_vcpu(b);
-	if (v)
+	/* the clock of the runqueue the scheduler locked to wake t */
+	if (v && first_to_handle(b, t->se.cfs_rq->rq->clock, EVENT_WAKEUP))
 		v->wakeups++;
 	return 0;
 }

@@ -14,12 +14,17 @@
 #include "bpf_engine.h"
 #include "feature_env.h"
 #include "kernel_features.h"
+#include "layout_migration.h"
 #include "log.h"
+#include "pin_layout.h"
 #include "stealtime.skel.h"
 
 static const char *const pinned_maps[] = { "vcpus",    "vcpu_task", "vcpu_tid", "vcpu_runner",
 					   "regions",  "settings",  "id_key",   "stats",
-					   "stolen_by", "cpu_waiting" };
+					   "stolen_by", "cpu_waiting", "layout" };
+
+/* a pin's name while a take-over is under way (renamed over the pin at its end) */
+#define NEXT_SUFFIX "_next" /* bpffs refuses names with a dot */
 
 /*
  * The programs whose links are pinned (they keep working while the daemon
@@ -100,37 +105,86 @@ static __u64 pinned_generation(const char *pin_dir)
 	return gen;
 }
 
+static void link_paths(char *path, char *next, size_t len, const char *pin_dir,
+		       enum link_role role)
+{
+	snprintf(path, len, "%s/links/%s", pin_dir, role_names[role]);
+	snprintf(next, len, "%s/links/%s" NEXT_SUFFIX, pin_dir, role_names[role]);
+}
+
+/* Our links' and new maps' temporary pins removed: the old programs stay as they are */
+static void unpin_next(struct layout_migration *m, const char *pin_dir)
+{
+	char path[512], next[512];
+
+	for (int i = 0; i < NR_ROLES; i++) {
+		link_paths(path, next, sizeof(path), pin_dir, i);
+		if (unlink(next) && errno != ENOENT)
+			log_errno(-errno, "unlink %s", next);
+	}
+	layout_migration_unpin_next(m, pin_dir);
+}
+
 /*
- * Our programs take over from those of an earlier daemon: activate ours
- * (the old ones stop at the same instant), then replace the pinned links,
- * which detaches the old programs. Ours stay attached through the pins when
- * this daemon stops or dies, so guest records keep being committed.
+ * Our programs take over from those of an earlier daemon, in three steps
+ * so that the old programs go on acting until ours do:
+ *  1. our links and any map that replaces a pinned one are pinned under
+ *     temporary names. A failure removes them: the old programs stay
+ *     attached and active, and this daemon exits.
+ *  2. the generation is flipped: the old programs stop acting at that
+ *     instant, ours start (first_to_handle in stealtime.bpf.c says why an
+ *     event under way then is counted once), then a migrated map is filled.
+ *  3. each temporary pin is renamed over the old one, which detaches the
+ *     old program (rename(2) of bpffs replaces the target). A role this
+ *     daemon does not play loses its old link.
+ * Ours stay attached through the pins when this daemon stops or dies, so
+ * guest records keep being committed. A failure after the flip leaves our
+ * programs attached and active through their temporary pins; the next
+ * daemon removes those before its own step 1 (no program acts until its
+ * flip: each binding's first event after it adds the growth since the
+ * last one counted, only the waits that ended in between are not in the
+ * histogram).
  */
-static int take_over(struct bpf_engine *e, const char *pin_dir)
+static int take_over(struct bpf_engine *e, struct layout_migration *m, const char *pin_dir)
 {
 	__u32 k = ST_SETTING_GENERATION;
 	__u64 gen = e->skel->rodata->generation;
-	char path[512];
-	int err;
+	char path[512], next[512];
+	int err = 0;
 
-	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.settings), &k, &gen, BPF_ANY))
-		return log_errno(-errno, "activate programs");
 	snprintf(path, sizeof(path), "%s/links", pin_dir);
 	if (mkdir(path, 0700) && errno != EEXIST)
 		return log_errno(-errno, "mkdir %s", path);
-	for (int i = 0; i < NR_ROLES; i++) {
+	for (int i = 0; i < NR_ROLES && !err; i++) {
 		struct bpf_link *link = role_link(e->skel, i);
 
-		snprintf(path, sizeof(path), "%s/links/%s", pin_dir, role_names[i]);
-		if (unlink(path) && errno != ENOENT)
-			return log_errno(-errno, "unpin %s", path);
-		if (!link)
-			continue; /* not loaded (count_wakeups off, or no kvm BTF) */
-		err = bpf_link__pin(link, path);
-		if (err)
-			return log_errno(err, "pin %s", path);
+		link_paths(path, next, sizeof(path), pin_dir, i);
+		if (unlink(next) && errno != ENOENT) /* an interrupted take-over's */
+			err = log_errno(-errno, "unlink %s", next);
+		else if (link && bpf_obj_pin(bpf_link__fd(link), next))
+			err = log_errno(-errno, "pin %s", next);
 	}
-	return 0;
+	if (!err)
+		err = layout_migration_pin_next(m, pin_dir);
+	if (!err && bpf_map_update_elem(bpf_map__fd(e->skel->maps.settings), &k, &gen, BPF_ANY))
+		err = log_errno(-errno, "activate programs");
+	if (err) {
+		unpin_next(m, pin_dir);
+		return err;
+	}
+	err = layout_migration_finish(m, e->skel, pin_dir);
+	for (int i = 0; i < NR_ROLES && !err; i++) {
+		link_paths(path, next, sizeof(path), pin_dir, i);
+		if (!role_link(e->skel, i)) { /* not loaded (count_wakeups off, or no kvm BTF) */
+			if (unlink(path) && errno != ENOENT)
+				err = log_errno(-errno, "unpin %s", path);
+		} else if (rename(next, path)) {
+			err = log_errno(-errno, "rename %s to %s", next, path);
+		}
+	}
+	if (!err)
+		err = pin_layout_write(bpf_map__fd(e->skel->maps.layout), ST_LAYOUT);
+	return err;
 }
 
 /* The VM cookie key is chosen once and kept in the pinned settings map. */
@@ -316,8 +370,9 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 		    bool count_wakeups)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
+	struct layout_migration migration;
 	struct kernel_features f;
-	int err, ncpus;
+	int err, ncpus, layout;
 
 	memset(e, 0, sizeof(*e));
 	e->bind_reqs_fd = e->bind_link_fd = e->regions_fd = e->stats_fd = -1;
@@ -326,6 +381,16 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 	if (err)
 		return err;
 	e->adopted = pins_exist(pin_dir);
+	/* before libbpf reuses any pin: it would refuse a map of another layout */
+	layout = pin_layout_read(pin_dir);
+	if (layout < 0)
+		return layout;
+	if (layout > ST_LAYOUT) {
+		log_error("the state pinned under %s has layout %d, newer than this release's (%d): "
+			  "not touching it (run the newer release, or stealtimed --cleanup)",
+			  pin_dir, layout, ST_LAYOUT);
+		return -EPROTO;
+	}
 
 	e->skel = stealtime_bpf__open_opts(&opts);
 	if (!e->skel)
@@ -336,6 +401,10 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 		bpf_map__set_max_entries(e->skel->maps.cpu_waiting, ncpus);
 	e->skel->rodata->generation = pinned_generation(pin_dir) + 1;
 	choose_twins(e->skel, &f, count_wakeups);
+	err = layout_migration_prepare(&migration, e->skel, pin_dir, layout ? layout : ST_LAYOUT,
+				       f.task_storage);
+	if (err)
+		return err;
 	err = stealtime_bpf__load(e->skel);
 	if (err)
 		return log_errno(err, "load BPF programs (pins under %s)", pin_dir);
@@ -348,7 +417,7 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 	if (err)
 		return log_errno(err, "attach BPF programs");
 	attach_vcpu_entry(e, &f);
-	err = take_over(e, pin_dir);
+	err = take_over(e, &migration, pin_dir);
 	if (err)
 		return err;
 
@@ -397,17 +466,24 @@ int bpf_engine_unpin(const char *pin_dir)
 	char path[512];
 	int err = 0;
 
-	/* links first: that detaches the programs */
+	/* links first: that detaches the programs (an interrupted take-over's too) */
 	for (int i = 0; i < NR_ROLES; i++) {
-		snprintf(path, sizeof(path), "%s/links/%s", pin_dir, role_names[i]);
+		char next[512];
+
+		link_paths(path, next, sizeof(path), pin_dir, i);
 		if (unlink(path) && errno != ENOENT)
 			err = log_errno(-errno, "unlink %s", path);
+		if (unlink(next) && errno != ENOENT)
+			err = log_errno(-errno, "unlink %s", next);
 	}
 	snprintf(path, sizeof(path), "%s/links", pin_dir);
 	if (rmdir(path) && errno != ENOENT)
 		err = log_errno(-errno, "rmdir %s", path);
 	for (size_t i = 0; i < sizeof(pinned_maps) / sizeof(pinned_maps[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, pinned_maps[i]);
+		if (unlink(path) && errno != ENOENT)
+			err = log_errno(-errno, "unlink %s", path);
+		snprintf(path, sizeof(path), "%s/%s" NEXT_SUFFIX, pin_dir, pinned_maps[i]);
 		if (unlink(path) && errno != ENOENT)
 			err = log_errno(-errno, "unlink %s", path);
 	}

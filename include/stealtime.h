@@ -23,6 +23,19 @@
 /* the BPF side masks histogram and log indices with SIZE - 1 */
 _Static_assert((ST_HIST_SLOTS & (ST_HIST_SLOTS - 1)) == 0, "ST_HIST_SLOTS must be a power of 2");
 
+/*
+ * The layout of the pinned state: bumped by a release that changes the key
+ * or value of a pinned map. The pinned "layout" map holds it; older pins
+ * have none, daemon/pin_layout.c tells theirs from the binding map's value
+ * size. Layouts (stealtime_layouts.h keeps the older structs):
+ *   1  struct st_task without wait_carry_ns (32 bytes), no "layout" map
+ *   2  struct st_task with wait_carry_ns (40 bytes); the "layout" map
+ *      from the release that introduced it on
+ *   3  struct st_task with wait_cpu (48 bytes), its reserved word now
+ *      last_event; the "cpu_waiting" map (created at zero on an upgrade)
+ */
+#define ST_LAYOUT 3
+
 /* the "settings" array */
 #define ST_SETTING_COOKIE_KEY 0
 #define ST_SETTING_GENERATION 1
@@ -64,7 +77,7 @@ struct st_task {
 	__u32 slot;
 	__u32 flags;
 	__u32 gen;       /* the slot's st_vcpu.gen when bound: a reused slot is not this one */
-	__u32 wait_cpu;  /* 1 + the CPU whose cpu_waiting counts this thread's wait, 0: none */
+	__u32 last_event; /* the last event handled (first_to_handle in stealtime.bpf.c) */
 	/*
 	 * What of the thread's own counters has been added to the vCPU's:
 	 * each event adds what grew since, so threads that share a vCPU add
@@ -78,6 +91,8 @@ struct st_task {
 	 * wait once, whole, at switch-in.
 	 */
 	__u64 wait_carry_ns;
+	__u32 wait_cpu;  /* 1 + the CPU whose cpu_waiting counts this thread's wait, 0: none */
+	__u32 reserved;
 };
 
 /*

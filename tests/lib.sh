@@ -126,3 +126,20 @@ next_guest_value() {
 
 # jq_true JSON FILTER: FILTER holds for JSON (empty JSON never does)
 jq_true() { [ -n "$1" ] && jq -e "$2" <<<"$1" >/dev/null; }
+
+# vcpu_at_rest VMM_PID TID: stops the VMM (SIGSTOP; kill -CONT it after)
+# and waits until its vCPU thread TID has left the CPU, so that neither
+# counter moves: prints the daemon's steal_ns of vCPU 0 and the thread's
+# run_delay, which are then equal to the nanosecond (its first thread
+# counts from 0, each switch-in adds the wait that ends)
+vcpu_at_rest() {
+	local state i
+	kill -STOP "$1"
+	for i in $(seq 1 200); do
+		state=$(sed 's/.*) //' "/proc/$1/task/$2/stat" 2>/dev/null | cut -d' ' -f1) # after "(comm) "
+		[ "$state" = T ] || [ "$state" = t ] && break
+		sleep 0.05
+	done
+	[ "$state" = T ] || [ "$state" = t ] || fail "vCPU thread $2 did not stop (state $state)"
+	echo "$(vm_json "$1" | jq .vcpus[0].steal_ns) $(run_delay "$2")"
+}

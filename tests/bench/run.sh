@@ -5,7 +5,9 @@
 #     (both attached at once, kernel bpf_stats), while a test VM runs;
 #  2. context-switch throughput (perf bench sched pipe, both tasks on CPU 0)
 #     with the daemon attached vs detached, interleaved rounds.
-#  3. control replies with and without scrapes (control_latency.sh).
+#  3. control replies with and without scrapes (control_latency.sh);
+#  4. scrapes at 16,384 vCPUs against a C reader of their schedstat files,
+#     sizes and RSS (scrape_scale.sh; SCALE_VMS x SCALE_VCPUS_PER_VM).
 source "$(dirname "$0")/../lib.sh"
 bash "$(dirname "$0")/hook_busy.sh" || [ $? -eq 77 ] || fail "hook_busy.sh failed"
 need_root; need_kvm; need_btf
@@ -71,3 +73,4 @@ awk -v a="$((sc - sc0))" -v b="$((pr - pr0))" -v n="$nfiles" 'BEGIN {
 	printf "net of process start: scrape %d us, schedstat reads %d us (%.1f us per vCPU); ratio %.2f\n", a, b, b / n, a / b }'
 stop_daemon
 bash "$(dirname "$0")/control_latency.sh"
+bash "$(dirname "$0")/scrape_scale.sh"

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# cost: 43 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
+# cost: 60 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # SIGKILL and restart of the daemon with a registered VM under contention:
 # the programs' links are pinned, so the guest's record keeps being
 # committed while no daemon runs; the maps are pinned and adopted, so the
 # guest-read value never decreases and keeps tracking run_delay, the
 # per-vCPU counters continue, the VM keeps its id (a keyed hash under the
 # pinned id_key), and the restarted daemon's programs replace the old ones
-# (one of each attached). --cleanup then removes every pin.
+# (one of each attached). Then 4 more restarts beside the hog: steal_ns
+# grows by exactly what run_delay grows by (read with the vCPU at rest).
+# --cleanup then removes every pin.
 source "$(dirname "$0")/../lib.sh"
 need_root; need_kvm; need_btf
 [ "$(nproc)" -ge 2 ] || skip "needs 2 CPUs"
@@ -66,6 +68,26 @@ jq_true "$rr" ".ok and .vm == \"$id\" and .same_region and .set_ipa_again == \"E
 	fail "reconnecting VMM did not get its VM, region and records back: $rr"
 g2=$(next_guest_value "$VMM_REPORT" 0) || fail "no guest value after the reconnect"
 [ "$g2" -ge "$g1" ] || fail "guest value went back after the reconnect: $g1 -> $g2"
+
+# restarts under a steady load, counted exactly: with the vCPU thread at
+# rest (its VMM stopped) steal_ns equals its run_delay to the nanosecond,
+# before and after 4 restarts (SIGTERM and SIGKILL in turn) beside the hog
+read -r s0 r0 < <(vcpu_at_rest "$VMM_PID" "$tid"); kill -CONT "$VMM_PID"
+[ -n "$s0" ] && [ "$s0" = "$r0" ] || fail "at rest before the restarts: steal_ns $s0, run_delay $r0"
+for n in 1 2 3 4; do
+	sig=TERM; [ $((n % 2)) -eq 0 ] && sig=KILL
+	kill -$sig "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null
+	"$BUILD/stealtimed" --listen "${URL#http://}" --control-socket "$CONTROL_SOCK" --pin-dir "$PIN_DIR" \
+		--rescan-interval 1 >"$TMP/daemon-r$n.log" 2>&1 &
+	DAEMON_PID=$!; PIDS+=($DAEMON_PID)
+	wait_for 20 curl -fsS "$URL/healthz" >/dev/null 2>&1 || { cat "$TMP/daemon-r$n.log" >&2; fail "restart $n not answering"; }
+	sleep 0.5
+done
+read -r s1 r1 < <(vcpu_at_rest "$VMM_PID" "$tid"); kill -CONT "$VMM_PID"
+note "4 restarts beside the hog: steal_ns grew $((s1 - s0)) ns, run_delay $((r1 - r0)) ns"
+[ $((r1 - r0)) -gt 500000000 ] || fail "the hog made no wait to count ($r0 -> $r1)"
+[ $((s1 - s0)) -eq $((r1 - r0)) ] || fail "steal_ns grew $((s1 - s0)) ns over 4 restarts, run_delay $((r1 - r0)) ns"
+
 kill "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null
 "$BUILD/stealtimed" --cleanup --pin-dir "$PIN_DIR" || fail "--cleanup failed"
 [ ! -e "$PIN_DIR" ] || fail "--cleanup left pins: $(ls -R "$PIN_DIR" | tr '\n' ' ')"
