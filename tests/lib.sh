@@ -86,6 +86,18 @@ start_testvmm() {
 	VMM_TIDS=$(grep -m1 '"event":"start"' "$VMM_REPORT" | jq -r '.vcpus | sort_by(.index) | .[].tid' | tr '\n' ' ')
 }
 
+# registered_guest_beside_hog: a registered 1-vCPU test VM on CPU 1 beside a
+# CPU hog, its guest running; sets tid (its vCPU thread) and id (the VM's)
+registered_guest_beside_hog() {
+	start_testvmm --vcpus 1 --cpu 1 --seconds 600 --control "$CONTROL_SOCK"
+	tid=${VMM_TIDS%% *}
+	hog 1
+	wait_for 20 grep -q '"event":"guest"' "$VMM_REPORT" || fail "guest reported nothing"
+	sleep 2
+	id=$(vm_json "$VMM_PID" | jq -r .id)
+	[[ $id =~ ^[0-9a-f]{16}$ ]] || fail "VM id '$id' is not 16 hex digits"
+}
+
 # api PATH: GET from the daemon, JSON on stdout
 api() { curl -fsS "$URL$1"; }
 

@@ -15,13 +15,7 @@ need_root; need_kvm; need_btf
 
 start_daemon
 # the VMM connects and registers again on SIGHUP, after the restart below
-start_testvmm --vcpus 1 --cpu 1 --seconds 600 --control "$CONTROL_SOCK"
-tid=${VMM_TIDS%% *}
-hog 1
-wait_for 10 grep -q '"event":"guest"' "$VMM_REPORT" || fail "guest reported nothing"
-sleep 2
-id=$(vm_json "$VMM_PID" | jq -r .id)
-[[ $id =~ ^[0-9a-f]{16}$ ]] || fail "VM id '$id' is not 16 hex digits"
+registered_guest_beside_hog
 [ -e "$PIN_DIR/id_key" ] || fail "no id_key pinned under $PIN_DIR"
 steal_metric() { curl -fsS "$URL/metrics" | awk -v id="$id" '/^stealtime_vcpu_steal_seconds_total\{/ && index($0, "vm_id=\"" id "\"") {print $2}'; }
 m0=$(steal_metric); [ -n "$m0" ] || fail "no steal series for VM $id"

@@ -42,13 +42,7 @@ steal_is_run_delay() {
 }
 
 run_daemon "$OLD/stealtimed" "$TMP/old.log"
-start_testvmm --vcpus 1 --cpu 1 --seconds 600 --control "$CONTROL_SOCK"
-tid=${VMM_TIDS%% *}
-hog 1
-wait_for 20 grep -q '"event":"guest"' "$VMM_REPORT" || fail "guest reported nothing"
-sleep 2
-id=$(vm_json "$VMM_PID" | jq -r .id)
-[[ $id =~ ^[0-9a-f]{16}$ ]] || fail "VM id '$id' is not 16 hex digits"
+registered_guest_beside_hog
 steal_is_run_delay "layout $FROM release" || fail "the old release's steal is not run_delay"
 binding_map=$(ls "$PIN_DIR" | grep -m1 -x 'vcpu_task\|vcpu_tid') || fail "no binding map pinned"
 [ "$(bpftool -j map show pinned "$PIN_DIR/$binding_map" | jq .bytes_value)" = "$OLD_BYTES" ] ||
