@@ -141,6 +141,7 @@ struct vcpu {
 	pthread_t next_thread;   /* --handoff-after: the thread that took over */
 	bool next_started;
 	bool handed_off;
+	bool first_exit_reported; /* the new thread's first return from KVM_RUN */
 };
 
 struct report {

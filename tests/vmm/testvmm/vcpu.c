@@ -91,6 +91,35 @@ static bool handoff_due(struct vcpu *v, uint64_t start_ns)
 	       now_ns() - start_ns >= (uint64_t)(after * 1e9);
 }
 
+/* The calling thread's run_delay (ns), from the kernel's schedstat; 0 if unreadable. */
+static unsigned long long own_run_delay(void)
+{
+	unsigned long long run = 0, delay = 0;
+	FILE *f = fopen("/proc/thread-self/schedstat", "r");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &run, &delay) != 2)
+		delay = 0;
+	fclose(f);
+	return delay;
+}
+
+/*
+ * The thread that took a vCPU over says what it waited before its first
+ * return from KVM_RUN: kvm_userspace_exit is where a later thread starts to
+ * count, so its waits before are nobody's steal.
+ */
+static void report_first_exit(struct vcpu *v)
+{
+	if (!v->handed_off || v->first_exit_reported)
+		return;
+	v->first_exit_reported = true;
+	report_emit(&v->vm->report, json_pack("{s:s, s:i, s:i, s:I}", "event", "handoff_first_exit",
+					      "vcpu", v->index, "tid", v->tid, "run_delay_ns",
+					      (json_int_t)own_run_delay()));
+}
+
 /* 0 when stopped, HANDOFF when another thread must take over, or -errno */
 static int vcpu_loop(struct vcpu *v)
 {
@@ -104,10 +133,13 @@ static int vcpu_loop(struct vcpu *v)
 		if (stopping(v->vm))
 			break;
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				report_first_exit(v);
 				continue;
+			}
 			return error_at(-errno, "vCPU %u: KVM_RUN", v->index);
 		}
+		report_first_exit(v);
 		err = handle_exit(v);
 		if (err)
 			return err;
@@ -162,20 +194,6 @@ void gate_open(struct vm *vm, bool go)
 }
 
 static void *vcpu_thread_next(void *arg);
-
-/* The calling thread's run_delay (ns), from the kernel's schedstat; 0 if unreadable. */
-static unsigned long long own_run_delay(void)
-{
-	unsigned long long run = 0, delay = 0;
-	FILE *f = fopen("/proc/thread-self/schedstat", "r");
-
-	if (!f)
-		return 0;
-	if (fscanf(f, "%llu %llu", &run, &delay) != 2)
-		delay = 0;
-	fclose(f);
-	return delay;
-}
 
 /*
  * A thread that handed its vCPU off lives on, asleep with no wakeups (its
