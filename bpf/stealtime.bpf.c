@@ -348,11 +348,10 @@ static __always_inline void switch_in(struct st_task *b, struct task_struct *t, 
 		if (whole > v->max_wait_ns)
 			v->max_wait_ns = whole;
 		v->wait_sum_ns += whole;
-		if (!queued)
-			;
-		else if (logged)
+		/* this CPU's part: by its log, or whole to other where not logged here */
+		if (queued && logged)
 			attribute_wait(b->slot, queued, now);
-		else if (now > queued)
+		else if (queued && now > queued)
 			attrib_add(b->slot, ST_CULPRIT_OTHER, 0, now - queued);
 	}
 	/* run_delay gets this wait in sched_info_arrive(), after the tracepoint */

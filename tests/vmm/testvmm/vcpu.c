@@ -211,6 +211,8 @@ static void linger(struct vm *vm)
 static int hand_off(struct vcpu *v)
 {
 	pid_t old = v->tid;
+	/* what the old thread waited as the vCPU's thread: none of its later waits need be */
+	unsigned long long waited = own_run_delay();
 	int err;
 
 	v->handed_off = true;
@@ -223,10 +225,9 @@ static int hand_off(struct vcpu *v)
 	if (err)
 		return error_at(err, "vCPU %u: hand-off thread", v->index);
 	v->next_started = true;
-	/* what the old thread waited, as late as it can say: it exits next */
 	report_emit(&v->vm->report, json_pack("{s:s, s:i, s:i, s:I}", "event", "handoff", "vcpu",
 					      v->index, "old_tid", old, "old_run_delay_ns",
-					      (json_int_t)own_run_delay()));
+					      (json_int_t)waited));
 	return 0;
 }
 
