@@ -14,7 +14,7 @@ pkgs=("$@")
 	# tests and benchmarks
 	qemu-system-x86 prometheus curl jq tmux stress-ng linux-perf util-linux
 	procps iproute2 systemd valgrind wrk openssl apache2-utils
-	libvirt-daemon-system libvirt-clients
+	libvirt-daemon-system libvirt-clients prometheus-libvirt-exporter
 	# the VM runner (tests/vm/)
 	busybox-static kmod xz-utils cpio
 )

@@ -155,3 +155,19 @@ vcpu_at_rest() {
 	[ "$state" = T ] || [ "$state" = t ] || fail "vCPU thread $2 did not stop (state $state)"
 	echo "$(vm_json "$1" | jq .vcpus[0].steal_ns) $(run_delay "$2")"
 }
+
+# start_prometheus CONFIG: Debian's Prometheus server with CONFIG on a free
+# loopback port, its TSDB in $TMP/tsdb and its log in $TMP/prometheus.log;
+# sets P, its URL
+start_prometheus() {
+	local port
+	port=$(free_port)
+	bg prometheus --config.file="$1" --storage.tsdb.path="$TMP/tsdb" \
+		--web.listen-address="127.0.0.1:$port" --log.level=warn >"$TMP/prometheus.log" 2>&1
+	P=http://127.0.0.1:$port
+}
+# query PROMQL: the answer of $P's query API
+query() { curl -fsS --get "$P/api/v1/query" --data-urlencode "query=$1"; }
+# query_holds PROMQL FILTER: Prometheus answered and FILTER holds (no answer
+# never does); the answer stays in r
+query_holds() { r=$(query "$1" 2>/dev/null) && jq_true "$r" "$2"; }

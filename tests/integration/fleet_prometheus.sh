@@ -94,7 +94,6 @@ note "/metrics of a host with 1 VM of 2 vCPUs: $total series = $per_host per hos
 # Prometheus here, its targets from a file, relabelled to a host name; per
 # vCPU only steal and run kept, as on a dense host (README, Fleet)
 DENSE_DROP='stealtime_vcpu_(waits|preemptions|wakeups|commits|committed_seconds|throttled_seconds)_total|stealtime_vcpu_max_wait_seconds'
-pport=$(free_port)
 cat >"$TMP/targets.json" <<EOT
 [
   {"targets": ["127.0.0.1:${PORT[host-a]}"], "labels": {"__host": "host-a"}},
@@ -125,12 +124,7 @@ scrape_configs:
         regex: $DENSE_DROP
         action: drop
 EOC
-bg prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/tsdb" \
-	--web.listen-address="127.0.0.1:$pport" --log.level=warn >"$TMP/prometheus.log" 2>&1
-P=http://127.0.0.1:$pport
-query() { curl -fsS --get "$P/api/v1/query" --data-urlencode "query=$1"; }
-# query_holds QUERY FILTER: Prometheus answered QUERY and FILTER holds (no answer never does)
-query_holds() { r=$(query "$1" 2>/dev/null) && jq_true "$r" "$2"; }
+start_prometheus "$TMP/prometheus.yml"
 # the instances a query's series carry, sorted, on one line
 instances() { jq -r '[.data.result[].metric.instance] | sort | join(" ")' <<<"$r"; }
 

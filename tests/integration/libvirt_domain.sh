@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cost: 260 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
+# cost: 290 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # A KVM domain of Debian's libvirt (libvirtd and virtlogd started by hand,
 # in a throwaway VM of tests/vm/run.sh: the test edits qemu.conf), 2 vCPUs
 # that spin. The daemon names the VM by the domain's name and UUID; each
@@ -11,7 +11,8 @@
 # hog alone; under the quota steal holds it); /metrics joins each vCPU
 # series to the domain's UUID through stealtime_vm_info; virsh destroy
 # retires the VM, and virsh start of the same domain is a new VM of the
-# same name.
+# same name. README's PromQL joins are evaluated by Prometheus against
+# Debian's prometheus-libvirt-exporter and the daemon.
 source "$(dirname "$0")/../lib.sh"
 need_root
 if [ -z "${STEALTIME_VM:-}" ]; then
@@ -24,8 +25,8 @@ if [ -z "${STEALTIME_VM:-}" ]; then
 fi
 need_kvm; need_btf
 [ "$(nproc)" -ge 2 ] || skip "needs 2 CPUs"
-for c in virsh libvirtd virtlogd; do
-	command -v "$c" >/dev/null || skip "$c not installed (libvirt-daemon-system, libvirt-clients)"
+for c in virsh libvirtd virtlogd prometheus prometheus-libvirt-exporter; do
+	command -v "$c" >/dev/null || skip "$c not installed (libvirt-daemon-system, libvirt-clients, prometheus, prometheus-libvirt-exporter)"
 done
 
 DOM=stt-lv
@@ -197,6 +198,50 @@ grep -E "^stealtime_vcpu_steal_seconds_total\{vm=\"$DOM\",vm_id=\"$ID\",vcpu=\"0
 	fail "no steal series of $DOM's vCPU 0"
 grep -E "^stealtime_vm_info\{vm=\"$DOM\",vm_id=\"$ID\",uuid=\"$UUID\"," <<<"$metrics" >/dev/null ||
 	fail "no stealtime_vm_info with the domain's uuid"
+
+# 4b. README's PromQL joins with Debian's prometheus-libvirt-exporter, both
+# scraped by Prometheus: each query as README writes it, by its comment
+readme_query() { # readme_query COMMENT: the query under "# COMMENT" in README's libvirt section
+	awk -v c="# $1" '/^### libvirt/ {s = 1} s && /^```promql/ {b = 1; next} b && /^```/ {exit}
+		b && /^# / {q = ($0 == c)} b && q && !/^# / {printf "%s ", $0}' "$ROOT/README.md"
+}
+xport=$(free_port)
+bg prometheus-libvirt-exporter --web.listen-address="127.0.0.1:$xport" --libvirt.uri=qemu:///system \
+	>"$TMP/exporter.log" 2>&1
+cat >"$TMP/prometheus.yml" <<EOC
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: stealtime
+    static_configs:
+      - targets: ['${URL#http://}']
+  - job_name: libvirt
+    static_configs:
+      - targets: ['127.0.0.1:$xport']
+EOC
+start_prometheus "$TMP/prometheus.yml"
+wait_for 90 query_holds "libvirt_domain_info_virtual_cpus{uuid=\"$UUID\"}" '.data.result[0].value[1] == "2"' ||
+	fail "the exporter's libvirt_domain_info_virtual_cpus of $UUID is not 2: $r $(tail -n 3 "$TMP/prometheus.log")"
+for c in "per-vCPU steal with the domain's UUID" \
+	"steal per second of CPU time the domain used (the exporter's cpu_time)" \
+	"vCPUs per domain that stealtime measures: libvirt's count where they agree" \
+	"domains with vCPUs that stealtime does not measure (an alert's expression)"; do
+	q=$(readme_query "$c")
+	[ -n "$q" ] || fail "README has no query under \"# $c\""
+	case $c in
+	per-vCPU*) want=".data.result | length == 2 and all(.[]; .metric.uuid == \"$UUID\" and .metric.vm == \"$DOM\")" ;;
+	steal*) want=".data.result | length == 1 and .[0].metric.uuid == \"$UUID\" and (.[0].value[1] | tonumber > 0)" ;;
+	vCPUs*) want=".data.result | length == 1 and .[0].metric.uuid == \"$UUID\" and .[0].value[1] == \"2\"" ;;
+	domains*) want='.data.result | length == 0' ;;
+	esac
+	wait_for 30 query_holds "$q" "$want" || fail "README's \"$c\": $q gives $r"
+	note "$c: $(jq -c '[.data.result[] | [.metric.uuid, .metric.vcpu // "", .value[1]]]' <<<"$r")"
+done
+# the alert's expression does fire for a domain whose vCPUs are not all measured
+q=$(readme_query "domains with vCPUs that stealtime does not measure (an alert's expression)")
+q=${q//stealtime_vcpu_steal_seconds_total/stealtime_vcpu_steal_seconds_total\{vcpu=\"0\"\}}
+query_holds "$q" ".data.result | length == 1 and .[0].metric.uuid == \"$UUID\"" ||
+	fail "the alert's expression misses a domain with a vCPU not measured: $q gives $r"
 
 # 5. virsh destroy retires the VM; virsh start is a new VM of the same name
 virsh destroy "$DOM" >/dev/null || fail "virsh destroy"

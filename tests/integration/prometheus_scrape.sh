@@ -13,7 +13,6 @@ start_testvmm --vcpus 2 --seconds 600 --name prom-vm
 wait_for 5 vm_json "$VMM_PID" >/dev/null || fail "VM not listed"
 id=$(vm_json "$VMM_PID" | jq -r .id)
 
-pport=$(free_port)
 cat >"$TMP/prometheus.yml" <<EOC
 global:
   scrape_interval: 1s
@@ -25,12 +24,7 @@ scrape_configs:
     static_configs:
       - targets: ['${URL#http://}']
 EOC
-bg prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/tsdb" \
-	--web.listen-address="127.0.0.1:$pport" --log.level=warn
-P=http://127.0.0.1:$pport
-query() { curl -fsS --get "$P/api/v1/query" --data-urlencode "query=$1"; }
-# query_holds QUERY FILTER: Prometheus answered QUERY and FILTER holds (no answer never does)
-query_holds() { local r; r=$(query "$1" 2>/dev/null) && jq_true "$r" "$2"; }
+start_prometheus "$TMP/prometheus.yml"
 wait_for 60 query_holds 'up{job="stealtime"}' '.data.result[0].value[1] == "1"' ||
 	fail "Prometheus does not see the daemon up: $(query 'up' 2>&1)"
 note "up{job=\"stealtime\"} == 1"
