@@ -250,9 +250,26 @@ static __always_inline void add_growth(__u64 *counter, __u64 *seen, __u64 now)
 	*seen = now;
 }
 
+/*
+ * The daemon fills a vCPU's record fields (region, record, commit_init,
+ * commit_base, base_pending), then sets ST_COMMIT_ON with a release store.
+ * Read through the address this returns, they are ordered after the load
+ * of flags on every architecture: the address depends on that load (arm64
+ * keeps address dependencies; BPF's own load-acquire arrived only in
+ * 6.15). It is v plus flags times a zero the compiler cannot see through
+ * and the verifier knows to be 0.
+ */
+static __always_inline struct st_vcpu *after_flags(struct st_vcpu *v, __u32 flags)
+{
+	__u64 zero = 0;
+
+	barrier_var(zero);
+	return (void *)v + (flags & zero);
+}
+
 static __always_inline void commit(struct st_vcpu *v)
 {
-	__u32 flags = v->commit_flags;
+	__u32 flags = READ_ONCE(v->commit_flags);
 	struct st_record *rec;
 	__u32 region, record;
 	void *inner;
@@ -260,6 +277,7 @@ static __always_inline void commit(struct st_vcpu *v)
 
 	if (!(flags & ST_COMMIT_ON))
 		return;
+	v = after_flags(v, flags);
 	if (READ_ONCE(v->base_pending)) /* set while this thread was being bound */
 		take_commit_base(v, v->steal_ns);
 	region = v->region;
