@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cost: 420 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
+# cost: 300 (seconds in a VM under TCG, its boot included)
 # vm: --systemd
 # stealtimed as its unit runs it, under systemd as PID 1, beside Debian's
 # libvirt as its own units run it (libvirtd, virtlogd, systemd-machined):
