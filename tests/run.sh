@@ -7,7 +7,9 @@
 # A script that calls need_kvm needs /dev/kvm. Where this machine has none
 # (its kernel may itself be a guest), those scripts run in VMs of
 # tests/vm/run.sh (a Debian kernel, KVM inside, this file system), VM_JOBS
-# (default 2) at a time, after the others have run here.
+# (default 2) at a time, after the others have run here. A script with a
+# "# vm: OPTIONS" line (e.g. --systemd) gets a VM of its own, booted with
+# those options of tests/vm/run.sh.
 #
 # The kernel matrix: for each kernel series in KERNELS (e.g. "6.1 6.12"),
 # the kernel-sensitive scripts (KERNEL_TESTS, or KERNEL_TESTS_6_1 for 6.1
@@ -77,17 +79,18 @@ needs_vm() { # script: needs KVM this machine does not have
 	[ -z "${STEALTIME_VM:-}" ] && [ ! -w /dev/kvm ] && grep -q '^[^#]*need_kvm' "$1"
 }
 
-# ---- VM jobs: KERNEL NAME-SUFFIX TESTS..., VM_JOBS at a time --------------
+# ---- VM jobs: KERNEL NAME-SUFFIX "RUN.SH OPTIONS" TESTS..., VM_JOBS at a time
 jobs_names=() jobs_results=() jobs_pids=()
 vm_job() {
-	local kernel=$1 suffix=$2; shift 2
+	local kernel=$1 suffix=$2 opts=$3; shift 3
 	local res; res=$(mktemp "$BUILD/vm-results.XXXXXX")
 	# the kernel fetched and its initramfs built before VMs run side by side
 	local kdir; kdir=$(bash tests/vm/kernel.sh "$kernel") && bash tests/vm/initramfs.sh "$kdir" ||
 		echo "# kernel $kernel: not available (its VM will fail)"
 	while [ "$(jobs -rp | wc -l)" -ge "$VM_JOBS" ]; do wait -n; done
-	echo "# VM (Debian kernel $kernel, KVM inside): $*"
-	TESTS="$*" RESULTS=$res NAME_SUFFIX=$suffix bash tests/vm/run.sh --kernel "$kernel" \
+	echo "# VM (Debian kernel $kernel, KVM inside${opts:+, $opts}): $*"
+	# shellcheck disable=SC2086 # opts: words of run.sh options
+	TESTS="$*" RESULTS=$res NAME_SUFFIX=$suffix bash tests/vm/run.sh --kernel "$kernel" $opts \
 		--timeout "${VM_TIMEOUT:-2400}" -- bash tests/run.sh &
 	jobs_pids+=($!)
 	local n; for n in "$@"; do jobs_names+=("$n$suffix"); jobs_results+=("$res"); done
@@ -128,16 +131,21 @@ done
 
 # ---- in VMs -----------------------------------------------------------------
 # deal KERNEL SUFFIX NAMES...: the scripts dealt round-robin over VM_JOBS VMs
-# of KERNEL, longest first (each script's "# cost:" line)
+# of KERNEL, longest first (each script's "# cost:" line); those with a
+# "# vm:" line each in a VM of their own, first
 deal() {
-	local kernel=$1 suffix=$2 i j names group; shift 2
-	mapfile -t names < <(for n in "$@"; do
+	local kernel=$1 suffix=$2 i j n opts names=() group; shift 2
+	for n in "$@"; do
+		opts=$(sed -n '1,/^[^#]/s/^# vm: //p' "tests/integration/$n.sh")
+		if [ -n "$opts" ]; then vm_job "$kernel" "$suffix" "$opts" "$n"; else names+=("$n"); fi
+	done
+	mapfile -t names < <(for n in "${names[@]}"; do
 		echo "$(grep -m1 -o '^# cost: [0-9]*' "tests/integration/$n.sh" | grep -o '[0-9]*$' || echo 1) $n"
 	done | sort -rn | awk '{print $2}')
 	for ((j = 0; j < VM_JOBS && j < ${#names[@]}; j++)); do
 		group=()
 		for ((i = j; i < ${#names[@]}; i += VM_JOBS)); do group+=("${names[$i]}"); done
-		vm_job "$kernel" "$suffix" "${group[@]}"
+		vm_job "$kernel" "$suffix" "" "${group[@]}"
 	done
 }
 if [ ${#in_vm[@]} -gt 0 ]; then

@@ -53,44 +53,9 @@ virtlogd -d || fail "virtlogd did not start"
 libvirtd -d || fail "libvirtd did not start"
 wait_for 60 virsh version >/dev/null 2>&1 || fail "libvirtd does not answer"
 
-# smp_spin_bios FILE: spin_bios whose vCPU 0 first wakes the others, so that
-# every vCPU spins: at the reset vector a jump to 0xff00, there x2APIC on,
-# INIT then two SIPIs (vector 0xf0: they start at 0xf0000, the ROM's first
-# "jmp $") to all but itself, then "jmp $"
-smp_spin_bios() {
-	spin_bios "$1"
-	# mov ecx,0x1b; rdmsr; or eax,0xc00; wrmsr (IA32_APIC_BASE: EN, EXTD)
-	# mov ecx,0x830; xor edx,edx; mov eax,0xc4500; wrmsr (ICR: INIT, all but self)
-	# mov eax,0xc46f0; wrmsr; wrmsr (SIPI vector 0xf0, twice); jmp $
-	printf '\x66\xb9\x1b\x00\x00\x00\x0f\x32\x66\x0d\x00\x0c\x00\x00\x0f\x30%b%b%b' \
-		'\x66\xb9\x30\x08\x00\x00\x66\x31\xd2\x66\xb8\x00\x45\x0c\x00\x0f\x30' \
-		'\x66\xb8\xf0\x46\x0c\x00\x0f\x30\x0f\x30' '\xeb\xfe' |
-		dd of="$1" bs=1 seek=$((0xff00)) conv=notrunc status=none &&
-		printf '\xe9\x0d\xff' | dd of="$1" bs=1 seek=$((0xfff0)) conv=notrunc status=none # jmp 0xff00
-}
 chmod 0755 "$TMP" # the ROM is read by QEMU as libvirt-qemu
 smp_spin_bios "$TMP/spin.bin" || fail "cannot write the ROM"
-cat >"$TMP/$DOM.xml" <<EOF
-<domain type='kvm'>
-  <name>$DOM</name>
-  <uuid>$UUID</uuid>
-  <memory unit='MiB'>64</memory>
-  <vcpu placement='static'>2</vcpu>
-  <cputune>
-    <vcpupin vcpu='0' cpuset='1'/>
-    <vcpupin vcpu='1' cpuset='1'/>
-    <emulatorpin cpuset='0'/>
-  </cputune>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <loader type='rom'>$TMP/spin.bin</loader>
-  </os>
-  <devices>
-    <emulator>$(command -v qemu-system-x86_64)</emulator>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-EOF
+libvirt_domain_xml "$DOM" "$UUID" "$TMP/spin.bin" >"$TMP/$DOM.xml"
 virsh define "$TMP/$DOM.xml" >/dev/null || fail "virsh define"
 start_domain() {
 	virsh start "$DOM" >"$TMP/start.log" 2>&1 || {

@@ -77,7 +77,8 @@ check_needs() {
 	has 'ExecReload=/bin/kill -HUP $MAINPID'
 	has "WatchdogSec=30s"
 	has "RuntimeDirectory=stealtimed"
-	has "ReadWritePaths=/sys/fs/bpf /run/stealtimed"
+	has "ReadWritePaths=-/sys/fs/bpf/stealtimed /run/stealtimed"
+	has "ExecStartPre=+/bin/mkdir -p -m 0700 /sys/fs/bpf/stealtimed"
 	# the daemon reads /proc/PID of VMMs owned by other users
 	lacks '^ProtectProc=(invisible|noaccess)'
 	lacks '^ProcSubset=pid'

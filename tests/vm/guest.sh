@@ -1,24 +1,27 @@
 #!/usr/bin/env bash
-# Runs inside the VM (from tests/vm/init), in the overlay root: the rest of
+# Runs inside the VM (from tests/vm/init, or as the unit init wrote for
+# run.sh --systemd), in the overlay root: the rest of
 # a host-like environment, then the command that tests/vm/run.sh put in
 # RUN/cmd, from RUN/cwd, with RUN/env. Writes RUN/output and RUN/rc, then
 # powers the VM off.
 run=$1
 set -u
 
+# under run.sh --systemd, systemd has mounted most of these already
+mounted() { mountpoint -q "$1"; }
 mkdir -p /dev/pts /dev/shm
-mount -t devpts -o ptmxmode=0666 devpts /dev/pts
-mount -t tmpfs tmpfs /dev/shm
+mounted /dev/pts || mount -t devpts -o ptmxmode=0666 devpts /dev/pts
+mounted /dev/shm || mount -t tmpfs tmpfs /dev/shm
 ln -sfn /proc/self/fd /dev/fd
 ln -sfn /proc/self/fd/0 /dev/stdin
 ln -sfn /proc/self/fd/1 /dev/stdout
 ln -sfn /proc/self/fd/2 /dev/stderr
-mount -t cgroup2 cgroup2 /sys/fs/cgroup
+mounted /sys/fs/cgroup || mount -t cgroup2 cgroup2 /sys/fs/cgroup
 echo "+cpu +cpuset +memory +pids" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null ||
 	echo "+cpu" >/sys/fs/cgroup/cgroup.subtree_control
-mount -t bpf bpf /sys/fs/bpf
-mount -t tracefs tracefs /sys/kernel/tracing
-mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mounted /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+mounted /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing
+mounted /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 ip link set lo up
 # run.sh --forward: QEMU's user network (its gateway 10.0.2.2), no DHCP
 if grep -qE '(^| )stealtime\.net=[1-9]' /proc/cmdline; then

@@ -17,6 +17,10 @@
 #                     console's tail is printed
 #   --mem SIZE        guest memory (default 6G); --cpus N (default 2)
 #   --shell           an interactive shell on the console instead of CMD
+#   --systemd         systemd as PID 1 (the host's own, with its units), CMD
+#                     in a unit of its own (stealtime-vmtest.service, the
+#                     only unit of the target booted): for suites of the
+#                     units and of what systemd sets up (machine.slice)
 #   --forward HOSTPORT:GUESTPORT
 #                     user networking (virtio-net, no route out): TCP to
 #                     127.0.0.1:HOSTPORT here reaches GUESTPORT in the VM,
@@ -27,7 +31,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-kernel=${VM_KERNEL:-6.12} timeout=3600 mem=6G cpus=2 shell=0
+kernel=${VM_KERNEL:-6.12} timeout=3600 mem=6G cpus=2 shell=0 systemd=0
 nic=none fwd=()
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -36,6 +40,7 @@ while [ $# -gt 0 ]; do
 	--mem) mem=$2; shift 2 ;;
 	--cpus) cpus=$2; shift 2 ;;
 	--shell) shell=1; shift ;;
+	--systemd) systemd=1; shift ;;
 	--forward)
 		[[ $2 =~ ^[0-9]+:[0-9]+$ ]] || { echo "run.sh: --forward HOSTPORT:GUESTPORT, not $2" >&2; exit 2; }
 		fwd+=("hostfwd=tcp:127.0.0.1:${2%:*}-:${2#*:}"); shift 2 ;;
@@ -87,7 +92,7 @@ if [ ${#fwd[@]} -gt 0 ]; then
 fi
 qemu=(qemu-system-x86_64 "${accel[@]}" -smp "$cpus" -m "$mem" -no-reboot -nic "$nic"
 	-kernel "$kdir/vmlinuz" -initrd "$kdir/initramfs.cpio.gz"
-	-append "console=ttyS0 quiet loglevel=4 panic=-1 stealtime.project=$ROOT stealtime.run=$run stealtime.net=${#fwd[@]}"
+	-append "console=ttyS0 quiet loglevel=4 panic=-1 stealtime.project=$ROOT stealtime.run=$run stealtime.net=${#fwd[@]} stealtime.systemd=$systemd"
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap"
 	-virtfs "local,path=$ROOT,mount_tag=project,security_model=none,multidevs=remap")
 if [ $shell -eq 1 ]; then
