@@ -522,11 +522,18 @@ int vm_table_rescan(struct vm_table *t)
 int vm_table_apply_walk(struct vm_table *t, struct st_disc *d, size_t n, int err,
 			uint64_t started_ns)
 {
+	uint64_t t0, held;
+
 	pthread_mutex_lock(&t->lock);
+	t0 = vm_table_clock_ns();
 	if (err)
 		t->discovery_errors++;
 	else
 		apply_rescan(t, d, n, started_ns);
+	held = vm_table_clock_ns() - t0;
+	t->apply_lock_ns += held;
+	if (held > t->apply_lock_max_ns)
+		t->apply_lock_max_ns = held;
 	pthread_mutex_unlock(&t->lock);
 	return err;
 }

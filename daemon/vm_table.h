@@ -104,6 +104,8 @@ struct vm_table {
 	uint64_t vms_dropped;      /* VMs not tracked: max_vms reached */
 	uint64_t bind_failures;    /* vCPU threads found but not bound */
 	uint64_t bind_retries;     /* bindings lost to a rescan marker, tried again */
+	/* how long whole rescans' applies held the lock: in all, and the longest */
+	uint64_t apply_lock_ns, apply_lock_max_ns;
 };
 
 /*
