@@ -423,11 +423,14 @@ static void forget_freed_slots(struct vm_table *t)
 static void apply_rescan(struct vm_table *t, struct st_disc *d, size_t n,
 			 const struct rescan_reads *reads, uint64_t stamp)
 {
+	uint64_t at[6]; /* when each step ended, for the debug log */
+
 	if (stamp <= t->whole_ns) {
 		free(d);
 		return;
 	}
 	t->whole_ns = stamp;
+	at[0] = vm_table_clock_ns();
 	/* odd from here to the end: views read without the lock re-read (vm_view.c) */
 	__atomic_add_fetch(&t->rescan_seq, 1, __ATOMIC_SEQ_CST);
 	for (size_t i = 0; i < t->nvms; i++) {
@@ -439,18 +442,27 @@ static void apply_rescan(struct vm_table *t, struct st_disc *d, size_t n,
 		apply_disc(t, &d[i], stamp, reads);
 	free(d);
 	drop_unseen(t, stamp);
+	at[1] = vm_table_clock_ns();
 	finish_bindings(t, 0);
+	at[2] = vm_table_clock_ns();
 	/*
 	 * after the bindings: the threads whose cgroups count are the bound
 	 * ones (a thread the walk did not find, or a VM found since, read now)
 	 */
 	for (size_t i = 0; i < t->nvms; i++)
 		vm_throttle_refresh(t->vms[i], t->vms[i]->seen_ns > stamp ? NULL : reads);
+	at[3] = vm_table_clock_ns();
 	forget_freed_slots(t);
+	at[4] = vm_table_clock_ns();
 	t->rescans++;
 	if (t->hooks->rescanned)
 		t->hooks->rescanned(t);
 	__atomic_add_fetch(&t->rescan_seq, 1, __ATOMIC_SEQ_CST);
+	at[5] = vm_table_clock_ns();
+	log_debug("rescan update (us): records %" PRIu64 ", bindings %" PRIu64 ", throttling %"
+		  PRIu64 ", freed slots %" PRIu64 ", culprits' fold %" PRIu64,
+		  (at[1] - at[0]) / 1000, (at[2] - at[1]) / 1000, (at[3] - at[2]) / 1000,
+		  (at[4] - at[3]) / 1000, (at[5] - at[4]) / 1000);
 }
 
 int vm_table_rescan_locked(struct vm_table *t)
