@@ -102,6 +102,8 @@ struct daemon_stats_view {
 	uint64_t control_requests;
 	uint64_t control_errors;
 	uint64_t attribution_drops;
+	uint64_t rescan_apply_ns;     /* the table lock held by whole rescans' applies, in all */
+	uint64_t rescan_apply_max_ns; /* the longest of those holds (a gauge) */
 };
 
 struct host_view {

@@ -115,12 +115,13 @@ static void rescan(struct daemon *d)
 	update_status(d);
 }
 
-static void on_walked(void *ctx, struct st_disc *recs, size_t n, int err, uint64_t started_ns)
+static void on_walked(void *ctx, struct st_disc *recs, size_t n, struct rescan_reads *reads,
+		      int err, uint64_t started_ns)
 {
 	struct daemon *d = ctx;
 	uint64_t t0 = now_us();
 
-	vm_table_apply_walk(&d->table, recs, n, err, started_ns);
+	vm_table_apply_walk(&d->table, recs, n, reads, err, started_ns);
 	d->last_rescan_us = now_us() - d->walk_started_us;
 	log_debug("rescan: %zu VMs, walked and applied in %llu us (applied in %llu us)",
 		  d->table.nvms, (unsigned long long)d->last_rescan_us,

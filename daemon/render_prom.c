@@ -72,6 +72,9 @@
  *                                                        "identity"
  *   stealtime_daemon_control_requests_total     counter  control socket requests
  *   stealtime_daemon_control_errors_total       counter  control requests refused
+ *   stealtime_daemon_rescan_apply_seconds_total counter  time whole rescans' updates
+ *                                                        held the VM table's lock
+ *   stealtime_daemon_rescan_apply_max_seconds   gauge    the longest such hold
  *   stealtime_bpf_ringbuf_drops_total           counter  rescan requests lost to a
  *                                                        full ring buffer
  *   stealtime_bpf_bad_slot_total                counter  BPF events naming an
@@ -696,6 +699,21 @@ static void write_http_bytes(FILE *f, const struct daemon_stats_view *stats)
 		stats->http_bytes_identity);
 }
 
+/* How long whole rescans held the table's lock (control requests wait as long) */
+static void write_rescan_apply(FILE *f, const struct daemon_stats_view *stats)
+{
+	write_header(f, "stealtime_daemon_rescan_apply_seconds_total", "counter",
+		     "Time the updates of whole rescans held the VM table's lock.");
+	fputs("stealtime_daemon_rescan_apply_seconds_total ", f);
+	prom_write_seconds(f, stats->rescan_apply_ns);
+	fputc('\n', f);
+	write_header(f, "stealtime_daemon_rescan_apply_max_seconds", "gauge",
+		     "Longest time one whole rescan's update held the VM table's lock.");
+	fputs("stealtime_daemon_rescan_apply_max_seconds ", f);
+	prom_write_seconds(f, stats->rescan_apply_max_ns);
+	fputc('\n', f);
+}
+
 int render_prom(const struct host_view *hv, FILE *f)
 {
 	int err;
@@ -712,5 +730,6 @@ int render_prom(const struct host_view *hv, FILE *f)
 	write_host_gauges(f, hv);
 	write_daemon_counters(f, &hv->stats);
 	write_http_bytes(f, &hv->stats);
+	write_rescan_apply(f, &hv->stats);
 	return ferror(f) ? -EIO : 0;
 }

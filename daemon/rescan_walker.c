@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "rescan_reads.h"
 #include "rescan_walker.h"
 #include "vm_table.h"
 
@@ -26,6 +27,7 @@ struct rescan_walker {
 	bool stop;
 	struct st_disc *d; /* the records of the walk that ended */
 	size_t n;
+	struct rescan_reads *reads; /* and what was read of them */
 	int err;
 	uint64_t started_ns;
 };
@@ -34,6 +36,7 @@ static void *walk_loop(void *arg)
 {
 	struct rescan_walker *w = arg;
 	uint64_t one = 1, started;
+	struct rescan_reads *reads;
 	struct st_disc *d;
 	size_t n;
 	int err;
@@ -48,9 +51,11 @@ static void *walk_loop(void *arg)
 		pthread_mutex_unlock(&w->mu);
 		started = vm_table_clock_ns();
 		err = bpf_engine_discover(w->bpf, &d, &n);
+		reads = err ? NULL : rescan_reads_walked(d, n);
 		pthread_mutex_lock(&w->mu);
 		w->d = d;
 		w->n = n;
+		w->reads = reads;
 		w->err = err;
 		w->started_ns = started;
 		if (write(w->efd, &one, sizeof(one)) != sizeof(one))
@@ -65,6 +70,7 @@ static int on_walked(sd_event_source *s, int fd, uint32_t revents, void *arg)
 {
 	struct rescan_walker *w = arg;
 	uint64_t v, started;
+	struct rescan_reads *reads;
 	struct st_disc *d;
 	size_t n;
 	int err;
@@ -76,16 +82,18 @@ static int on_walked(sd_event_source *s, int fd, uint32_t revents, void *arg)
 	pthread_mutex_lock(&w->mu);
 	d = w->d;
 	n = w->n;
+	reads = w->reads;
 	err = w->err;
 	started = w->started_ns;
 	w->d = NULL;
+	w->reads = NULL;
 	w->busy = w->again;
 	w->want = w->again;
 	w->again = false;
 	if (w->want)
 		pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&w->mu);
-	w->walked(w->ctx, d, n, err, started);
+	w->walked(w->ctx, d, n, reads, err, started);
 	return 0;
 }
 
@@ -148,6 +156,7 @@ void rescan_walker_stop(struct rescan_walker *w)
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->thread, NULL);
 	free(w->d);
+	rescan_reads_free(w->reads);
 	sd_event_source_disable_unref(w->src);
 	close(w->efd);
 	pthread_mutex_destroy(&w->mu);

@@ -9,6 +9,7 @@
 
 #include "cgroup_stat.h"
 #include "log.h"
+#include "rescan_reads.h"
 #include "siphash.h"
 #include "vm_naming.h"
 #include "vm_table.h"
@@ -148,50 +149,39 @@ static void slot_free(struct vm_table *t, uint32_t slot)
 
 /* ---- VMs ---------------------------------------------------------------- */
 
-/* The VMM's CPU cgroup (its name; the throttling sources are vm_throttle's) */
-static void refresh_cgroup(struct vm_entry *vm)
+/* A VMM's names and CPU cgroup: pre, read by a walker, or read now (pre NULL) */
+static void set_names(struct vm_entry *vm, const struct vm_names *pre)
 {
-	char path[sizeof(vm->cgroup)];
-	bool v2;
+	struct vm_names now;
 
-	if (cgroup_process_path(vm->pid, path, sizeof(path), &v2)) {
-		vm->cgroup_known = false;
-		return;
+	if (!pre) {
+		vm_names_read(vm->pid, &now);
+		pre = &now;
 	}
-	memcpy(vm->cgroup, path, sizeof(path));
-	vm->cgroup_v2 = v2;
-	vm->cgroup_known = true;
+	memcpy(vm->name, pre->name, sizeof(vm->name));
+	memcpy(vm->uuid, pre->uuid, sizeof(vm->uuid));
+	memcpy(vm->comm, pre->comm, sizeof(vm->comm));
+	vm->cgroup_known = pre->cgroup_known;
+	if (pre->cgroup_known) {
+		memcpy(vm->cgroup, pre->cgroup, sizeof(vm->cgroup));
+		vm->cgroup_v2 = pre->cgroup_v2;
+	}
 }
 
-static void read_proc_names(struct vm_entry *vm)
+/* The VMM's CPU cgroup (its name; the throttling sources are vm_throttle's), pre as above */
+static void refresh_cgroup(struct vm_entry *vm, const struct vm_names *pre)
 {
-	char path[64], *buf = malloc(65536);
-	size_t len = 0;
-	FILE *f;
+	struct vm_names now;
 
-	vm->name[0] = vm->uuid[0] = vm->comm[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%d/comm", vm->pid);
-	f = fopen(path, "re");
-	if (f) {
-		if (fgets(vm->comm, sizeof(vm->comm), f))
-			vm->comm[strcspn(vm->comm, "\n")] = '\0';
-		fclose(f);
+	if (!pre) {
+		vm_names_read_cgroup(vm->pid, &now);
+		pre = &now;
 	}
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", vm->pid);
-	f = buf ? fopen(path, "re") : NULL;
-	if (f) {
-		len = fread(buf, 1, 65536, f);
-		fclose(f);
-		vm_naming_from_cmdline(buf, len, vm->name, sizeof(vm->name), vm->uuid,
-				       sizeof(vm->uuid));
+	vm->cgroup_known = pre->cgroup_known;
+	if (pre->cgroup_known) {
+		memcpy(vm->cgroup, pre->cgroup, sizeof(vm->cgroup));
+		vm->cgroup_v2 = pre->cgroup_v2;
 	}
-	free(buf);
-	refresh_cgroup(vm);
-	if (!vm->name[0] && vm->cgroup_known)
-		vm_naming_from_cgroup(vm->cgroup, vm->name, sizeof(vm->name));
-	if (!vm->name[0])
-		snprintf(vm->name, sizeof(vm->name), "%s-%d", vm->comm[0] ? vm->comm : "vm",
-			 vm->pid);
 }
 
 /*
@@ -231,7 +221,8 @@ struct vm_entry *vm_table_find_pid(struct vm_table *t, pid_t pid)
 	return NULL;
 }
 
-static struct vm_entry *add_vm(struct vm_table *t, uint64_t cookie, pid_t pid)
+static struct vm_entry *add_vm(struct vm_table *t, uint64_t cookie, pid_t pid,
+			       const struct vm_names *pre)
 {
 	struct vm_entry *vm;
 
@@ -265,7 +256,7 @@ static struct vm_entry *add_vm(struct vm_table *t, uint64_t cookie, pid_t pid)
 	vm->pid = pid;
 	vm->region_fd = -1;
 	make_vm_id(t, vm);
-	read_proc_names(vm);
+	set_names(vm, pre);
 	t->vms[t->nvms++] = vm;
 	log_info("VM %s (%s, pid %d) found", vm->id, vm->name, pid);
 	return vm;
@@ -343,14 +334,18 @@ uint64_t vm_table_clock_ns(void)
  * One record of a discovery that began at stamp. A whole walk is done off
  * the event loop, so a discovery of one process that began later may have
  * seen the same vCPU already: what it found (a newer thread) is kept.
+ * reads: what the walker read of the processes (NULL: read here); not
+ * used for a VM that a newer discovery found (older than that).
  */
-static void apply_disc(struct vm_table *t, const struct st_disc *d, uint64_t stamp)
+static void apply_disc(struct vm_table *t, const struct st_disc *d, uint64_t stamp,
+		       const struct rescan_reads *reads)
 {
 	struct vm_entry *vm = find_vm(t, d->vm_cookie, d->pid);
+	const struct vm_names *pre = rescan_reads_proc(reads, (pid_t)d->pid);
 	struct vcpu_entry *c;
 
 	if (!vm) {
-		vm = add_vm(t, d->vm_cookie, d->pid);
+		vm = add_vm(t, d->vm_cookie, d->pid, pre);
 		if (vm)
 			vm->seen_ns = stamp;
 	}
@@ -359,7 +354,7 @@ static void apply_disc(struct vm_table *t, const struct st_disc *d, uint64_t sta
 		return;
 	}
 	if (!vm->seen) /* once per rescan: the VMM may have been moved (libvirt does) */
-		refresh_cgroup(vm);
+		refresh_cgroup(vm, vm->seen_ns > stamp ? NULL : pre);
 	vm->seen = true;
 	if (stamp > vm->seen_ns)
 		vm->seen_ns = stamp;
@@ -421,16 +416,21 @@ static void forget_freed_slots(struct vm_table *t)
 }
 
 /*
- * Applies a whole walk's records d (freed here) that began at stamp, lock
- * held; a walk older than the last one applied is dropped.
+ * Applies a whole walk's records d (freed here) that began at stamp, and
+ * what was read of them (reads, may be NULL), lock held; a walk older than
+ * the last one applied is dropped.
  */
-static void apply_rescan(struct vm_table *t, struct st_disc *d, size_t n, uint64_t stamp)
+static void apply_rescan(struct vm_table *t, struct st_disc *d, size_t n,
+			 const struct rescan_reads *reads, uint64_t stamp)
 {
+	uint64_t at[6]; /* when each step ended, for the debug log */
+
 	if (stamp <= t->whole_ns) {
 		free(d);
 		return;
 	}
 	t->whole_ns = stamp;
+	at[0] = vm_table_clock_ns();
 	/* odd from here to the end: views read without the lock re-read (vm_view.c) */
 	__atomic_add_fetch(&t->rescan_seq, 1, __ATOMIC_SEQ_CST);
 	for (size_t i = 0; i < t->nvms; i++) {
@@ -439,18 +439,30 @@ static void apply_rescan(struct vm_table *t, struct st_disc *d, size_t n, uint64
 			t->vms[i]->vcpus[j].seen = false;
 	}
 	for (size_t i = 0; i < n; i++)
-		apply_disc(t, &d[i], stamp);
+		apply_disc(t, &d[i], stamp, reads);
 	free(d);
 	drop_unseen(t, stamp);
+	at[1] = vm_table_clock_ns();
 	finish_bindings(t, 0);
-	/* after the bindings: the threads whose cgroups count are the bound ones */
+	at[2] = vm_table_clock_ns();
+	/*
+	 * after the bindings: the threads whose cgroups count are the bound
+	 * ones (a thread the walk did not find, or a VM found since, read now)
+	 */
 	for (size_t i = 0; i < t->nvms; i++)
-		vm_throttle_refresh(t->vms[i]);
+		vm_throttle_refresh(t->vms[i], t->vms[i]->seen_ns > stamp ? NULL : reads);
+	at[3] = vm_table_clock_ns();
 	forget_freed_slots(t);
+	at[4] = vm_table_clock_ns();
 	t->rescans++;
 	if (t->hooks->rescanned)
 		t->hooks->rescanned(t);
 	__atomic_add_fetch(&t->rescan_seq, 1, __ATOMIC_SEQ_CST);
+	at[5] = vm_table_clock_ns();
+	log_debug("rescan update (us): records %" PRIu64 ", bindings %" PRIu64 ", throttling %"
+		  PRIu64 ", freed slots %" PRIu64 ", culprits' fold %" PRIu64,
+		  (at[1] - at[0]) / 1000, (at[2] - at[1]) / 1000, (at[3] - at[2]) / 1000,
+		  (at[4] - at[3]) / 1000, (at[5] - at[4]) / 1000);
 }
 
 int vm_table_rescan_locked(struct vm_table *t)
@@ -465,7 +477,7 @@ int vm_table_rescan_locked(struct vm_table *t)
 		t->discovery_errors++;
 		return err;
 	}
-	apply_rescan(t, d, n, stamp);
+	apply_rescan(t, d, n, NULL, stamp);
 	return 0;
 }
 
@@ -492,42 +504,54 @@ int vm_table_rescan_pid_locked(struct vm_table *t, pid_t pid)
 	__atomic_add_fetch(&t->rescan_seq, 1, __ATOMIC_SEQ_CST);
 	for (size_t i = 0; i < n; i++)
 		if ((pid_t)d[i].pid == pid) /* what the iterator walked, nothing else */
-			apply_disc(t, &d[i], stamp);
+			apply_disc(t, &d[i], stamp, NULL);
 	free(d);
 	finish_bindings(t, pid);
 	for (size_t i = 0; i < t->nvms; i++)
 		if (t->vms[i]->pid == pid)
-			vm_throttle_refresh(t->vms[i]);
+			vm_throttle_refresh(t->vms[i], NULL);
 	t->process_rescans++;
 	__atomic_add_fetch(&t->rescan_seq, 1, __ATOMIC_SEQ_CST);
 	return 0;
 }
 
 /*
- * The walk of every process's files is done before the lock is taken:
- * scrapes wait only for the table's update. Only the event loop's thread
- * rescans, so no other rescan applies between the walk and the update.
+ * The walk of every process's files, and the reads of what it found, are
+ * done before the lock is taken: scrapes wait only for the table's update.
+ * Only the event loop's thread rescans, so no other rescan applies between
+ * the walk and the update.
  */
 int vm_table_rescan(struct vm_table *t)
 {
 	uint64_t stamp = vm_table_clock_ns();
+	struct rescan_reads *reads = NULL;
 	struct st_disc *d;
 	size_t n;
 	int err;
 
 	err = bpf_engine_discover(t->bpf, &d, &n);
-	return vm_table_apply_walk(t, d, n, err, stamp);
+	if (!err)
+		reads = rescan_reads_walked(d, n);
+	return vm_table_apply_walk(t, d, n, reads, err, stamp);
 }
 
-int vm_table_apply_walk(struct vm_table *t, struct st_disc *d, size_t n, int err,
-			uint64_t started_ns)
+int vm_table_apply_walk(struct vm_table *t, struct st_disc *d, size_t n,
+			struct rescan_reads *reads, int err, uint64_t started_ns)
 {
+	uint64_t t0, held;
+
 	pthread_mutex_lock(&t->lock);
+	t0 = vm_table_clock_ns();
 	if (err)
 		t->discovery_errors++;
 	else
-		apply_rescan(t, d, n, started_ns);
+		apply_rescan(t, d, n, reads, started_ns);
+	held = vm_table_clock_ns() - t0;
+	t->apply_lock_ns += held;
+	if (held > t->apply_lock_max_ns)
+		t->apply_lock_max_ns = held;
 	pthread_mutex_unlock(&t->lock);
+	rescan_reads_free(reads);
 	return err;
 }
 
@@ -546,7 +570,7 @@ static void adopt_slots(struct vm_table *t)
 		t->nslots++;
 		vm = find_vm(t, v->vm_cookie, v->vm_pid);
 		if (!vm)
-			vm = add_vm(t, v->vm_cookie, v->vm_pid);
+			vm = add_vm(t, v->vm_cookie, v->vm_pid, NULL);
 		c = vm ? add_vcpu(t, vm, v->vcpu_id, i) : NULL;
 		if (!c) { /* over this start's limits: its thread must let go */
 			unbind_thread(t, (pid_t)v->tid, i);

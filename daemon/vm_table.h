@@ -104,6 +104,8 @@ struct vm_table {
 	uint64_t vms_dropped;      /* VMs not tracked: max_vms reached */
 	uint64_t bind_failures;    /* vCPU threads found but not bound */
 	uint64_t bind_retries;     /* bindings lost to a rescan marker, tried again */
+	/* how long whole rescans' applies held the lock: in all, and the longest */
+	uint64_t apply_lock_ns, apply_lock_max_ns;
 };
 
 /*
@@ -146,12 +148,15 @@ void vm_table_reserve(struct vm_table *t, unsigned vms, unsigned vcpus);
 
 /* Brings the table in line with the kernel: new VMs, vCPUs, threads; gone ones retired. */
 int vm_table_rescan(struct vm_table *t);
+struct rescan_reads;
 /*
  * The same from the records of a walk of every process's files done
  * without the lock (bpf_engine_discover's d, freed here, or its error err)
+ * and what was read of them then (rescan_reads_walked; freed here, may be
+ * NULL: read under the lock)
  */
-int vm_table_apply_walk(struct vm_table *t, struct st_disc *d, size_t n, int err,
-			uint64_t started_ns);
+int vm_table_apply_walk(struct vm_table *t, struct st_disc *d, size_t n,
+			struct rescan_reads *reads, int err, uint64_t started_ns);
 /* CLOCK_MONOTONIC in ns: when a discovery begins (started_ns) */
 uint64_t vm_table_clock_ns(void);
 /* The same, with the lock already held */

@@ -6,6 +6,7 @@
 
 #include "cgroup_stat.h"
 #include "log.h"
+#include "rescan_reads.h"
 #include "vm_throttle.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
@@ -168,7 +169,24 @@ static void close_source(struct throttle_src *src)
 	src->fd = -1;
 }
 
-void vm_throttle_refresh(struct vm_entry *vm)
+/* Thread c's cgroup into *tc: as the walker read it, or read now */
+static void thread_cgroup(const struct vm_entry *vm, const struct vcpu_entry *c,
+			  const struct rescan_reads *reads, struct thread_cgroup *tc)
+{
+	const struct thread_read *r = c->tid > 0 ? rescan_reads_thread(reads, vm->pid, c->tid) : NULL;
+
+	if (r) {
+		tc->known = r->known;
+		tc->v2 = r->v2;
+		if (r->known)
+			memcpy(tc->path, r->path, sizeof(tc->path));
+		return;
+	}
+	tc->known = c->tid > 0 &&
+		    cgroup_thread_path(vm->pid, c->tid, tc->path, sizeof(tc->path), &tc->v2) == 0;
+}
+
+void vm_throttle_refresh(struct vm_entry *vm, const struct rescan_reads *reads)
 {
 	struct thread_cgroup *tc = calloc(vm->nvcpus ? vm->nvcpus : 1, sizeof(*tc));
 	char top[THROTTLE_PATH_LEN];
@@ -182,9 +200,7 @@ void vm_throttle_refresh(struct vm_entry *vm)
 		struct vcpu_entry *c = &vm->vcpus[i];
 
 		c->thr_src = -1;
-		tc[i].known = c->tid > 0 &&
-			      cgroup_thread_path(vm->pid, c->tid, tc[i].path, sizeof(tc[i].path),
-						 &tc[i].v2) == 0;
+		thread_cgroup(vm, c, reads, &tc[i]);
 	}
 	throttle_set_begin(&vm->thr);
 	vm->thr_top[0] = '\0';

@@ -32,8 +32,13 @@
 
 #include "vm_table.h"
 
-/* Finds the VM's sources again (after the rescan's bindings) */
-void vm_throttle_refresh(struct vm_entry *vm);
+struct rescan_reads;
+/*
+ * Finds the VM's sources again (after the rescan's bindings), from the
+ * cgroups of its threads as the walker read them (reads; a thread it did
+ * not read, or reads NULL: read now)
+ */
+void vm_throttle_refresh(struct vm_entry *vm, const struct rescan_reads *reads);
 /* Reads every live source and adds its growth to the counters */
 void vm_throttle_collect(struct vm_entry *vm);
 /* Closes what the VM holds open */

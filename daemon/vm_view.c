@@ -212,6 +212,8 @@ int vm_table_view_of(void *table, const char *vm_id, struct host_view *out)
 	out->stats.slots_exhausted = t->slots_exhausted + t->vms_dropped;
 	out->stats.bind_failures = t->bind_failures;
 	out->stats.bind_retries = t->bind_retries;
+	out->stats.rescan_apply_ns = t->apply_lock_ns;
+	out->stats.rescan_apply_max_ns = t->apply_lock_max_ns;
 	out->top_culprits = t->top_culprits;
 	out->vcpu_minimal = t->vcpu_minimal;
 out:

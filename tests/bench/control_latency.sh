@@ -6,7 +6,10 @@
 # (20) snapshot requests, timing each reply. One wave with no scrape, one
 # while /metrics and /v1/vms are scraped in a loop. Prints the p50/p99 of
 # both waves' replies, the ratio of the p99s (the goal: at most 2), the
-# VMMs whose requests failed (a library timeout is 5 s) and scrape errors.
+# VMMs whose requests failed (a library timeout is 5 s) and scrape errors,
+# then how long whole rescans' updates held the VM table's lock (the
+# daemon's stealtime_daemon_rescan_apply_* metrics: what a control request
+# may wait behind, whatever the host's speed).
 source "$(dirname "$0")/../lib.sh"
 need_root; need_kvm; need_btf
 NBG=${CONTROL_BENCH_VMS:-100}
@@ -83,6 +86,12 @@ scrapes=$(cat "$TMP"/scrapes.* | grep -c ok); errors=$(cat "$TMP"/scrapes.* | gr
 echo "scrapes during the second wave: $scrapes (/metrics $(grep -c ok "$TMP/scrapes.metrics"), /v1/vms $(grep -c ok "$TMP/scrapes.vms")), errors $errors"
 awk -v a="$(pct "$TMP/scraped.us" 99)" -v b="$(pct "$TMP/quiet.us" 99)" \
 	'BEGIN { printf "p99 of control replies while scraping / with no scrape: %.2f (goal <= 2)\n", a / (b ? b : 1) }'
+metric() { curl -fsS "$URL/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+awk -v n="$(metric stealtime_daemon_rescans_total)" -v sum="$(metric stealtime_daemon_rescan_apply_seconds_total)" \
+	-v max="$(metric stealtime_daemon_rescan_apply_max_seconds)" \
+	'BEGIN { if (sum == "") { print "table lock held by whole rescans: not reported by this daemon"; exit }
+		printf "table lock held by whole rescans: %d rescans, mean %.1f ms, longest %.1f ms\n",
+			n, n ? sum * 1000 / n : 0, max * 1000 }'
 if [ -n "${CONTROL_BENCH_DAEMON_ARGS:-}" ]; then
 	grep -E "rescan" "$TMP/daemon.log" | tail -n 60
 fi

@@ -187,7 +187,8 @@ static void fill_sample(void)
 			   .slots_exhausted = 17, .http_requests = 18, .http_errors = 19,
 			   .control_requests = 20, .control_errors = 21, .attribution_drops = 22,
 			   .bind_failures = 23, .http_bytes_gzip = 24, .http_bytes_identity = 25,
-			   .stale_binding = 26, .bind_retries = 27, .process_rescans = 28 },
+			   .stale_binding = 26, .bind_retries = 27, .process_rescans = 28,
+			   .rescan_apply_ns = 1500000000, .rescan_apply_max_ns = 250000000 },
 	};
 }
 
@@ -219,6 +220,8 @@ static const char *const families[] = {
 	"stealtime_daemon_http_requests_total",
 	"stealtime_daemon_http_errors_total",
 	"stealtime_daemon_http_response_bytes_total",
+	"stealtime_daemon_rescan_apply_seconds_total",
+	"stealtime_daemon_rescan_apply_max_seconds",
 	"stealtime_daemon_control_requests_total",
 	"stealtime_daemon_control_errors_total",
 	"stealtime_bpf_ringbuf_drops_total",
@@ -660,6 +663,9 @@ static void render__daemon_stats__one_counter_each(void **state)
 	assert_line(out, "stealtime_bpf_attribution_drops_total 22");
 	assert_line(out, "stealtime_daemon_bind_failures_total 23");
 	assert_line(out, "stealtime_daemon_bind_retries_total 27");
+	assert_line(out, "stealtime_daemon_rescan_apply_seconds_total 1.5");
+	assert_line(out, "stealtime_daemon_rescan_apply_max_seconds 0.25");
+	assert_line(out, "# TYPE stealtime_daemon_rescan_apply_max_seconds gauge");
 	assert_line(out, "stealtime_daemon_http_response_bytes_total{encoding=\"gzip\"} 24");
 	assert_line(out, "stealtime_daemon_http_response_bytes_total{encoding=\"identity\"} 25");
 	assert_line(out, "# TYPE stealtime_bpf_ringbuf_drops_total counter");

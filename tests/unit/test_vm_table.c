@@ -1,4 +1,4 @@
-// link: daemon/vm_table.c daemon/table_hooks.c daemon/siphash.c daemon/vm_view.c daemon/attribution.c daemon/guest_records.c daemon/pvtime.c daemon/cgroup_stat.c daemon/vm_throttle.c daemon/throttle_acc.c daemon/vm_naming.c daemon/host_view.c daemon/log.c tests/unit/fake_bpf_engine.c daemon/peer_identity.c daemon/feature_env.c daemon/rate_limit.c
+// link: daemon/vm_table.c daemon/rescan_reads.c daemon/table_hooks.c daemon/siphash.c daemon/vm_view.c daemon/attribution.c daemon/guest_records.c daemon/pvtime.c daemon/cgroup_stat.c daemon/vm_throttle.c daemon/throttle_acc.c daemon/vm_naming.c daemon/host_view.c daemon/log.c tests/unit/fake_bpf_engine.c daemon/peer_identity.c daemon/feature_env.c daemon/rate_limit.c
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The VM table kept in step with discovery (VMs, vCPUs, slots, thread
@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "log.h"
 #include "vm_table.h"
 #include "cgroup_stat.h"
+#include "rescan_reads.h"
 
 #define PID_A 5000001
 #define PID_B 5000002
@@ -357,7 +359,7 @@ static void apply_walk__process_found_since_the_walk_began__kept_with_its_thread
 	pthread_mutex_unlock(&env->t.lock);
 	assert_int_equal(vm_entry_vcpu(env->t.vms[0], 0)->tid, 111);
 	/* the walk's older records: B not retired, vCPU 0 not sent back to thread 101 */
-	assert_int_equal(vm_table_apply_walk(&env->t, d, n, 0, began), 0);
+	assert_int_equal(vm_table_apply_walk(&env->t, d, n, NULL, 0, began), 0);
 	b = vm_table_find_pid(&env->t, PID_B);
 	assert_non_null(b);
 	assert_int_equal(b->nvcpus, 1);
@@ -367,13 +369,118 @@ static void apply_walk__process_found_since_the_walk_began__kept_with_its_thread
 	/* a walk older than the last one applied changes nothing */
 	env->f->ndisc = 0;
 	d = walk_now(env, &n);
-	assert_int_equal(vm_table_apply_walk(&env->t, d, n, 0, began - 1), 0);
+	assert_int_equal(vm_table_apply_walk(&env->t, d, n, NULL, 0, began - 1), 0);
 	assert_int_equal(env->t.nvms, 2);
 	assert_int_equal(env->t.rescans, 2);
 	/* a newer one with nothing in it retires both */
 	d = walk_now(env, &n);
-	assert_int_equal(vm_table_apply_walk(&env->t, d, n, 0, vm_table_clock_ns()), 0);
+	assert_int_equal(vm_table_apply_walk(&env->t, d, n, NULL, 0, vm_table_clock_ns()), 0);
 	assert_int_equal(env->t.nvms, 0);
+}
+
+/* What a walker read of VM A (pid PID_A, threads 101 and 102): names, and cgroups of its own */
+static struct rescan_reads *reads_of_vm_a(void)
+{
+	struct rescan_reads *r = calloc(1, sizeof(*r));
+
+	assert_non_null(r);
+	r->procs = calloc(1, sizeof(*r->procs));
+	r->threads = calloc(2, sizeof(*r->threads));
+	assert_non_null(r->procs);
+	assert_non_null(r->threads);
+	r->nprocs = 1;
+	r->procs[0].pid = PID_A;
+	snprintf(r->procs[0].names.name, sizeof(r->procs[0].names.name), "read-by-walker");
+	snprintf(r->procs[0].names.cgroup, sizeof(r->procs[0].names.cgroup), "/machine.slice/a");
+	r->procs[0].names.cgroup_v2 = true;
+	r->procs[0].names.cgroup_known = true;
+	r->nthreads = 2;
+	for (int i = 0; i < 2; i++) {
+		r->threads[i].pid = PID_A;
+		r->threads[i].tid = 101 + i;
+		r->threads[i].v2 = true;
+		r->threads[i].known = true;
+		snprintf(r->threads[i].path, sizeof(r->threads[i].path), "/machine.slice/a/vcpu%d", i);
+	}
+	return r;
+}
+
+static void apply_walk__reads_given__names_and_cgroups_from_them(void **state)
+{
+	struct fake_env *env = *state;
+	uint64_t began = vm_table_clock_ns();
+	struct st_disc *d;
+	struct vm_entry *vm;
+	size_t n;
+
+	fake_disc(env->f, COOKIE_A, PID_A, ST_DISC_VM, 0);
+	fake_disc(env->f, COOKIE_A, PID_A, 0, 101);
+	fake_disc(env->f, COOKIE_A, PID_A, 1, 102);
+	d = walk_now(env, &n);
+	/* no process has pid PID_A: anything read under the lock would be "vm-PID", no cgroup */
+	assert_int_equal(vm_table_apply_walk(&env->t, d, n, reads_of_vm_a(), 0, began), 0);
+	vm = vm_table_find_pid(&env->t, PID_A);
+	assert_non_null(vm);
+	assert_string_equal(vm->name, "read-by-walker");
+	assert_true(vm->cgroup_known);
+	assert_string_equal(vm->cgroup, "/machine.slice/a");
+	/* the threads' cgroups: each vCPU's own, under the VM's */
+	assert_string_equal(vm->thr_top, "/machine.slice/a");
+	assert_true(vm_entry_vcpu(vm, 0)->thr_src >= 0);
+	assert_true(vm_entry_vcpu(vm, 1)->thr_src >= 0);
+	assert_true(vm_entry_vcpu(vm, 0)->thr_src != vm_entry_vcpu(vm, 1)->thr_src);
+}
+
+static void apply_walk__vm_found_since_the_walk_began__its_reads_not_used(void **state)
+{
+	struct fake_env *env = *state;
+	uint64_t began;
+	struct st_disc *d;
+	struct vm_entry *vm;
+	size_t n;
+
+	env->f->e.discover_by_pid = true;
+	vm_a_with_two_vcpus(env);
+	began = vm_table_clock_ns();
+	d = walk_now(env, &n);
+	pthread_mutex_lock(&env->t.lock);
+	assert_int_equal(vm_table_rescan_pid_locked(&env->t, PID_A), 0);
+	pthread_mutex_unlock(&env->t.lock);
+	/* what the walker read is older than that discovery: read again (nothing to read) */
+	assert_int_equal(vm_table_apply_walk(&env->t, d, n, reads_of_vm_a(), 0, began), 0);
+	vm = vm_table_find_pid(&env->t, PID_A);
+	assert_false(vm->cgroup_known);
+	assert_string_equal(vm->thr_top, "");
+	assert_int_equal(vm_entry_vcpu(vm, 0)->thr_src, -1);
+}
+
+static void reads_walked__own_process__names_and_thread_cgroup(void **state)
+{
+	struct st_disc d[3] = {
+		{ .pid = (uint32_t)getpid(), .vcpu_id = ST_DISC_VM },
+		{ .pid = (uint32_t)getpid(), .vcpu_id = 0, .tid = (uint32_t)gettid() },
+		{ .pid = (uint32_t)getpid(), .vcpu_id = 1, .tid = (uint32_t)gettid() },
+	};
+	struct rescan_reads *r = rescan_reads_walked(d, 3);
+	const struct thread_read *t;
+	char path[THROTTLE_PATH_LEN];
+	bool v2;
+
+	(void)state;
+	assert_non_null(r);
+	assert_int_equal(r->nprocs, 1);
+	assert_int_equal(r->nthreads, 1);
+	assert_non_null(rescan_reads_proc(r, getpid()));
+	assert_string_equal(rescan_reads_proc(r, getpid())->comm, "test_vm_table");
+	assert_null(rescan_reads_proc(r, PID_A));
+	t = rescan_reads_thread(r, getpid(), gettid());
+	assert_non_null(t);
+	assert_int_equal(t->known, cgroup_thread_path(getpid(), gettid(), path, sizeof(path), &v2) == 0);
+	if (t->known)
+		assert_string_equal(t->path, path);
+	assert_null(rescan_reads_thread(r, getpid(), gettid() + 1));
+	assert_null(rescan_reads_thread(NULL, getpid(), gettid()));
+	rescan_reads_free(r);
 }
 
 static void rescan_pid__kernel_cannot__whole_rescan(void **state)
@@ -836,6 +943,9 @@ int main(void)
 		T(rescan_pid__kernel_walks_one_process__only_its_vms_added_nothing_retired),
 		T(rescan_pid__kernel_cannot__whole_rescan),
 		T(apply_walk__process_found_since_the_walk_began__kept_with_its_thread),
+		T(apply_walk__reads_given__names_and_cgroups_from_them),
+		T(apply_walk__vm_found_since_the_walk_began__its_reads_not_used),
+		T(reads_walked__own_process__names_and_thread_cgroup),
 		T(rescan__binding_fails__counted_once_until_it_works),
 		T(rescan__binding_contended__retried_next_rescan_not_a_failure),
 		T(rescan__binding_run_fails__every_new_binding_failed),
