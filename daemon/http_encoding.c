@@ -23,7 +23,13 @@
  */
 #define GZIP_LEVEL 1
 #define GZIP_WINDOW_BITS (15 + 16) /* 32 KiB window, gzip wrapper */
-#define GZIP_MEM_LEVEL 8           /* zlib's default */
+/*
+ * A hash of 2^12 entries rather than zlib's default 2^15 (memory level 8):
+ * the text of 16,384 vCPUs (8.1 MB) takes 12% fewer instructions to
+ * compress (callgrind: 267 M against 304 M) for 0.06% more bytes, and the
+ * stream holds 160 KiB rather than 256.
+ */
+#define GZIP_MEM_LEVEL 6
 
 #define Q_MAX 1000 /* weights in thousandths */
 
