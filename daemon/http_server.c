@@ -371,8 +371,21 @@ static enum MHD_Result handler_metrics(struct request *req)
 			  gzip);
 }
 
+/* Views of this many vCPUs or more leave enough freed memory behind to hand back */
+#define TRIM_MIN_VCPUS 4096
+
+static size_t host_view_vcpus(const struct host_view *hv)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < hv->nvms; i++)
+		n += hv->vms[i].nvcpus;
+	return n;
+}
+
 static enum MHD_Result handler_vms(struct request *req)
 {
+	size_t nvcpus;
 	enum MHD_Result ret;
 	struct host_view hv;
 	json_t *j;
@@ -380,13 +393,16 @@ static enum MHD_Result handler_vms(struct request *req)
 	if (!load_view(req, NULL, &hv, &ret))
 		return ret;
 	j = render_vms_json(&hv);
+	nvcpus = host_view_vcpus(&hv);
 	host_view_free(&hv);
 	ret = respond_json(req, MHD_HTTP_OK, j);
 	/*
-	 * The JSON tree of every vCPU (tens of MB at 16,384) was freed in small
-	 * pieces, which malloc keeps: hand its free pages back to the system.
+	 * The JSON tree of a large host (tens of MB at 16,384 vCPUs) was freed
+	 * in small pieces, which malloc keeps: hand its free pages back to the
+	 * system. Not for small hosts, whose requests it would only slow.
 	 */
-	malloc_trim(0);
+	if (nvcpus >= TRIM_MIN_VCPUS)
+		malloc_trim(0);
 	return ret;
 }
 
