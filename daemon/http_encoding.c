@@ -2,8 +2,10 @@
 /*
  * Accept-Encoding, read strictly: anything this parser does not understand
  * means "no gzip", since identity is always acceptable to a client that
- * sent no usable preference. Compression is one deflate() call into a
- * buffer of deflateBound() bytes, shrunk to fit afterwards.
+ * sent no usable preference. A buffer is compressed by one deflate() call
+ * into deflateBound() bytes, shrunk to fit afterwards; a stream
+ * (http_gzip_open) by a deflate() per stdio buffer into an output that
+ * doubles as it fills.
  */
 #include <errno.h>
 #include <limits.h>
@@ -21,7 +23,13 @@
  */
 #define GZIP_LEVEL 1
 #define GZIP_WINDOW_BITS (15 + 16) /* 32 KiB window, gzip wrapper */
-#define GZIP_MEM_LEVEL 8           /* zlib's default */
+/*
+ * A hash of 2^12 entries rather than zlib's default 2^15 (memory level 8):
+ * the text of 16,384 vCPUs (8.1 MB) takes 12% fewer instructions to
+ * compress (callgrind: 267 M against 304 M) for 0.06% more bytes, and the
+ * stream holds 160 KiB rather than 256.
+ */
+#define GZIP_MEM_LEVEL 6
 
 #define Q_MAX 1000 /* weights in thousandths */
 
@@ -154,4 +162,137 @@ int http_gzip(const void *in, size_t len, void **out, size_t *out_len)
 	*out = shrunk ? shrunk : buf;
 	*out_len = zs.total_out;
 	return 0;
+}
+
+#define STREAM_BUF_BYTES (64 * 1024)  /* stdio's buffer: one deflate() per this much text */
+#define STREAM_OUT_FIRST (64 * 1024)  /* the compressed output's first size */
+
+struct gzip_stream {
+	z_stream zs;
+	unsigned char *out; /* out[0..zs.total_out) compressed so far */
+	size_t cap;
+	size_t in_len;
+	struct http_gzip_result *res;
+	char buf[STREAM_BUF_BYTES]; /* the FILE's buffer (setvbuf ignores a size without one) */
+};
+
+/* Room in the output for deflate(), doubling it when full; false when out of memory. */
+static bool stream_room(struct gzip_stream *s)
+{
+	size_t used = s->zs.total_out;
+	size_t cap = s->cap * 2;
+	unsigned char *out;
+
+	if (used < s->cap) {
+		s->zs.next_out = s->out + used;
+		s->zs.avail_out = (uInt)(s->cap - used < UINT_MAX ? s->cap - used : UINT_MAX);
+		return true;
+	}
+	out = realloc(s->out, cap);
+	if (!out)
+		return false;
+	s->out = out;
+	s->cap = cap;
+	s->zs.next_out = out + used;
+	s->zs.avail_out = (uInt)(cap - used < UINT_MAX ? cap - used : UINT_MAX);
+	return true;
+}
+
+/* deflate() with flush until it has taken all the input (Z_FINISH: until the end); 0 or -ENOMEM */
+static int stream_deflate(struct gzip_stream *s, int flush)
+{
+	for (;;) {
+		int rc;
+
+		if (!stream_room(s))
+			return -ENOMEM;
+		rc = deflate(&s->zs, flush);
+		if (rc == Z_STREAM_END)
+			return 0;
+		if (rc != Z_OK && rc != Z_BUF_ERROR)
+			return -ENOMEM;
+		if (flush != Z_FINISH && s->zs.avail_in == 0 && s->zs.avail_out > 0)
+			return 0;
+	}
+}
+
+static ssize_t stream_write(void *cookie, const char *buf, size_t size)
+{
+	struct gzip_stream *s = cookie;
+	size_t done = 0;
+
+	if (s->res->err)
+		return -1;
+	while (done < size) {
+		size_t n = size - done < UINT_MAX ? size - done : UINT_MAX;
+
+		s->zs.next_in = (Bytef *)(buf + done);
+		s->zs.avail_in = (uInt)n;
+		s->res->err = stream_deflate(s, Z_NO_FLUSH);
+		if (s->res->err) {
+			errno = -s->res->err;
+			return -1;
+		}
+		done += n;
+	}
+	s->in_len += size;
+	return (ssize_t)size;
+}
+
+static int stream_close(void *cookie)
+{
+	struct gzip_stream *s = cookie;
+	struct http_gzip_result *res = s->res;
+	unsigned char *shrunk;
+
+	if (!res->err) {
+		s->zs.next_in = NULL;
+		s->zs.avail_in = 0;
+		res->err = stream_deflate(s, Z_FINISH);
+	}
+	deflateEnd(&s->zs);
+	if (res->err) {
+		free(s->out);
+	} else {
+		shrunk = realloc(s->out, s->zs.total_out ? s->zs.total_out : 1);
+		res->data = shrunk ? shrunk : s->out;
+		res->len = s->zs.total_out;
+		res->in_len = s->in_len;
+	}
+	free(s);
+	return res->err ? -1 : 0;
+}
+
+FILE *http_gzip_open(struct http_gzip_result *res)
+{
+	static const cookie_io_functions_t io = { .write = stream_write, .close = stream_close };
+	struct gzip_stream *s = calloc(1, sizeof(*s));
+	FILE *f;
+
+	*res = (struct http_gzip_result){ 0 };
+	if (!s)
+		return NULL;
+	s->res = res;
+	s->cap = STREAM_OUT_FIRST;
+	s->out = malloc(s->cap);
+	if (!s->out || deflateInit2(&s->zs, GZIP_LEVEL, Z_DEFLATED, GZIP_WINDOW_BITS,
+				    GZIP_MEM_LEVEL, Z_DEFAULT_STRATEGY) != Z_OK)
+		goto fail;
+	f = fopencookie(s, "w", io);
+	if (!f) {
+		deflateEnd(&s->zs);
+		goto fail;
+	}
+	if (setvbuf(f, s->buf, _IOFBF, sizeof(s->buf))) {
+		fclose(f); /* frees s */
+		*res = (struct http_gzip_result){ 0 };
+		errno = ENOMEM;
+		return NULL;
+	}
+	return f;
+fail:
+	free(s->out);
+	free(s);
+	errno = ENOMEM;
+	return NULL;
 }

@@ -15,6 +15,7 @@
  * refused meanwhile (connections wait in its backlog).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -207,18 +208,16 @@ static bool gzip_body(void **body, size_t *len, enum MHD_ResponseMemoryMode *mod
 
 /*
  * Queues status with body (freed by MHD when mode is MHD_RESPMEM_MUST_FREE, also on failure),
- * gzip-compressed when it is long enough and the request accepts gzip. Every answer says
- * Vary: Accept-Encoding, since its coding depends on it.
+ * gzip-compressed already when gzip is true. Every answer says Vary: Accept-Encoding, since
+ * its coding depends on it.
  */
-static enum MHD_Result respond(struct request *req, unsigned int status, const char *content_type,
-			       void *body, size_t len, enum MHD_ResponseMemoryMode mode)
+static enum MHD_Result queue_body(struct request *req, unsigned int status,
+				  const char *content_type, void *body, size_t len,
+				  enum MHD_ResponseMemoryMode mode, bool gzip)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret = MHD_NO;
-	bool gzip = false;
 
-	if (len >= HTTP_GZIP_MIN_BYTES && accepts_gzip(req->conn))
-		gzip = gzip_body(&body, &len, &mode);
 	resp = MHD_create_response_from_buffer(len, body, mode);
 	if (!resp) {
 		if (mode == MHD_RESPMEM_MUST_FREE)
@@ -244,6 +243,17 @@ out:
 		atomic_fetch_add_explicit(gzip ? &req->srv->bytes_gzip : &req->srv->bytes_identity,
 					  len, memory_order_relaxed);
 	return ret;
+}
+
+/* queue_body(), gzip-compressing body when it is long enough and the request accepts gzip. */
+static enum MHD_Result respond(struct request *req, unsigned int status, const char *content_type,
+			       void *body, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+	bool gzip = false;
+
+	if (len >= HTTP_GZIP_MIN_BYTES && accepts_gzip(req->conn))
+		gzip = gzip_body(&body, &len, &mode);
+	return queue_body(req, status, content_type, body, len, mode, gzip);
 }
 
 /* Compact JSON text of j plus a newline, malloc'd; NULL when out of memory. */
@@ -312,10 +322,14 @@ static bool load_view(struct request *req, const char *vm_id, struct host_view *
 	return false;
 }
 
-/* Prometheus text of hv in a malloc'd buffer, or a negative errno. */
-static int render_prom_text(const struct host_view *hv, char **buf, size_t *len)
+/*
+ * Prometheus text of hv in a malloc'd buffer, gzip-compressed as it is written when gzip is
+ * true (the text is then never held whole); 0 or a negative errno.
+ */
+static int render_prom_body(const struct host_view *hv, bool gzip, char **buf, size_t *len)
 {
-	FILE *f = open_memstream(buf, len);
+	struct http_gzip_result gz;
+	FILE *f = gzip ? http_gzip_open(&gz) : open_memstream(buf, len);
 	int err;
 
 	if (!f)
@@ -323,8 +337,13 @@ static int render_prom_text(const struct host_view *hv, char **buf, size_t *len)
 	__fsetlocking(f, FSETLOCKING_BYCALLER); /* only this thread writes it */
 	err = render_prom(hv, f);
 	if (fclose(f) && !err)
-		err = -ENOMEM;
-	if (err) {
+		err = gzip && gz.err ? gz.err : gzip ? -EIO : -ENOMEM;
+	if (gzip && !err) {
+		*buf = gz.data;
+		*len = gz.len;
+	} else if (gzip) {
+		free(gz.data);
+	} else if (err) {
 		free(*buf);
 		*buf = NULL;
 	}
@@ -333,6 +352,7 @@ static int render_prom_text(const struct host_view *hv, char **buf, size_t *len)
 
 static enum MHD_Result handler_metrics(struct request *req)
 {
+	bool gzip = accepts_gzip(req->conn);
 	enum MHD_Result ret;
 	struct host_view hv;
 	char *buf = NULL;
@@ -341,17 +361,31 @@ static enum MHD_Result handler_metrics(struct request *req)
 
 	if (!load_view(req, NULL, &hv, &ret))
 		return ret;
-	err = render_prom_text(&hv, &buf, &len);
+	err = render_prom_body(&hv, gzip, &buf, &len);
 	host_view_free(&hv);
 	if (err) {
 		log_errno(err, "HTTP: cannot render metrics");
 		return respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot render metrics");
 	}
-	return respond(req, MHD_HTTP_OK, CONTENT_TYPE_PROM, buf, len, MHD_RESPMEM_MUST_FREE);
+	return queue_body(req, MHD_HTTP_OK, CONTENT_TYPE_PROM, buf, len, MHD_RESPMEM_MUST_FREE,
+			  gzip);
+}
+
+/* Views of this many vCPUs or more leave enough freed memory behind to hand back */
+#define TRIM_MIN_VCPUS 4096
+
+static size_t host_view_vcpus(const struct host_view *hv)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < hv->nvms; i++)
+		n += hv->vms[i].nvcpus;
+	return n;
 }
 
 static enum MHD_Result handler_vms(struct request *req)
 {
+	size_t nvcpus;
 	enum MHD_Result ret;
 	struct host_view hv;
 	json_t *j;
@@ -359,8 +393,17 @@ static enum MHD_Result handler_vms(struct request *req)
 	if (!load_view(req, NULL, &hv, &ret))
 		return ret;
 	j = render_vms_json(&hv);
+	nvcpus = host_view_vcpus(&hv);
 	host_view_free(&hv);
-	return respond_json(req, MHD_HTTP_OK, j);
+	ret = respond_json(req, MHD_HTTP_OK, j);
+	/*
+	 * The JSON tree of a large host (tens of MB at 16,384 vCPUs) was freed
+	 * in small pieces, which malloc keeps: hand its free pages back to the
+	 * system. Not for small hosts, whose requests it would only slow.
+	 */
+	if (nvcpus >= TRIM_MIN_VCPUS)
+		malloc_trim(0);
+	return ret;
 }
 
 /* [A-Za-z0-9._-]{1,HTTP_MAX_ID_LEN} */

@@ -102,6 +102,7 @@
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdbool.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -246,49 +247,70 @@ struct culprit_sum {
 	uint64_t ns;
 };
 
-/* v in decimal, at least min_digits (zero-padded): hot enough to skip printf */
-static void write_u64(FILE *f, uint64_t v, int min_digits)
+/*
+ * v in decimal at p, at least min_digits (zero-padded); returns the end. At most
+ * U64_DIGITS bytes: hot enough to skip printf.
+ */
+#define U64_DIGITS 20
+static char *fmt_u64(char *p, uint64_t v, int min_digits)
 {
-	char buf[24];
+	char buf[U64_DIGITS];
 	int n = 0;
 
 	do {
 		buf[sizeof(buf) - 1 - n++] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v || n < min_digits);
-	fwrite(buf + sizeof(buf) - n, 1, (size_t)n, f);
+	memcpy(p, buf + sizeof(buf) - n, (size_t)n);
+	return p + n;
 }
 
-void prom_write_seconds(FILE *f, uint64_t ns)
+/* ns as exact decimal seconds at p; returns the end. At most SECONDS_BYTES bytes. */
+#define SECONDS_BYTES (U64_DIGITS + 1)
+static char *fmt_seconds(char *p, uint64_t ns)
 {
 	uint64_t frac = ns % NSEC_PER_SEC;
 	int digits = 9;
 
-	write_u64(f, ns / NSEC_PER_SEC, 1);
+	p = fmt_u64(p, ns / NSEC_PER_SEC, 1);
 	if (!frac)
-		return;
+		return p;
 	while (frac % 10 == 0) {
 		frac /= 10;
 		digits--;
 	}
-	fputc('.', f);
-	write_u64(f, frac, digits);
+	*p++ = '.';
+	return fmt_u64(p, frac, digits);
+}
+
+static void write_u64(FILE *f, uint64_t v, int min_digits)
+{
+	char buf[U64_DIGITS];
+
+	fwrite_unlocked(buf, 1, (size_t)(fmt_u64(buf, v, min_digits) - buf), f);
+}
+
+void prom_write_seconds(FILE *f, uint64_t ns)
+{
+	char buf[SECONDS_BYTES];
+
+	fwrite_unlocked(buf, 1, (size_t)(fmt_seconds(buf, ns) - buf), f);
 }
 
 static void write_label_char(FILE *f, char c)
 {
 	switch (c) {
 	case '\\':
-		fputs("\\\\", f);
+		fputs_unlocked("\\\\", f);
 		break;
 	case '"':
-		fputs("\\\"", f);
+		fputs_unlocked("\\\"", f);
 		break;
 	case '\n':
-		fputs("\\n", f);
+		fputs_unlocked("\\n", f);
 		break;
 	default:
-		fputc(c, f);
+		fputc_unlocked(c, f);
 	}
 }
 
@@ -306,18 +328,18 @@ void prom_write_label_value(FILE *f, const char *s)
 		while (plain_label_byte((unsigned char)s[run]))
 			run++;
 		if (run) { /* the common case: one write for the whole run */
-			fwrite(s, 1, run, f);
+			fwrite_unlocked(s, 1, run, f);
 			s += run;
 			continue;
 		}
 		n = vm_naming_utf8_len(s);
 		if (n == 0) {
-			fputs("\xef\xbf\xbd", f); /* U+FFFD */
+			fputs_unlocked("\xef\xbf\xbd", f); /* U+FFFD */
 			s++;
 		} else if (n == 1) {
 			write_label_char(f, *s++);
 		} else {
-			fwrite(s, 1, n, f);
+			fwrite_unlocked(s, 1, n, f);
 			s += n;
 		}
 	}
@@ -336,11 +358,11 @@ static const char *vm_label(const struct vm_view *vm)
 /* vm="...",vm_id="..." without braces */
 static void write_vm_labels(FILE *f, const struct vm_view *vm)
 {
-	fputs("vm=\"", f);
+	fputs_unlocked("vm=\"", f);
 	prom_write_label_value(f, vm_label(vm));
-	fputs("\",vm_id=\"", f);
+	fputs_unlocked("\",vm_id=\"", f);
 	prom_write_label_value(f, vm->id);
-	fputc('"', f);
+	fputc_unlocked('"', f);
 }
 
 static uint64_t add_sat(uint64_t a, uint64_t b)
@@ -348,28 +370,11 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-/* NAME{vm="...",vm_id="...",vcpu="N" without the closing brace */
-static void write_vcpu_series(FILE *f, const char *name, const struct vm_view *vm,
-			      const struct vcpu_view *v)
+/* NAME{vm="...",vm_id="..." without the closing brace */
+static void write_series(FILE *f, const char *name, const struct vm_view *vm)
 {
-	fputs(name, f);
-	fputc('{', f);
-	write_vm_labels(f, vm);
-	fputs(",vcpu=\"", f);
-	write_u64(f, v->index, 1);
-	fputc('"', f);
-}
-
-/* NAME{vm="...",vm_id="..." and, when v is not NULL, ,vcpu="N"; no closing brace */
-static void write_series(FILE *f, const char *name, const struct vm_view *vm,
-			 const struct vcpu_view *v)
-{
-	if (v) {
-		write_vcpu_series(f, name, vm, v);
-		return;
-	}
-	fputs(name, f);
-	fputc('{', f);
+	fputs_unlocked(name, f);
+	fputc_unlocked('{', f);
 	write_vm_labels(f, vm);
 }
 
@@ -379,7 +384,7 @@ static void write_value(FILE *f, uint64_t val, enum prom_unit unit)
 		prom_write_seconds(f, val);
 	else
 		write_u64(f, val, 1);
-	fputc('\n', f);
+	fputc_unlocked('\n', f);
 }
 
 static uint64_t vcpu_field(const struct vcpu_view *v, size_t offset)
@@ -387,8 +392,82 @@ static uint64_t vcpu_field(const struct vcpu_view *v, size_t offset)
 	return *(const uint64_t *)((const char *)v + offset);
 }
 
-static void write_vcpu_metric(FILE *f, const struct host_view *hv, const struct vcpu_metric *c)
+/*
+ * Each VM's per-vCPU series labels up to the vCPU's number, {vm="...",vm_id="...",vcpu=" ,
+ * escaped once per render rather than once a series.
+ */
+struct vcpu_prefix {
+	char *s;
+	size_t len;
+};
+
+static void free_prefixes(struct vcpu_prefix *pre, size_t n)
 {
+	for (size_t i = 0; pre && i < n; i++)
+		free(pre[i].s);
+	free(pre);
+}
+
+/* hv's prefixes, in the order of hv->vms, into *out; 0 or -ENOMEM. */
+static int build_prefixes(const struct host_view *hv, struct vcpu_prefix **out)
+{
+	struct vcpu_prefix *pre = calloc(hv->nvms ? hv->nvms : 1, sizeof(*pre));
+
+	if (!pre)
+		return -ENOMEM;
+	for (size_t i = 0; i < hv->nvms; i++) {
+		FILE *f = open_memstream(&pre[i].s, &pre[i].len);
+		bool failed;
+
+		if (!f)
+			goto fail;
+		__fsetlocking(f, FSETLOCKING_BYCALLER);
+		fputc_unlocked('{', f);
+		write_vm_labels(f, &hv->vms[i]);
+		fputs_unlocked(",vcpu=\"", f);
+		failed = ferror(f);
+		if (fclose(f) || failed)
+			goto fail;
+	}
+	*out = pre;
+	return 0;
+fail:
+	free_prefixes(pre, hv->nvms);
+	return -ENOMEM;
+}
+
+/* NAME{vm="...",vm_id="...",vcpu="N"} VALUE and a newline, in one write when it fits */
+#define VCPU_LINE_BYTES 512
+#define VCPU_TAIL_BYTES (U64_DIGITS + 3 + SECONDS_BYTES + 1) /* N"} VALUE\n */
+static void write_vcpu_line(FILE *f, const char *name, size_t name_len,
+			    const struct vcpu_prefix *pre, uint32_t index, uint64_t val,
+			    enum prom_unit unit)
+{
+	char line[VCPU_LINE_BYTES];
+	char *p = line;
+
+	if (name_len + pre->len + VCPU_TAIL_BYTES <= sizeof(line)) {
+		memcpy(p, name, name_len);
+		p += name_len;
+		memcpy(p, pre->s, pre->len);
+		p += pre->len;
+	} else { /* a long VM name: the prefix goes out apart */
+		fwrite_unlocked(name, 1, name_len, f);
+		fwrite_unlocked(pre->s, 1, pre->len, f);
+	}
+	p = fmt_u64(p, index, 1);
+	memcpy(p, "\"} ", 3);
+	p += 3;
+	p = unit == PROM_SECONDS ? fmt_seconds(p, val) : fmt_u64(p, val, 1);
+	*p++ = '\n';
+	fwrite_unlocked(line, 1, (size_t)(p - line), f);
+}
+
+static void write_vcpu_metric(FILE *f, const struct host_view *hv, const struct vcpu_prefix *pre,
+			      const struct vcpu_metric *c)
+{
+	size_t name_len = strlen(c->name);
+
 	if (c->detail && hv->vcpu_minimal)
 		return;
 	write_header(f, c->name, c->type, c->help);
@@ -400,18 +479,17 @@ static void write_vcpu_metric(FILE *f, const struct host_view *hv, const struct 
 
 			if (c->commit_only && !v->commit_enabled)
 				continue;
-			write_vcpu_series(f, c->name, vm, v);
-			fputs("} ", f);
-			write_value(f, vcpu_field(v, c->offset), c->unit);
+			write_vcpu_line(f, c->name, name_len, &pre[i], v->index,
+					vcpu_field(v, c->offset), c->unit);
 		}
 	}
 }
 
-static void write_vcpu_metrics(FILE *f, const struct host_view *hv,
-				const struct vcpu_metric *c, size_t n)
+static void write_vcpu_metrics(FILE *f, const struct host_view *hv, const struct vcpu_prefix *pre,
+			       const struct vcpu_metric *c, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		write_vcpu_metric(f, hv, &c[i]);
+		write_vcpu_metric(f, hv, pre, &c[i]);
 }
 
 /* The vCPU's histogram; buckets are capped at its waits, so a read racing BPF stays monotonic. */
@@ -446,27 +524,27 @@ static void vm_hist(const struct vm_view *vm, struct hist_series *h)
 }
 
 static void write_hist(FILE *f, const char *name, const struct vm_view *vm,
-		       const struct vcpu_view *v, const struct hist_series *h)
+		       const struct hist_series *h)
 {
 	char series[64];
 
 	snprintf(series, sizeof(series), "%s_bucket", name);
 	for (size_t b = 0; b < HIST_BUCKETS; b++) {
-		write_series(f, series, vm, v);
-		fputs(",le=\"", f);
+		write_series(f, series, vm);
+		fputs_unlocked(",le=\"", f);
 		if (b < ARRAY_SIZE(hist_bounds_log2))
 			prom_write_seconds(f, UINT64_C(1) << hist_bounds_log2[b]);
 		else
-			fputs("+Inf", f);
+			fputs_unlocked("+Inf", f);
 		fprintf(f, "\"} %" PRIu64 "\n", h->buckets[b]);
 	}
 	snprintf(series, sizeof(series), "%s_sum", name);
-	write_series(f, series, vm, v);
-	fputs("} ", f);
+	write_series(f, series, vm);
+	fputs_unlocked("} ", f);
 	write_value(f, h->sum_ns, PROM_SECONDS);
 	snprintf(series, sizeof(series), "%s_count", name);
-	write_series(f, series, vm, v);
-	fputs("} ", f);
+	write_series(f, series, vm);
+	fputs_unlocked("} ", f);
 	write_value(f, h->count, PROM_COUNT);
 }
 
@@ -479,7 +557,7 @@ static void write_vm_hist_family(FILE *f, const struct host_view *hv)
 		struct hist_series h;
 
 		vm_hist(&hv->vms[i], &h);
-		write_hist(f, VM_HIST_NAME, &hv->vms[i], NULL, &h);
+		write_hist(f, VM_HIST_NAME, &hv->vms[i], &h);
 	}
 }
 
@@ -491,9 +569,9 @@ static void write_vm_info(FILE *f, const struct host_view *hv)
 	for (size_t i = 0; i < hv->nvms; i++) {
 		const struct vm_view *vm = &hv->vms[i];
 
-		fputs("stealtime_vm_info{", f);
+		fputs_unlocked("stealtime_vm_info{", f);
 		write_vm_labels(f, vm);
-		fputs(",uuid=\"", f);
+		fputs_unlocked(",uuid=\"", f);
 		prom_write_label_value(f, vm->uuid);
 		fprintf(f, "\",pid=\"%" PRId32 "\",registered=\"%s\"} 1\n", vm->pid,
 			vm->registered ? "true" : "false");
@@ -563,11 +641,11 @@ static int merge_culprits(const struct vm_view *vm, struct culprit_sum **out, si
 static void write_stolen_by(FILE *f, const struct vm_view *vm, const char *kind,
 			    const char *culprit, uint64_t ns)
 {
-	fputs(STOLEN_BY_NAME "{", f);
+	fputs_unlocked(STOLEN_BY_NAME "{", f);
 	write_vm_labels(f, vm);
 	fprintf(f, ",culprit_kind=\"%s\",culprit=\"", kind);
 	prom_write_label_value(f, culprit);
-	fputs("\"} ", f);
+	fputs_unlocked("\"} ", f);
 	write_value(f, ns, PROM_SECONDS);
 }
 
@@ -626,15 +704,16 @@ static void write_throttled(FILE *f, const struct host_view *hv)
 
 		if (!vm->throttled_known)
 			continue;
-		fputs(THROTTLED_NAME "{", f);
+		fputs_unlocked(THROTTLED_NAME "{", f);
 		write_vm_labels(f, vm);
-		fputs("} ", f);
+		fputs_unlocked("} ", f);
 		write_value(f, vm->throttled_ns, PROM_SECONDS);
 	}
 }
 
 /* Only vCPUs whose thread has had a cgroup of its own: the others have no share of their own */
-static void write_vcpu_throttled(FILE *f, const struct host_view *hv)
+static void write_vcpu_throttled(FILE *f, const struct host_view *hv,
+				 const struct vcpu_prefix *pre)
 {
 	if (hv->vcpu_minimal)
 		return;
@@ -647,9 +726,8 @@ static void write_vcpu_throttled(FILE *f, const struct host_view *hv)
 		for (size_t j = 0; j < vm->nvcpus; j++) {
 			if (!vm->vcpus[j].throttled_known)
 				continue;
-			write_vcpu_series(f, VCPU_THROTTLED_NAME, vm, &vm->vcpus[j]);
-			fputs("} ", f);
-			write_value(f, vm->vcpus[j].throttled_ns, PROM_SECONDS);
+			write_vcpu_line(f, VCPU_THROTTLED_NAME, strlen(VCPU_THROTTLED_NAME), &pre[i],
+					vm->vcpus[j].index, vm->vcpus[j].throttled_ns, PROM_SECONDS);
 		}
 	}
 }
@@ -716,16 +794,22 @@ static void write_rescan_apply(FILE *f, const struct daemon_stats_view *stats)
 
 int render_prom(const struct host_view *hv, FILE *f)
 {
-	int err;
+	struct vcpu_prefix *pre;
+	int err = build_prefixes(hv, &pre);
 
-	write_vcpu_metrics(f, hv, vcpu_metrics, ARRAY_SIZE(vcpu_metrics));
-	write_vcpu_metrics(f, hv, commit_counters, ARRAY_SIZE(commit_counters));
-	write_vm_info(f, hv);
-	err = write_culprits(f, hv);
 	if (err)
 		return err;
-	write_throttled(f, hv);
-	write_vcpu_throttled(f, hv);
+	write_vcpu_metrics(f, hv, pre, vcpu_metrics, ARRAY_SIZE(vcpu_metrics));
+	write_vcpu_metrics(f, hv, pre, commit_counters, ARRAY_SIZE(commit_counters));
+	write_vm_info(f, hv);
+	err = write_culprits(f, hv);
+	if (!err) {
+		write_throttled(f, hv);
+		write_vcpu_throttled(f, hv, pre);
+	}
+	free_prefixes(pre, hv->nvms);
+	if (err)
+		return err;
 	write_vm_hist_family(f, hv);
 	write_host_gauges(f, hv);
 	write_daemon_counters(f, &hv->stats);

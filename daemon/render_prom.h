@@ -13,7 +13,8 @@
 
 /*
  * Writes every metric family to f; returns 0 or a negative errno (-EIO when
- * f failed, -ENOMEM), after which what f holds is incomplete.
+ * f failed, -ENOMEM), after which what f holds is incomplete. f is written
+ * with the _unlocked stdio calls: no other thread may use it meanwhile.
  */
 int render_prom(const struct host_view *hv, FILE *f);
 /*

@@ -168,6 +168,76 @@ static void gzip__empty__a_valid_member(void **state)
 	free(gz);
 }
 
+/* data[0..len) through a stream of http_gzip_open(), fwrite() in pieces of 1, 2, ... 4099 bytes */
+static void assert_stream_inflates_back(const unsigned char *data, size_t len)
+{
+	struct http_gzip_result res;
+	FILE *f = http_gzip_open(&res);
+	size_t off = 0;
+
+	assert_non_null(f);
+	for (size_t piece = 1; off < len; piece = piece % 4099 + 1) {
+		size_t n = len - off < piece ? len - off : piece;
+
+		assert_int_equal(fwrite(data + off, 1, n, f), n);
+		off += n;
+	}
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(res.err, 0);
+	assert_int_equal(res.in_len, len);
+	assert_non_null(res.data);
+	assert_int_equal(((unsigned char *)res.data)[0], 0x1f); /* gzip magic */
+	assert_int_equal(((unsigned char *)res.data)[1], 0x8b);
+	assert_inflates_to(res.data, res.len, data, len);
+	free(res.data);
+}
+
+static void stream__metrics_text_in_pieces__inflates_back(void **state)
+{
+	static const char line[] = "stealtime_vcpu_run_seconds_total{vm=\"db%d\",vm_id=\"%d\","
+				   "vcpu=\"%d\"} %d.%09d\n";
+	size_t len = 0, cap = 4 << 20;
+	char *text = malloc(cap);
+
+	assert_non_null(text);
+	for (int i = 0; len + 256 < cap; i++)
+		len += (size_t)snprintf(text + len, cap - len, line, i / 64, i / 64 + 100, i % 64,
+					i * 3, i * 7919 % 1000000000);
+	assert_stream_inflates_back((unsigned char *)text, len);
+	free(text);
+}
+
+/* compressed output past its first 64 KiB: it must grow */
+static void stream__incompressible__output_grows_and_inflates_back(void **state)
+{
+	size_t len = 1 << 20;
+	unsigned char *data = malloc(len);
+	uint32_t x = 2463534242u;
+
+	assert_non_null(data);
+	for (size_t i = 0; i < len; i++) { /* xorshift32 */
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		data[i] = (unsigned char)x;
+	}
+	assert_stream_inflates_back(data, len);
+	free(data);
+}
+
+static void stream__nothing_written__a_valid_member(void **state)
+{
+	struct http_gzip_result res;
+	FILE *f = http_gzip_open(&res);
+
+	assert_non_null(f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(res.err, 0);
+	assert_int_equal(res.in_len, 0);
+	assert_inflates_to(res.data, res.len, "", 0);
+	free(res.data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +250,9 @@ int main(void)
 		cmocka_unit_test(gzip__metrics_text__smaller_and_inflates_back),
 		cmocka_unit_test(gzip__incompressible__inflates_back),
 		cmocka_unit_test(gzip__empty__a_valid_member),
+		cmocka_unit_test(stream__metrics_text_in_pieces__inflates_back),
+		cmocka_unit_test(stream__incompressible__output_grows_and_inflates_back),
+		cmocka_unit_test(stream__nothing_written__a_valid_member),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

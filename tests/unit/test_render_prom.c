@@ -386,6 +386,32 @@ static void render__name_with_quotes_backslash_newline__escaped_in_every_series(
 	free(out);
 }
 
+/* 255 invalid bytes escape to 765 bytes of U+FFFD: longer than a series is built in at once */
+static void render__longest_name_invalid_utf8__whole_series(void **state)
+{
+	struct vcpu_view v[2] = { { .index = 0, .steal_ns = S(3) }, { .index = 41, .run_ns = 7 } };
+	struct vm_view vm = { .id = "4021", .nvcpus = 2, .vcpus = v };
+	struct host_view hv = { .nvms = 1, .vms = &vm };
+	char *want = malloc(1024), *p = want, *out;
+
+	assert_non_null(want);
+	memset(vm.name, 0xff, sizeof(vm.name) - 1);
+	p += sprintf(p, "stealtime_vcpu_steal_seconds_total{vm=\"");
+	for (size_t i = 0; i < sizeof(vm.name) - 1; i++)
+		p += sprintf(p, "\xef\xbf\xbd");
+	sprintf(p, "\",vm_id=\"4021\",vcpu=\"0\"} 3");
+	out = render(&hv);
+	assert_line(out, want);
+	memcpy(want, "stealtime_vcpu_run_seconds_total{", strlen("stealtime_vcpu_run_seconds_total{"));
+	memmove(want + strlen("stealtime_vcpu_run_seconds_total{"),
+		want + strlen("stealtime_vcpu_steal_seconds_total{"),
+		strlen(want) - strlen("stealtime_vcpu_steal_seconds_total{") + 1);
+	strcpy(strstr(want, "vcpu=\"0\"} 3"), "vcpu=\"41\"} 0.000000007");
+	assert_line(out, want);
+	free(out);
+	free(want);
+}
+
 static void render__histogram__cumulative_buckets(void **state)
 {
 	char *out = render(&sample);
@@ -737,6 +763,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(render__vcpu_minimal__steal_and_run_only_per_vcpu),
 		cmocka_unit_test(render__vm_without_name__vm_label_is_comm),
 		cmocka_unit_test(render__name_with_quotes_backslash_newline__escaped_in_every_series),
+		cmocka_unit_test(render__longest_name_invalid_utf8__whole_series),
 		cmocka_unit_test(render__histogram__cumulative_buckets),
 		cmocka_unit_test(render__histogram_ahead_of_waits__buckets_capped_at_count),
 		cmocka_unit_test(render__commit_series__only_vcpus_with_a_record),
