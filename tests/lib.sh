@@ -213,3 +213,31 @@ libvirt_domain_xml() {
 </domain>
 EOF
 }
+
+# libvirt's domain of QEMU $QPID under a vcpu_quota: ROUNDS times, each
+# vCPU's throttled_ns lies between its cgroup's (CG0, CG1) throttled_usec
+# read just before and after, and the VM's between the test's vm_throttled
+# (the sum of the VM's own cgroups); WHAT names those cgroups in the notes;
+# the daemon's last answer for the VM stays in vm
+libvirt_throttle_brackets() {
+	local rounds=$1 what=$2 b0 b1 bvm a0 a1 avm v0 v1 total
+	for _ in $(seq 1 "$rounds"); do
+		b0=$(cgroup_throttled "$CG0") b1=$(cgroup_throttled "$CG1") bvm=$(vm_throttled)
+		vm=$(vm_json "$QPID")
+		a0=$(cgroup_throttled "$CG0") a1=$(cgroup_throttled "$CG1") avm=$(vm_throttled)
+		v0=$(jq -r '.vcpus[] | select(.index == 0) | .throttled_ns' <<<"$vm")
+		v1=$(jq -r '.vcpus[] | select(.index == 1) | .throttled_ns' <<<"$vm")
+		total=$(jq -r .throttled_ns <<<"$vm")
+		note "vcpu0 throttled_usec $b0..$a0 ns: vCPU 0 $v0; vcpu1 $b1..$a1: vCPU 1 $v1; $what $bvm..$avm ns: VM $total"
+		[ "$b0" -gt 100000000 ] && [ "$b1" -gt 100000000 ] || fail "vcpu_quota did not throttle vcpu0 and vcpu1 ($b0, $b1 ns)"
+		[ "$v0" != null ] && [ "$v0" -ge "$b0" ] && [ "$v0" -le "$a0" ] ||
+			fail "vCPU 0 throttled_ns $v0 not within $CG0's throttled_usec [$b0, $a0]"
+		[ "$v1" != null ] && [ "$v1" -ge "$b1" ] && [ "$v1" -le "$a1" ] ||
+			fail "vCPU 1 throttled_ns $v1 not within $CG1's throttled_usec [$b1, $a1]"
+		[ "$total" != null ] && [ "$total" -ge "$bvm" ] && [ "$total" -le "$avm" ] ||
+			fail "VM throttled_ns $total not within $what [$bvm, $avm]"
+		sleep 0.5
+	done
+}
+# cgroup_throttled CGROUP: throttled_usec of /sys/fs/cgroup/CGROUP, in ns
+cgroup_throttled() { awk '/^throttled_usec / {printf "%.0f\n", $2 * 1000}' "/sys/fs/cgroup$1/cpu.stat"; }

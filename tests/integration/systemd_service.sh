@@ -156,29 +156,12 @@ virsh schedinfo "$DOM" --live --set vcpu_period=100000 --set vcpu_quota=30000 >/
 	fail "virsh schedinfo --set vcpu_quota"
 [ "$(cat "/sys/fs/cgroup$CG0/cpu.max")" = "30000 100000" ] ||
 	fail "vcpu0's cpu.max is $(cat "/sys/fs/cgroup$CG0/cpu.max") after vcpu_quota=30000"
-throttled() { awk '/^throttled_usec / {printf "%.0f\n", $2 * 1000}' "/sys/fs/cgroup$1/cpu.stat"; }
 # the VM's: each vCPU's cgroup and its ancestors up to the scope, once each
-vm_throttled() { echo $(($(throttled "$VMCG") + $(throttled "$DOMCG") + $(throttled "$CG0") + $(throttled "$CG1"))); }
+vm_throttled() { echo $(($(cgroup_throttled "$VMCG") + $(cgroup_throttled "$DOMCG") + $(cgroup_throttled "$CG0") + $(cgroup_throttled "$CG1"))); }
 wait_for 15 vms_hold ".vms[] | select(.pid == $QPID) | .vcpus[0].throttled_ns > 0 and .vcpus[1].throttled_ns > 0" ||
 	fail "no throttled_ns for the vCPUs in their vcpuN cgroups"
 sleep 2
-for _ in 1 2; do
-	b0=$(throttled "$CG0") b1=$(throttled "$CG1") bvm=$(vm_throttled)
-	vm=$(vm_json "$QPID")
-	a0=$(throttled "$CG0") a1=$(throttled "$CG1") avm=$(vm_throttled)
-	v0=$(jq -r '.vcpus[] | select(.index == 0) | .throttled_ns' <<<"$vm")
-	v1=$(jq -r '.vcpus[] | select(.index == 1) | .throttled_ns' <<<"$vm")
-	total=$(jq -r .throttled_ns <<<"$vm")
-	note "vcpu0 throttled_usec $b0..$a0 ns: vCPU 0 $v0; vcpu1 $b1..$a1: vCPU 1 $v1; the VM's cgroups $bvm..$avm: VM $total"
-	[ "$b0" -gt 100000000 ] && [ "$b1" -gt 100000000 ] || fail "vcpu_quota did not throttle vcpu0 and vcpu1 ($b0, $b1 ns)"
-	[ "$v0" != null ] && [ "$v0" -ge "$b0" ] && [ "$v0" -le "$a0" ] ||
-		fail "vCPU 0 throttled_ns $v0 not within $CG0's throttled_usec [$b0, $a0]"
-	[ "$v1" != null ] && [ "$v1" -ge "$b1" ] && [ "$v1" -le "$a1" ] ||
-		fail "vCPU 1 throttled_ns $v1 not within $CG1's throttled_usec [$b1, $a1]"
-	[ "$total" != null ] && [ "$total" -ge "$bvm" ] && [ "$total" -le "$avm" ] ||
-		fail "VM throttled_ns $total not within its cgroups' [$bvm, $avm]"
-	sleep 0.5
-done
+libvirt_throttle_brackets 2 "the VM's cgroups"
 
 # 5. systemctl reload: SIGHUP, the same process, the same VM
 systemctl reload stealtimed.service || fail_unit "systemctl reload"
