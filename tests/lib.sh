@@ -241,3 +241,26 @@ libvirt_throttle_brackets() {
 }
 # cgroup_throttled CGROUP: throttled_usec of /sys/fs/cgroup/CGROUP, in ns
 cgroup_throttled() { awk '/^throttled_usec / {printf "%.0f\n", $2 * 1000}' "/sys/fs/cgroup$1/cpu.stat"; }
+
+# libvirt's vcpu.0.delay and vcpu.1.delay of domain $DOM, and the daemon's
+# steal_ns of its QEMU $QPID's vCPUs 0 and 1, each on one line
+domain_delays() { virsh domstats "$DOM" --vcpu | awk -F= '/^ *vcpu\.[01]\.delay=/ {printf "%s ", $2}'; }
+domain_steals() { vm_json "$QPID" | jq -r '[.vcpus[] | select(.index < 2)] | sort_by(.index) | map(.steal_ns) | join(" ")'; }
+# libvirt_steal_brackets ROUNDS: each vCPU's steal_ns lies within libvirt's
+# vcpu.N.delay read before and after (+-1 ms); each reading of libvirt's
+# ends a bracket and starts the next (a virsh call takes seconds in an
+# emulated VM)
+libvirt_steal_brackets() {
+	local p0 p1 s0 s1 d0 d1
+	read -r p0 p1 <<<"$(domain_delays)"
+	for _ in $(seq 1 "$1"); do
+		read -r s0 s1 <<<"$(domain_steals)"
+		read -r d0 d1 <<<"$(domain_delays)"
+		note "vcpu.0.delay $p0 .. $d0, steal_ns $s0; vcpu.1.delay $p1 .. $d1, steal_ns $s1"
+		[ -n "$p0" ] && [ -n "$s0" ] && [ -n "$d0" ] && ns_between "$p0" "$s0" "$d0" 1000000 ||
+			fail "vCPU 0 steal_ns $s0 not within libvirt's vcpu.0.delay [$p0, $d0] +-1ms"
+		[ -n "$p1" ] && [ -n "$s1" ] && [ -n "$d1" ] && ns_between "$p1" "$s1" "$d1" 1000000 ||
+			fail "vCPU 1 steal_ns $s1 not within libvirt's vcpu.1.delay [$p1, $d1] +-1ms"
+		p0=$d0 p1=$d1
+	done
+}

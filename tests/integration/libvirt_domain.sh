@@ -93,25 +93,13 @@ note "vCPU threads $tid0 $tid1, domain cgroup $DOMCG"
 # 2. steal_ns against libvirt's own vcpu.N.delay, beside a hog on the vCPUs' CPU:
 # each reading of libvirt's ends a bracket and starts the next (a virsh
 # call takes seconds in an emulated VM)
-delays() { virsh domstats "$DOM" --vcpu | awk -F= '/^ *vcpu\.[01]\.delay=/ {printf "%s ", $2}'; }
-steals() { vm_json "$QPID" | jq -r '[.vcpus[] | select(.index < 2)] | sort_by(.index) | map(.steal_ns) | join(" ")'; }
 vcpu_throttled() { vm_json "$QPID" | jq -r ".vcpus[] | select(.index == $1) | .throttled_ns // 0"; }
 steal() { vm_json "$QPID" | jq -r ".vcpus[] | select(.index == $1) | .steal_ns"; }
 hog 1
 sleep 1
 st0=$(steal 0) th0=$(vcpu_throttled 0)
 sleep 2
-read -r p0 p1 <<<"$(delays)"
-for _ in 1 2 3 4; do
-	read -r s0 s1 <<<"$(steals)"
-	read -r d0 d1 <<<"$(delays)"
-	note "vcpu.0.delay $p0 .. $d0, steal_ns $s0; vcpu.1.delay $p1 .. $d1, steal_ns $s1"
-	[ -n "$p0" ] && [ -n "$s0" ] && [ -n "$d0" ] && ns_between "$p0" "$s0" "$d0" 1000000 ||
-		fail "vCPU 0 steal_ns $s0 not within libvirt's vcpu.0.delay [$p0, $d0] +-1ms"
-	[ -n "$p1" ] && [ -n "$s1" ] && [ -n "$d1" ] && ns_between "$p1" "$s1" "$d1" 1000000 ||
-		fail "vCPU 1 steal_ns $s1 not within libvirt's vcpu.1.delay [$p1, $d1] +-1ms"
-	p0=$d0 p1=$d1
-done
+libvirt_steal_brackets 4
 st1=$(steal 0) th1=$(vcpu_throttled 0)
 note "beside the hog: vCPU 0 steal grew $(((st1 - st0) / 1000000)) ms, throttled $(((th1 - th0) / 1000000)) ms"
 [ $((st1 - st0)) -gt 300000000 ] || fail "vCPU 0 steal grew only $((st1 - st0)) ns in >4 s beside a hog"
