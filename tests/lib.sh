@@ -264,3 +264,16 @@ libvirt_steal_brackets() {
 		p0=$d0 p1=$d1
 	done
 }
+
+# median NUMBER...: the middle one (the lower of the two middle ones)
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# hook_ratio [--competitor]: the daemon's on_switch (pinned under $PIN_DIR)
+# per event over an empty sched_switch program's, both attached at once
+# (tests/bench/hookcost, kernel bpf_stats), while perf bench sched pipe runs
+# $LOOPS loops on CPU $CPU
+hook_ratio() {
+	"$BUILD/tests/bench/hookcost" "$@" "$PIN_DIR/links/on_switch" -- \
+		taskset -c "$CPU" perf bench sched pipe -l "$LOOPS" >"$TMP/hook.out" 2>&1 ||
+		{ cat "$TMP/hook.out" >&2; fail "hookcost $* failed"; }
+	awk '/^ratio/ {print $2}' "$TMP/hook.out"
+}

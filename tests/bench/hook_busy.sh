@@ -17,24 +17,16 @@ command -v stress-ng >/dev/null || skip "stress-ng not installed"
 ROUNDS=${ROUNDS:-5}
 LOOPS=${LOOPS:-100000}
 CPU=${BENCH_CPU:-0}
-HOOKCOST=$BUILD/tests/bench/hookcost
 
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 pipe() { taskset -c "$CPU" perf bench sched pipe -l "$LOOPS"; }
 ops() { pipe 2>/dev/null | awk '/ops\/sec/ {print $1}'; }
-# ratio [--competitor] -> on_switch's ns/event over the empty program's
-ratio() {
-	"$HOOKCOST" "$@" "$PIN_DIR/links/on_switch" -- taskset -c "$CPU" perf bench sched pipe -l "$LOOPS" >"$TMP/hook.out" 2>&1 ||
-		{ cat "$TMP/hook.out" >&2; fail "hookcost $* failed"; }
-	awk '/^ratio/ {print $2}' "$TMP/hook.out"
-}
 # cache_ratio: ratio with stress-ng --cache 2 on the same CPU (stopped whatever happens)
 cache_ratio() {
 	local s r rc
 	taskset -c "$CPU" stress-ng --cache 2 --quiet --timeout 600 >/dev/null 2>&1 &
 	s=$!
 	sleep 0.5
-	r=$(ratio); rc=$?
+	r=$(hook_ratio); rc=$?
 	kill "$s"; wait "$s" 2>/dev/null
 	[ "$rc" -eq 0 ] && echo "$r"
 }
@@ -43,8 +35,8 @@ echo "== on_switch per event over an empty sched_switch program (bpf_stats), $LO
 start_daemon
 alone=() comp=() cache=()
 for r in $(seq 1 "$ROUNDS"); do
-	alone+=("$(ratio)")
-	comp+=("$(ratio --competitor)")
+	alone+=("$(hook_ratio)")
+	comp+=("$(hook_ratio --competitor)")
 	cache+=("$(cache_ratio)")
 	[ -n "${alone[-1]}" ] && [ -n "${comp[-1]}" ] && [ -n "${cache[-1]}" ] || fail "round $r: a measurement failed"
 	echo "round $r: alone ${alone[-1]}, competitor ${comp[-1]}, cache ${cache[-1]}"

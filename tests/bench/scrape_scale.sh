@@ -8,13 +8,24 @@
 #     threads' /proc/PID/task/TID/schedstat files: the ratio;
 #  2. the size of /metrics, identity and gzip;
 #  3. the daemon's CPU per /v1/vms/{id} against per /v1/vms;
-#  4. the daemon's peak RSS while two scrapers scrape at once.
+#  4. the daemon's peak RSS while two scrapers scrape at once;
+#  5. the sched_switch hook's cost per event over an empty program's
+#     (switches of perf bench sched pipe, no vCPU involved) with every
+#     vCPU bound against with none yet, medians of SCALE_HOOK_ROUNDS.
 # CPU is the kernel's own account of every daemon thread (schedstat's
 # sum_exec_runtime), in ns. Prints ratios; the bare times only explain them.
 source "$(dirname "$0")/../lib.sh"
 need_root; need_kvm; need_btf
 VMS=${SCALE_VMS:-256}; PER=${SCALE_VCPUS_PER_VM:-64}; N=$((VMS * PER))
 SCRAPES=${SCALE_SCRAPES:-10}; READS=${SCALE_READS:-10}
+HOOK_ROUNDS=${SCALE_HOOK_ROUNDS:-3} LOOPS=${SCALE_HOOK_LOOPS:-20000} CPU=${BENCH_CPU:-0}
+command -v perf >/dev/null || skip "perf not installed"
+hook_median() {
+	local r=()
+	for _ in $(seq 1 "$HOOK_ROUNDS"); do r+=("$(hook_ratio)"); done
+	[ -n "${r[-1]}" ] || fail "no hook measurement"
+	median "${r[@]}"
+}
 
 cpu_of() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
 peak_rss_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
@@ -34,6 +45,7 @@ PIN_DIR=/sys/fs/bpf/stealtime-test-$$
 	>"$TMP/daemon.log" 2>&1 &
 DAEMON_PID=$!; PIDS+=($DAEMON_PID)
 wait_for 20 curl -fsS "$URL/healthz" >/dev/null 2>&1 || { cat "$TMP/daemon.log" >&2; fail "stealtimed did not start"; }
+hook_none=$(hook_median)
 
 t0=$SECONDS
 for i in $(seq 1 "$VMS"); do
@@ -95,10 +107,14 @@ wait "$a" "$b"
 ! grep -q err "$TMP/s1" "$TMP/s2" || fail "a concurrent scrape failed"
 rss=$(peak_rss_kb "$DAEMON_PID")
 
+# 5. the hook with every vCPU bound
+hook_all=$(hook_median)
+
 awk -v n="$N" -v s="$SCRAPES" -v c="$((c1 - c0))" -v wall="$((s1 - s0))" \
 	-v idle="$((idle1 - idle0))" -v iw="$((w1 - w0))" -v r="$per_read" \
 	-v plain="$plain" -v gz="$gz" -v series="$series" \
-	-v one="$((v1 - v0))" -v all="$((v2 - v1))" -v rss="$rss" -v rss0="$rss_before" -v rss1="$rss_start" 'BEGIN {
+	-v one="$((v1 - v0))" -v all="$((v2 - v1))" -v rss="$rss" -v rss0="$rss_before" -v rss1="$rss_start" \
+	-v h0="$hook_none" -v h1="$hook_all" 'BEGIN {
 	net = c - idle * wall / iw; if (net < 0) net = 0
 	per = net / s / n
 	printf "%d vCPUs: /metrics %d series, %d bytes, %d gzip (%.1f%%)\n", n, series, plain, gz, 100 * gz / plain
@@ -109,4 +125,6 @@ awk -v n="$N" -v s="$SCRAPES" -v c="$((c1 - c0))" -v wall="$((s1 - s0))" \
 	printf "daemon peak RSS (VmHWM) before the scrapers (binding, /v1/vms): %.1f MiB\n", rss0 / 1024
 	printf "daemon RSS when the scrapers start: %.1f MiB\n", rss1 / 1024
 	printf "daemon peak RSS (VmHWM) with two scrapers at once: %.1f MiB (goal <= 64)\n", rss / 1024
+	printf "on_switch per event / an empty program: %.2f with no vCPU bound, %.2f with %d bound: %.2f\n",
+		h0, h1, n, h1 / h0
 }'
