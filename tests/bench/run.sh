@@ -37,7 +37,6 @@ for r in $(seq 1 "$ROUNDS"); do
 	on+=("$(pipe_ops)")
 	echo "round $r: detached ${off[-1]}, empty ${empty[-1]}, daemon ${on[-1]} ops/s"
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 mo=$(median "${off[@]}"); me=$(median "${empty[@]}"); mn=$(median "${on[@]}")
 echo "median ops/s: detached $mo, empty program $me, daemon $mn"
 awk -v a="$mn" -v b="$mo" -v e="$me" 'BEGIN {
