@@ -149,26 +149,10 @@ static void slot_free(struct vm_table *t, uint32_t slot)
 
 /* ---- VMs ---------------------------------------------------------------- */
 
-/* A VMM's names and CPU cgroup: pre, read by a walker, or read now (pre NULL) */
-static void set_names(struct vm_entry *vm, const struct vm_names *pre)
-{
-	struct vm_names now;
-
-	if (!pre) {
-		vm_names_read(vm->pid, &now);
-		pre = &now;
-	}
-	memcpy(vm->name, pre->name, sizeof(vm->name));
-	memcpy(vm->uuid, pre->uuid, sizeof(vm->uuid));
-	memcpy(vm->comm, pre->comm, sizeof(vm->comm));
-	vm->cgroup_known = pre->cgroup_known;
-	if (pre->cgroup_known) {
-		memcpy(vm->cgroup, pre->cgroup, sizeof(vm->cgroup));
-		vm->cgroup_v2 = pre->cgroup_v2;
-	}
-}
-
-/* The VMM's CPU cgroup (its name; the throttling sources are vm_throttle's), pre as above */
+/*
+ * The VMM's CPU cgroup (its name; the throttling sources are vm_throttle's):
+ * pre, read by a walker, or read now (pre NULL)
+ */
 static void refresh_cgroup(struct vm_entry *vm, const struct vm_names *pre)
 {
 	struct vm_names now;
@@ -182,6 +166,21 @@ static void refresh_cgroup(struct vm_entry *vm, const struct vm_names *pre)
 		memcpy(vm->cgroup, pre->cgroup, sizeof(vm->cgroup));
 		vm->cgroup_v2 = pre->cgroup_v2;
 	}
+}
+
+/* A VMM's names and CPU cgroup, pre as for refresh_cgroup() */
+static void set_names(struct vm_entry *vm, const struct vm_names *pre)
+{
+	struct vm_names now;
+
+	if (!pre) {
+		vm_names_read(vm->pid, &now);
+		pre = &now;
+	}
+	memcpy(vm->name, pre->name, sizeof(vm->name));
+	memcpy(vm->uuid, pre->uuid, sizeof(vm->uuid));
+	memcpy(vm->comm, pre->comm, sizeof(vm->comm));
+	refresh_cgroup(vm, pre);
 }
 
 /*
@@ -342,18 +341,21 @@ static void apply_disc(struct vm_table *t, const struct st_disc *d, uint64_t sta
 {
 	struct vm_entry *vm = find_vm(t, d->vm_cookie, d->pid);
 	const struct vm_names *pre = rescan_reads_proc(reads, (pid_t)d->pid);
+	bool added = false;
 	struct vcpu_entry *c;
 
 	if (!vm) {
 		vm = add_vm(t, d->vm_cookie, d->pid, pre);
-		if (vm)
+		if (vm) {
 			vm->seen_ns = stamp;
+			added = true; /* its cgroup read with its names */
+		}
 	}
 	if (!vm) {
 		t->discovery_errors++;
 		return;
 	}
-	if (!vm->seen) /* once per rescan: the VMM may have been moved (libvirt does) */
+	if (!vm->seen && !added) /* once per rescan: the VMM may have been moved (libvirt does) */
 		refresh_cgroup(vm, vm->seen_ns > stamp ? NULL : pre);
 	vm->seen = true;
 	if (stamp > vm->seen_ns)
