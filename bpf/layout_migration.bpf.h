@@ -64,7 +64,7 @@ static __always_inline int migrate_binding(struct bpf_iter_meta *meta, struct ta
 		return 0;
 	b = binding_of(t, home);
 	if (b && b->slot != ST_SLOT_NONE)
-		return 0; /* bound by the new daemon already */
+		return 0; /* bound already: by the new daemon, or by an interrupted migration's */
 	init.slot = old->slot;
 	init.flags = old->flags;
 	init.gen = old->gen;

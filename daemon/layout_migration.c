@@ -13,6 +13,49 @@
 
 #define NEXT_SUFFIX "_next" /* bpffs refuses names with a dot */
 
+static void next_path(char *path, size_t len, const struct layout_migration *m, const char *pin_dir)
+{
+	snprintf(path, len, "%s/%s" NEXT_SUFFIX, pin_dir, m->bindings_name);
+}
+
+/*
+ * A migration to this layout that stopped after its flip (a crash before
+ * the renames) left its new binding map pinned under the temporary name,
+ * and the old one still pinned: the new map's bindings hold what was
+ * counted since the flip, the old ones' offsets are from before it. The
+ * new map is taken over as it is, and only the threads it has no binding
+ * for are copied from the old map (migrate_binding skips bound ones), so
+ * that nothing counted since that flip is counted again. A map of another
+ * value size is of another release's layout: it is left to be replaced.
+ */
+static int resume_interrupted(struct layout_migration *m, const char *pin_dir)
+{
+	struct bpf_map_info info = { 0 };
+	__u32 len = sizeof(info);
+	char path[512];
+	int fd, err;
+
+	next_path(path, sizeof(path), m, pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : log_errno(-errno, "open %s", path);
+	err = bpf_obj_get_info_by_fd(fd, &info, &len) ? -errno : 0;
+	if (!err && (info.type != bpf_map__type(m->bindings) ||
+		     info.value_size != bpf_map__value_size(m->bindings))) {
+		log_warning("%s holds %u-byte bindings, not this layout's %u: replaced, and the "
+			    "bindings are migrated from %s again", path, info.value_size,
+			    bpf_map__value_size(m->bindings), m->bindings_name);
+	} else if (!err) {
+		err = bpf_map__reuse_fd(m->bindings, fd);
+		m->resumed = !err;
+		if (!err)
+			log_notice("%s is left by a migration that stopped after its flip: its "
+				   "bindings are kept, the threads it lacks are copied", path);
+	}
+	close(fd);
+	return err ? log_errno(err, "take over %s", path) : 0;
+}
+
 int layout_migration_prepare(struct layout_migration *m, struct stealtime_bpf *s,
 			     const char *pin_dir, int from, bool task_storage)
 {
@@ -23,6 +66,7 @@ int layout_migration_prepare(struct layout_migration *m, struct stealtime_bpf *s
 	m->from = from;
 	m->task_storage = task_storage;
 	m->bindings = NULL;
+	m->resumed = false;
 	m->bindings_name = task_storage ? "vcpu_task" : "vcpu_tid";
 	bpf_map__set_autocreate(s->maps.vcpu_task_v1, false);
 	bpf_map__set_autocreate(s->maps.vcpu_tid_v1, false);
@@ -53,12 +97,7 @@ int layout_migration_prepare(struct layout_migration *m, struct stealtime_bpf *s
 		return log_errno(err, "unpin %s from the object", m->bindings_name);
 	log_notice("the state pinned under %s has layout %d: its thread bindings are migrated "
 		   "to layout %d, everything else is adopted as it is", pin_dir, from, ST_LAYOUT);
-	return 0;
-}
-
-static void next_path(char *path, size_t len, const struct layout_migration *m, const char *pin_dir)
-{
-	snprintf(path, len, "%s/%s" NEXT_SUFFIX, pin_dir, m->bindings_name);
+	return resume_interrupted(m, pin_dir);
 }
 
 int layout_migration_pin_next(struct layout_migration *m, const char *pin_dir)
@@ -159,6 +198,7 @@ int layout_migration_finish(struct layout_migration *m, struct stealtime_bpf *s,
 	snprintf(to, sizeof(to), "%s/%s", pin_dir, m->bindings_name);
 	if (rename(from, to))
 		return log_errno(-errno, "rename %s to %s", from, to);
-	log_notice("%d thread bindings migrated from layout %d to %d", n, m->from, ST_LAYOUT);
+	log_notice("%d thread bindings migrated from layout %d to %d%s", n, m->from, ST_LAYOUT,
+		   m->resumed ? " (the others kept from the interrupted migration)" : "");
 	return 0;
 }

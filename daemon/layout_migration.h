@@ -5,7 +5,9 @@
  * pinned under a temporary name, filled from the old ones once the old
  * programs have stopped, then renamed over the old pins. Every other map
  * (the vCPUs' counters, the regions and the very region maps VMMs have
- * mapped, settings, keys, stolen_by) is adopted as it is.
+ * mapped, settings, keys, stolen_by) is adopted as it is. A migration
+ * that stopped after its flip is resumed from where it stopped: its new
+ * map is kept, and only what it lacks is copied from the old one.
  */
 #ifndef STEALTIMED_LAYOUT_MIGRATION_H
 #define STEALTIMED_LAYOUT_MIGRATION_H
@@ -20,6 +22,7 @@ struct layout_migration {
 	struct bpf_map *bindings;  /* the new binding map, when it replaces the pinned one */
 	const char *bindings_name; /* its pin name */
 	bool task_storage;         /* bindings in task storage (else the tid hash) */
+	bool resumed;              /* the new map is an interrupted migration's */
 };
 
 /*

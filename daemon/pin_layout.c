@@ -68,6 +68,8 @@ int pin_layout_read(const char *pin_dir)
 		return 1;
 	if (size == ST_TASK_V2_SIZE)
 		return 2; /* the first layout with wait_carry_ns, before the "layout" map */
+	if (size == sizeof(struct st_task) && layout == 0)
+		return ST_LAYOUT; /* a migration that stopped after renaming its bindings */
 	log_error("the binding map pinned under %s holds %d-byte values, a layout this release "
 		  "does not know", pin_dir, size);
 	return -EPROTO;
