@@ -82,6 +82,9 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 TOOL_SRCS  := $(wildcard tests/vmm/*.c) $(wildcard tests/bench/*.c) $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TOOL_SRCS))
 
+# libraries tests preload into a program (LD_PRELOAD)
+PRELOAD_LIBS := $(patsubst tests/preload/%.c,$(BUILD)/tests/preload/%.so,$(wildcard tests/preload/*.c))
+
 # testvmm is built from several files (tests/vmm/testvmm/)
 TESTVMM      := $(BUILD)/tests/vmm/testvmm
 TESTVMM_SRCS := $(wildcard tests/vmm/testvmm/*.c)
@@ -99,7 +102,7 @@ all: programs tests
 # what make install installs
 programs: $(PROGS) $(VMMLIB) $(GENERATED)
 
-tests: $(UNIT_BINS) $(TOOL_BINS) $(TESTVMM)
+tests: $(UNIT_BINS) $(TOOL_BINS) $(TESTVMM) $(PRELOAD_LIBS)
 
 # --- packages and kernel filesystems -------------------------------------
 $(DEPS_STAMP): scripts/install-deps.sh
@@ -189,6 +192,11 @@ $(BUILD)/tests/bench/%: $(BUILD)/obj/tests/bench/%.o
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
+
+$(BUILD)/tests/preload/%.so: tests/preload/%.c
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) -shared -fPIC $< -o $@
 
 # --- running and testing ---------------------------------------------------
 run: all mounts

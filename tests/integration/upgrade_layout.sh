@@ -32,6 +32,16 @@ run_daemon() { # BINARY LOG
 	DAEMON_PID=$!; PIDS+=($DAEMON_PID)
 	wait_for 20 curl -fsS "$URL/healthz" >/dev/null 2>&1 || { cat "$2" >&2; fail "$1 not answering"; }
 }
+# killed_at_rename NAME DELAY_MS LOG: this release's daemon, killed at its rename of NAME
+killed_at_rename() {
+	local rc=0
+	{ CRASH_AT_RENAME=$1 CRASH_DELAY_MS=$2 LD_PRELOAD=$BUILD/tests/preload/crash_at_rename.so \
+		timeout 60 "$BUILD/stealtimed" --listen "127.0.0.1:$port" --control-socket "$CONTROL_SOCK" \
+		--pin-dir "$PIN_DIR" --state-dir "$TMP/state" --rescan-interval 1 >"$3" 2>&1; } 2>/dev/null || rc=$?
+	[ $rc -eq 137 ] && grep -q "killed at the rename of .*/$1\$" "$3" ||
+		{ cat "$3" >&2; fail "the daemon was not killed at its rename of $1 (exit $rc)"; }
+	note "killed at the rename of $1, after $2 ms there"
+}
 steal_metric() { curl -fsS "$URL/metrics" | awk -v id="$id" '/^stealtime_vcpu_steal_seconds_total\{/ && index($0, "vm_id=\"" id "\"") {print $2}'; }
 # steal_ns of vCPU 0 equals the kernel's run_delay with the vCPU thread at rest
 steal_is_run_delay() {
@@ -51,10 +61,25 @@ m0=$(steal_metric); [ -n "$m0" ] || fail "no steal series for VM $id"
 g0=$(next_guest_value "$VMM_REPORT" 0)
 
 kill "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null
+migration_log=$TMP/new.log; migrated="1 thread bindings migrated from layout $FROM to $NEW_LAYOUT"
+if [ -n "${UPGRADE_INTERRUPTED:-}" ]; then
+	pinned_bytes() { bpftool -j map show pinned "$PIN_DIR/$1" | jq .bytes_value; }
+	layout_value() { bpftool -j map dump pinned "$PIN_DIR/layout" | jq '.[0].formatted.value // .[0].value'; }
+	# killed while the new programs count and the old bindings are still pinned
+	killed_at_rename "${binding_map}_next" 3000 "$TMP/killed1.log"
+	[ "$(pinned_bytes "$binding_map")" = "$OLD_BYTES" ] && [ "$(pinned_bytes "${binding_map}_next")" = "$NEW_BYTES" ] ||
+		fail "not the state of a migration between its flip and its renames: $(ls "$PIN_DIR" | tr '\n' ' ')"
+	# the next resumes it, and is killed after renaming the bindings, before writing the layout
+	killed_at_rename on_switch_next 1000 "$TMP/killed2.log"
+	[ "$(pinned_bytes "$binding_map")" = "$NEW_BYTES" ] && [ "$(layout_value)" = 0 ] ||
+		fail "not the state of a migration between the renames of its bindings and of its links"
+	migration_log=$TMP/killed2.log
+	migrated="0 thread bindings migrated from layout $FROM to $NEW_LAYOUT (the others kept from the interrupted migration)"
+fi
 run_daemon "$BUILD/stealtimed" "$TMP/new.log"
-grep -q "migrated from layout $FROM to $NEW_LAYOUT" "$TMP/new.log" || { cat "$TMP/new.log" >&2; fail "no migration from layout $FROM"; }
-note "$(grep -m1 "bindings migrated" "$TMP/new.log")"
-grep -q "[^0-9]1 thread bindings migrated" "$TMP/new.log" || fail "the vCPU thread's binding was not migrated"
+grep -q "migrated from layout $FROM to $NEW_LAYOUT" "$migration_log" || { cat "$migration_log" >&2; fail "no migration from layout $FROM"; }
+note "$(grep -m1 "bindings migrated" "$migration_log")"
+grep -q "[^0-9]$migrated" "$migration_log" || fail "not what the migration should say: $migrated"
 [ "$(bpftool -j map dump pinned "$PIN_DIR/layout" | jq '.[0].formatted.value // .[0].value')" = "$NEW_LAYOUT" ] || fail "the pins do not say layout $NEW_LAYOUT"
 [ "$(bpftool -j map show pinned "$PIN_DIR/$binding_map" | jq .bytes_value)" = "$NEW_BYTES" ] ||
 	fail "$binding_map was not replaced by a map of layout $NEW_LAYOUT"
