@@ -9,7 +9,7 @@ PIDS=()
 
 cleanup() {
 	local p
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; kill -CONT "$p" 2>/dev/null; done # a stopped one too
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
 	[ -n "${PIN_DIR:-}" ] && "$BUILD/stealtimed" --cleanup --pin-dir "$PIN_DIR" >/dev/null 2>&1
 	rm -rf "$TMP"

@@ -10,22 +10,30 @@
 #  3. the daemon's CPU per /v1/vms/{id} against per /v1/vms;
 #  4. the daemon's peak RSS while two scrapers scrape at once;
 #  5. the sched_switch hook's cost per event over an empty program's
-#     (switches of perf bench sched pipe, no vCPU involved) with every
-#     vCPU bound against with none yet, medians of SCALE_HOOK_ROUNDS.
+#     (switches of perf bench sched pipe on CPU BENCH_CPU) with none yet
+#     bound, then with every vCPU bound in rounds that alternate: their
+#     VMMs stopped (SIGSTOP: no vCPU thread switches, every event is one
+#     with no vCPU) and running (their wakeups may add vCPU switches to
+#     the average: counted from their schedstat), medians of
+#     SCALE_HOOK_ROUNDS.
 # CPU is the kernel's own account of every daemon thread (schedstat's
 # sum_exec_runtime), in ns. Prints ratios; the bare times only explain them.
 source "$(dirname "$0")/../lib.sh"
 need_root; need_kvm; need_btf
-VMS=${SCALE_VMS:-256}; PER=${SCALE_VCPUS_PER_VM:-64}; N=$((VMS * PER))
+VMS=${SCALE_VMS:-256}; PER=${SCALE_VCPUS_PER_VM:-64}; N=$((VMS * PER)); VMMS=()
 SCRAPES=${SCALE_SCRAPES:-10}; READS=${SCALE_READS:-10}
-HOOK_ROUNDS=${SCALE_HOOK_ROUNDS:-3} LOOPS=${SCALE_HOOK_LOOPS:-20000} CPU=${BENCH_CPU:-0}
+HOOK_ROUNDS=${SCALE_HOOK_ROUNDS:-5} LOOPS=${SCALE_HOOK_LOOPS:-20000} CPU=${BENCH_CPU:-0}
 command -v perf >/dev/null || skip "perf not installed"
-hook_median() {
-	local r=()
-	for _ in $(seq 1 "$HOOK_ROUNDS"); do r+=("$(hook_ratio)"); done
-	[ -n "${r[-1]}" ] || fail "no hook measurement"
-	median "${r[@]}"
+# hook_round NAME: one round's ratio added to $TMP/NAME, the hook's events in it to $TMP/NAME.events
+hook_round() {
+	local r
+	r=$(hook_ratio); [ -n "$r" ] || fail "no hook measurement"
+	echo "$r" >>"$TMP/$1"
+	awk '/^on_switch/ {gsub(/[()]/, ""); print $4}' "$TMP/hook.out" >>"$TMP/$1.events"
 }
+hook_median() { median $(cat "$TMP/$1"); }
+# the times the vCPU threads (listed in $TMP/files) were switched in
+vcpu_slices() { xargs cat 2>/dev/null <"$TMP/files" | awk '{s += $3} END {printf "%.0f\n", s}'; }
 
 cpu_of() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}'; }
 peak_rss_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
@@ -45,13 +53,13 @@ PIN_DIR=/sys/fs/bpf/stealtime-test-$$
 	>"$TMP/daemon.log" 2>&1 &
 DAEMON_PID=$!; PIDS+=($DAEMON_PID)
 wait_for 20 curl -fsS "$URL/healthz" >/dev/null 2>&1 || { cat "$TMP/daemon.log" >&2; fail "stealtimed did not start"; }
-hook_none=$(hook_median)
+for _ in $(seq 1 "$HOOK_ROUNDS"); do hook_round none; done
 
 t0=$SECONDS
 for i in $(seq 1 "$VMS"); do
 	"$BUILD/tests/vmm/testvmm" --vcpus "$PER" --seconds 7200 --idle-us 60000000 --name "scale-$i" \
 		>/dev/null 2>&1 &
-	PIDS+=($!)
+	PIDS+=($!); VMMS+=($!)
 	[ $((i % 16)) -eq 0 ] && sleep 1
 done
 bound() { curl -fsS "$URL/v1/vms" | jq '[.vms[].vcpus[] | select(.bound and .tid > 0)] | length'; }
@@ -107,14 +115,30 @@ wait "$a" "$b"
 ! grep -q err "$TMP/s1" "$TMP/s2" || fail "a concurrent scrape failed"
 rss=$(peak_rss_kb "$DAEMON_PID")
 
-# 5. the hook with every vCPU bound
-hook_all=$(hook_median)
+# 5. the hook with every vCPU bound, in rounds that alternate: their VMMs
+# stopped, then running again
+stop_vmms() {
+	local p
+	kill -STOP "${VMMS[@]}"
+	for p in "${VMMS[@]}"; do
+		wait_for 10 grep -q '^State:.*stopped' "/proc/$p/status" || fail "VMM $p did not stop"
+	done
+}
+ran_stopped=0; ran_running=0
+for _ in $(seq 1 "$HOOK_ROUNDS"); do
+	stop_vmms; sleep 1
+	a=$(vcpu_slices); hook_round stopped; b=$(vcpu_slices); ran_stopped=$((ran_stopped + b - a))
+	kill -CONT "${VMMS[@]}"; sleep 2
+	a=$(vcpu_slices); hook_round running; b=$(vcpu_slices); ran_running=$((ran_running + b - a))
+done
+[ "$ran_stopped" -eq 0 ] || fail "vCPU threads ran $ran_stopped times while their VMMs were stopped"
 
 awk -v n="$N" -v s="$SCRAPES" -v c="$((c1 - c0))" -v wall="$((s1 - s0))" \
 	-v idle="$((idle1 - idle0))" -v iw="$((w1 - w0))" -v r="$per_read" \
 	-v plain="$plain" -v gz="$gz" -v series="$series" \
 	-v one="$((v1 - v0))" -v all="$((v2 - v1))" -v rss="$rss" -v rss0="$rss_before" -v rss1="$rss_start" \
-	-v h0="$hook_none" -v h1="$hook_all" 'BEGIN {
+	-v h0="$(hook_median none)" -v hs="$(hook_median stopped)" -v h1="$(hook_median running)" \
+	-v runs="$ran_running" -v ev="$(awk '{s += $1} END {print s}' "$TMP/running.events")" 'BEGIN {
 	net = c - idle * wall / iw; if (net < 0) net = 0
 	per = net / s / n
 	printf "%d vCPUs: /metrics %d series, %d bytes, %d gzip (%.1f%%)\n", n, series, plain, gz, 100 * gz / plain
@@ -125,6 +149,8 @@ awk -v n="$N" -v s="$SCRAPES" -v c="$((c1 - c0))" -v wall="$((s1 - s0))" \
 	printf "daemon peak RSS (VmHWM) before the scrapers (binding, /v1/vms): %.1f MiB\n", rss0 / 1024
 	printf "daemon RSS when the scrapers start: %.1f MiB\n", rss1 / 1024
 	printf "daemon peak RSS (VmHWM) with two scrapers at once: %.1f MiB (goal <= 64)\n", rss / 1024
-	printf "on_switch per event / an empty program: %.2f with no vCPU bound, %.2f with %d bound: %.2f\n",
-		h0, h1, n, h1 / h0
+	printf "on_switch per event / an empty program: %.2f with no vCPU bound; with %d bound, %.2f with their VMMs stopped (%.2f of none bound), %.2f running (%.2f)\n",
+		h0, n, hs, hs / h0, h1, h1 / h0
+	printf "while running, the vCPU threads were switched in %d times: %.1f per 1,000 events of the hook\n",
+		runs, 1000 * runs / ev
 }'
