@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cgroup_stat.h"
+#include "culprit_reads.h"
 #include "rescan_reads.h"
 #include "vm_naming.h"
 
@@ -153,5 +154,6 @@ void rescan_reads_free(struct rescan_reads *r)
 		return;
 	free(r->procs);
 	free(r->threads);
+	culprit_reads_free(r->culprits);
 	free(r);
 }
