@@ -8,6 +8,7 @@
 #include "cgroup_stat.h"
 #include "culprit_reads.h"
 #include "rescan_reads.h"
+#include "throttle_reads.h"
 #include "vm_naming.h"
 
 #define CMDLINE_MAX 65536
@@ -155,5 +156,6 @@ void rescan_reads_free(struct rescan_reads *r)
 	free(r->procs);
 	free(r->threads);
 	culprit_reads_free(r->culprits);
+	throttle_reads_free(r->throttle);
 	free(r);
 }

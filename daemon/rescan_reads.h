@@ -19,6 +19,7 @@
 #include "throttle_acc.h"
 
 struct culprit_reads;
+struct throttle_reads;
 
 /* A VMM process: how it is named and the CPU cgroup it is in */
 struct vm_names {
@@ -49,6 +50,7 @@ struct rescan_reads {
 	struct thread_read *threads; /* sorted by pid, then tid */
 	size_t nthreads;
 	struct culprit_reads *culprits; /* for the culprits' fold (vm_table_hooks.rescan_read) */
+	struct throttle_reads *throttle; /* the throttling sources' cpu.stat (vm_throttle.c) */
 };
 
 /* Process pid's names and cgroup, read now (cgroup_known false: unreadable) */

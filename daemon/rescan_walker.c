@@ -13,7 +13,7 @@
 #include "vm_table.h"
 
 struct rescan_walker {
-	struct vm_table *table; /* its bpf and hooks only (vm_table_read_walk) */
+	struct vm_table *table; /* its bpf, and what vm_table_read_walk reads */
 	rescan_walked_fn walked;
 	void *ctx;
 	sd_event_source *src;

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "rescan_reads.h"
 #include "siphash.h"
+#include "throttle_reads.h"
 #include "vm_naming.h"
 #include "vm_table.h"
 #include "vm_throttle.h"
@@ -541,8 +542,11 @@ struct rescan_reads *vm_table_read_walk(struct vm_table *t, const struct st_disc
 {
 	struct rescan_reads *r = rescan_reads_walked(d, n);
 
-	if (r && t->hooks->rescan_read)
+	if (!r)
+		return NULL;
+	if (t->hooks->rescan_read)
 		r->culprits = t->hooks->rescan_read(t->bpf);
+	r->throttle = throttle_reads_take(t);
 	return r;
 }
 

@@ -164,9 +164,9 @@ struct rescan_reads;
 int vm_table_apply_walk(struct vm_table *t, struct st_disc *d, size_t n,
 			struct rescan_reads *reads, int err, uint64_t started_ns);
 /*
- * What applying the n records d of a walk reads (rescan_reads_walked, and
- * hooks->rescan_read), read without the lock: t's bpf and hooks only are
- * used (set at init). NULL: no memory (the update reads them).
+ * What applying the n records d of a walk reads (rescan_reads_walked,
+ * hooks->rescan_read, throttle_reads_take), read without the lock but for
+ * a moment of throttle_reads_take's. NULL: no memory (the update reads them).
  */
 struct rescan_reads *vm_table_read_walk(struct vm_table *t, const struct st_disc *d, size_t n);
 /* CLOCK_MONOTONIC in ns: when a discovery begins (started_ns) */
