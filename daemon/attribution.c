@@ -371,7 +371,7 @@ static int fold_group(struct vm_table *t, struct vm_entry *const *slot_vm,
 	return err;
 }
 
-/* Folds what pre names, read before (NULL: read now), lock held */
+/* Folds the culprits of pre that exited or renamed, and forgets those with no entry left */
 static void fold(struct vm_table *t, struct attribution_state *s, struct vm_entry *const *slot_vm,
 		 const struct culprit_reads *pre)
 {
