@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +9,7 @@
 #include <unistd.h>
 
 #include "attribution.h"
-#include "cgroup_stat.h"
+#include "culprit_reads.h"
 #include "log.h"
 
 /*
@@ -37,39 +36,33 @@ static uint64_t mono_ns(void)
 
 static struct name_entry names[NAME_CACHE];
 
-static void read_comm(int32_t pid, char *comm, size_t len)
-{
-	char path[64];
-	FILE *f;
-
-	comm[0] = '\0';
-	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return;
-	if (fgets(comm, (int)len, f))
-		comm[strcspn(comm, "\n")] = '\0';
-	fclose(f);
-}
-
-/* comm and cgroup of pid: fresh while it lives, remembered after */
-static const struct name_entry *culprit_names(int32_t pid)
+/*
+ * comm and cgroup of pid: fresh while it lives, remembered after. pre: as
+ * the fold's reads found them (the cache's own reading when newer), NULL:
+ * read now unless read less than NAME_TTL_NS ago.
+ */
+static const struct name_entry *culprit_names(int32_t pid, const struct culprit_read *pre,
+					      uint64_t read_ns)
 {
 	struct name_entry *e = &names[(uint32_t)pid % NAME_CACHE];
-	uint64_t ns, now = mono_ns();
+	uint64_t now = pre ? read_ns : mono_ns();
 	char comm[32];
 
-	if (e->pid == pid && now - e->read_ns < NAME_TTL_NS)
+	if (e->pid == pid && (pre ? e->read_ns >= read_ns : now - e->read_ns < NAME_TTL_NS))
 		return e;
-	read_comm(pid, comm, sizeof(comm));
+	if (pre)
+		memcpy(comm, pre->comm, sizeof(comm));
+	else
+		culprit_read_comm(pid, comm, sizeof(comm));
 	if (comm[0]) {
 		e->read_ns = now;
 		if (e->pid != pid || strcmp(e->comm, comm)) {
 			e->pid = pid;
 			memcpy(e->comm, comm, sizeof(e->comm));
-			e->cgroup[0] = '\0';
-			cgroup_process_throttled(pid, "/sys/fs/cgroup", e->cgroup, sizeof(e->cgroup),
-						 &ns);
+			if (pre)
+				memcpy(e->cgroup, pre->cgroup, sizeof(e->cgroup));
+			else
+				culprit_read_cgroup(pid, e->cgroup, sizeof(e->cgroup));
 		}
 		return e;
 	}
@@ -84,7 +77,8 @@ static const struct name_entry *culprit_names(int32_t pid)
 struct known {
 	uint32_t kind;
 	int32_t pid;
-	uint64_t pass;   /* the last fold pass that saw it in stolen_by */
+	uint64_t seen_ns;  /* CLOCK_MONOTONIC: named, or last found in stolen_by by a fold */
+	uint64_t named_ns; /* when its name was read */
 	char name[96];
 	char cgroup[128];
 };
@@ -92,7 +86,6 @@ struct known {
 struct attribution_state {
 	struct known *known;
 	size_t nknown, cap;
-	uint64_t pass;
 	char path[4096];  /* the state file, "" for none */
 	char *saved;      /* its content as last written */
 	bool save_failed; /* logged once until a save works */
@@ -169,8 +162,12 @@ static struct known *known_insert(struct attribution_state *s, uint32_t kind, in
 	return &s->known[i];
 }
 
-/* The name a culprit has now: its VM's, its comm (remembered after it exits), or "pid N" */
-static void fresh_name(struct vm_table *t, uint32_t kind, int32_t pid, struct known *out)
+/*
+ * The name a culprit has now: its VM's, its comm (remembered after it
+ * exits), or "pid N"; pre and read_ns as for culprit_names()
+ */
+static void fresh_name(struct vm_table *t, uint32_t kind, int32_t pid,
+		       const struct culprit_read *pre, uint64_t read_ns, struct known *out)
 {
 	const struct name_entry *n;
 	struct vm_entry *vm;
@@ -184,7 +181,7 @@ static void fresh_name(struct vm_table *t, uint32_t kind, int32_t pid, struct kn
 			return;
 		}
 	}
-	n = culprit_names(pid);
+	n = culprit_names(pid, pre, read_ns);
 	if (!n) {
 		snprintf(out->name, sizeof(out->name), "pid %d", pid);
 		return;
@@ -194,8 +191,12 @@ static void fresh_name(struct vm_table *t, uint32_t kind, int32_t pid, struct kn
 		snprintf(out->cgroup, sizeof(out->cgroup), "%s", n->cgroup);
 }
 
-/* The remembered names of (kind, pid), read now if it has none (NULL: no memory) */
-static struct known *known_names(struct vm_table *t, uint32_t kind, int32_t pid)
+/*
+ * The remembered names of (kind, pid), named now if it has none (NULL: no
+ * memory): as the fold read it (pre, at read_ns), or read now (pre NULL)
+ */
+static struct known *known_names(struct vm_table *t, uint32_t kind, int32_t pid,
+				 const struct culprit_read *pre, uint64_t read_ns)
 {
 	struct attribution_state *s = state_of(t);
 	bool found;
@@ -209,8 +210,9 @@ static struct known *known_names(struct vm_table *t, uint32_t kind, int32_t pid)
 		return &s->known[i];
 	k = known_insert(s, kind, pid);
 	if (k) {
-		fresh_name(t, kind, pid, k);
-		k->pass = s->pass;
+		fresh_name(t, kind, pid, pre, read_ns, k);
+		k->named_ns = pre ? read_ns : mono_ns();
+		k->seen_ns = k->named_ns;
 	}
 	return k;
 }
@@ -232,9 +234,9 @@ static void name_culprit(struct vm_table *t, struct culprit_view *c)
 		if (vm)
 			snprintf(c->vm_id, sizeof(c->vm_id), "%s", vm->id);
 	}
-	k = known_names(t, (uint32_t)c->kind, c->pid);
+	k = known_names(t, (uint32_t)c->kind, c->pid, NULL, 0);
 	if (!k) {
-		fresh_name(t, (uint32_t)c->kind, c->pid, &fresh);
+		fresh_name(t, (uint32_t)c->kind, c->pid, NULL, 0, &fresh);
 		k = &fresh;
 	}
 	snprintf(c->name, sizeof(c->name), "%s", k->name);
@@ -348,22 +350,6 @@ static struct st_attrib_key series_of(const struct vm_entry *vm, uint32_t slot, 
 	return (struct st_attrib_key){ .slot = slot, .kind = ST_CULPRIT_OTHER };
 }
 
-static bool pid_alive(int32_t pid)
-{
-	return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
-}
-
-static int cmp_entry(const void *a, const void *b)
-{
-	const struct st_attrib_key *x = a, *y = b;
-
-	if (x->kind != y->kind)
-		return x->kind < y->kind ? -1 : 1;
-	if (x->id != y->id)
-		return x->id < y->id ? -1 : 1;
-	return (x->slot > y->slot) - (x->slot < y->slot);
-}
-
 /* Folds the entries keys[0..n) of one culprit into the series named by k: 0 or the first error */
 static int fold_group(struct vm_table *t, struct vm_entry *const *slot_vm,
 		      const struct st_attrib_key *keys, size_t n, const struct known *k)
@@ -385,64 +371,45 @@ static int fold_group(struct vm_table *t, struct vm_entry *const *slot_vm,
 	return err;
 }
 
-void attribution_fold(struct vm_table *t)
+/* Folds the culprits of pre that exited or renamed, and forgets those with no entry left */
+static void fold(struct vm_table *t, struct attribution_state *s, struct vm_entry *const *slot_vm,
+		 const struct culprit_reads *pre)
 {
-	struct attribution_state *s = state_of(t);
-	struct vm_entry **slot_vm = calloc(ST_MAX_VCPUS, sizeof(*slot_vm));
-	struct st_attrib_key *keys = NULL;
-	uint64_t *vals = NULL;
-	size_t n = 0, kept = 0;
 	uint64_t folded = 0, failed = 0;
-	int err;
+	size_t kept = 0;
 
-	if (!s || !slot_vm)
-		goto out;
-	s->pass++;
-	for (size_t i = 0; i < t->nvms; i++)
-		for (size_t j = 0; j < t->vms[i]->nvcpus; j++)
-			slot_vm[t->vms[i]->vcpus[j].slot] = t->vms[i];
-	err = bpf_engine_attrib_read(t->bpf, &keys, &vals, &n);
-	if (err) {
-		log_warning("fold of exited culprits: cannot read stolen_by: %s", strerror(-err));
-		goto out;
-	}
-	qsort(keys, n, sizeof(*keys), cmp_entry);
-	for (size_t i = 0, j; i < n; i = j) {
-		uint32_t kind = keys[i].kind;
-		int32_t pid = (int32_t)keys[i].id;
-		struct known *k, fresh;
-		bool gone;
+	for (size_t i = 0; i < pre->nculprits; i++) {
+		const struct culprit_read *c = &pre->culprits[i];
+		enum fold_verdict v;
+		struct known *k, fresh = { .name = "" };
 
-		for (j = i + 1; j < n && keys[j].kind == kind && keys[j].id == keys[i].id; j++)
-			;
-		if (kind != ST_CULPRIT_VCPU && kind != ST_CULPRIT_PROCESS && kind != ST_CULPRIT_KERNEL)
-			continue;
-		k = known_names(t, kind, pid);
+		k = known_names(t, c->kind, c->pid, c, pre->read_ns);
 		if (!k)
 			continue;
-		k->pass = s->pass;
-		gone = !pid_alive(pid);
-		if (!gone) {
-			fresh_name(t, kind, pid, &fresh);
-			if (!strcmp(fresh.name, k->name))
-				continue;
-		}
+		if (k->seen_ns < pre->read_ns)
+			k->seen_ns = pre->read_ns;
+		if (c->alive && k->named_ns <= pre->read_ns)
+			fresh_name(t, c->kind, c->pid, c, pre->read_ns, &fresh);
+		v = culprit_fold_verdict(k->name, k->named_ns, c->alive, fresh.name, pre->read_ns);
+		if (v == FOLD_KEEP || v == FOLD_LATER)
+			continue;
 		/* exited, or renamed: what its name holds stays with that name's series */
-		if (fold_group(t, slot_vm, &keys[i], j - i, k)) {
+		if (fold_group(t, slot_vm, &pre->keys[c->first], c->n, k)) {
 			failed++;
 			continue;
 		}
 		folded++;
-		if (gone) {
-			k->pass = 0; /* forgotten below */
+		if (v == FOLD_GONE) {
+			k->seen_ns = 0; /* forgotten below */
 		} else {
 			memcpy(k->name, fresh.name, sizeof(k->name));
 			memcpy(k->cgroup, fresh.cgroup, sizeof(k->cgroup));
+			k->named_ns = pre->read_ns;
 		}
 	}
-	/* culprits with no entry left (folded, or their slots forgotten) */
+	/* culprits with no entry left (folded, or their slots forgotten), unless named since */
 	for (size_t i = 0; i < s->nknown; i++)
-		if (s->known[i].pass == s->pass)
+		if (s->known[i].seen_ns >= pre->read_ns)
 			s->known[kept++] = s->known[i];
 	s->nknown = kept;
 	if (failed && !s->fold_errors)
@@ -451,10 +418,37 @@ void attribution_fold(struct vm_table *t)
 	s->fold_errors += failed;
 	if (folded)
 		log_debug("folded the entries of %" PRIu64 " exited or renamed culprits", folded);
+}
+
+struct culprit_reads *attribution_read(struct bpf_engine *bpf)
+{
+	int err;
+	struct culprit_reads *r = culprit_reads_read(bpf, &err);
+
+	if (!r)
+		log_warning("fold of exited culprits: cannot read stolen_by: %s", strerror(-err));
+	return r;
+}
+
+void attribution_fold(struct vm_table *t, const struct culprit_reads *pre)
+{
+	struct attribution_state *s = state_of(t);
+	struct vm_entry **slot_vm = calloc(ST_MAX_VCPUS, sizeof(*slot_vm));
+	struct culprit_reads *now = NULL;
+
+	if (!s || !slot_vm)
+		goto out;
+	if (!pre)
+		pre = now = attribution_read(t->bpf);
+	if (!pre)
+		goto out;
+	for (size_t i = 0; i < t->nvms; i++)
+		for (size_t j = 0; j < t->vms[i]->nvcpus; j++)
+			slot_vm[t->vms[i]->vcpus[j].slot] = t->vms[i];
+	fold(t, s, slot_vm, pre);
 	attribution_save(t);
 out:
-	free(keys);
-	free(vals);
+	culprit_reads_free(now);
 	free(slot_vm);
 }
 
@@ -659,7 +653,7 @@ static int restore_line(struct vm_table *t, struct attribution_state *s, char *l
 		if (!k)
 			return -ENOMEM;
 		memcpy(k->name, name, sizeof(k->name));
-		k->pass = s->pass;
+		k->seen_ns = mono_ns();
 		return 0;
 	}
 	return -EINVAL;

@@ -41,11 +41,17 @@ int attribution_fill(struct vm_table *t, struct host_view *hv, const int *slot_v
 void attribution_forget_slots(struct vm_table *t, const bool *forget);
 
 /*
+ * What the fold pass reads (culprit_reads.h), read without the table lock
+ * (any thread); NULL when unreadable (logged)
+ */
+struct culprit_reads *attribution_read(struct bpf_engine *bpf);
+/*
  * The fold pass (after each rescan, table lock held): entries of culprits
  * that have exited, or renamed, move to their series' aggregate; culprits
- * no longer in the map are forgotten; the state file is saved if it changed.
+ * no longer in the map are forgotten; the state file is saved if it
+ * changed. pre: what attribution_read() returned, NULL to read it now.
  */
-void attribution_fold(struct vm_table *t);
+void attribution_fold(struct vm_table *t, const struct culprit_reads *pre);
 
 /*
  * The state file: attribution_restore() names it (path "" for none) and

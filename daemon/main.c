@@ -467,7 +467,7 @@ static int run(struct daemon *d)
 	err = setup_loop(d);
 	if (err)
 		return err;
-	err = rescan_walker_start(&d->walker, d->ev, &d->bpf, on_walked, d);
+	err = rescan_walker_start(&d->walker, d->ev, &d->table, on_walked, d);
 	if (err)
 		return err;
 	d->records.table = &d->table;

@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "cgroup_stat.h"
+#include "culprit_reads.h"
 #include "rescan_reads.h"
+#include "throttle_reads.h"
 #include "vm_naming.h"
 
 #define CMDLINE_MAX 65536
@@ -153,5 +155,7 @@ void rescan_reads_free(struct rescan_reads *r)
 		return;
 	free(r->procs);
 	free(r->threads);
+	culprit_reads_free(r->culprits);
+	throttle_reads_free(r->throttle);
 	free(r);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * What applying a whole rescan reads from /proc: each VMM's names and CPU
- * cgroup, and the CPU cgroup of each vCPU thread found. The walker's
+ * cgroup, the CPU cgroup of each vCPU thread found, and what the
+ * culprits' fold reads (culprit_reads.h). The walker's
  * thread reads them right after its walk, without the table lock, so that
  * the table's update (on the event loop, lock held) reads no file for
  * them; a VM that a later discovery of its process found is read again
@@ -16,6 +17,9 @@
 
 #include "bpf_engine.h"
 #include "throttle_acc.h"
+
+struct culprit_reads;
+struct throttle_reads;
 
 /* A VMM process: how it is named and the CPU cgroup it is in */
 struct vm_names {
@@ -45,6 +49,8 @@ struct rescan_reads {
 	size_t nprocs;
 	struct thread_read *threads; /* sorted by pid, then tid */
 	size_t nthreads;
+	struct culprit_reads *culprits; /* for the culprits' fold (vm_table_hooks.rescan_read) */
+	struct throttle_reads *throttle; /* the throttling sources' cpu.stat (vm_throttle.c) */
 };
 
 /* Process pid's names and cgroup, read now (cgroup_known false: unreadable) */

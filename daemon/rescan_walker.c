@@ -13,7 +13,7 @@
 #include "vm_table.h"
 
 struct rescan_walker {
-	struct bpf_engine *bpf;
+	struct vm_table *table; /* its bpf, and what vm_table_read_walk reads */
 	rescan_walked_fn walked;
 	void *ctx;
 	sd_event_source *src;
@@ -50,8 +50,8 @@ static void *walk_loop(void *arg)
 		w->want = false;
 		pthread_mutex_unlock(&w->mu);
 		started = vm_table_clock_ns();
-		err = bpf_engine_discover(w->bpf, &d, &n);
-		reads = err ? NULL : rescan_reads_walked(d, n);
+		err = bpf_engine_discover(w->table->bpf, &d, &n);
+		reads = err ? NULL : vm_table_read_walk(w->table, d, n);
 		pthread_mutex_lock(&w->mu);
 		w->d = d;
 		w->n = n;
@@ -97,7 +97,7 @@ static int on_walked(sd_event_source *s, int fd, uint32_t revents, void *arg)
 	return 0;
 }
 
-int rescan_walker_start(struct rescan_walker **out, sd_event *ev, struct bpf_engine *bpf,
+int rescan_walker_start(struct rescan_walker **out, sd_event *ev, struct vm_table *table,
 			rescan_walked_fn walked, void *ctx)
 {
 	struct rescan_walker *w = calloc(1, sizeof(*w));
@@ -107,7 +107,7 @@ int rescan_walker_start(struct rescan_walker **out, sd_event *ev, struct bpf_eng
 	if (!w)
 		return -ENOMEM;
 	w->efd = -1;
-	w->bpf = bpf;
+	w->table = table;
 	w->walked = walked;
 	w->ctx = ctx;
 	pthread_mutex_init(&w->mu, NULL);

@@ -4,9 +4,10 @@
  * on a thread of its own: on a host with many processes it takes long
  * (hundreds of milliseconds), and the event loop, which answers VMMs on
  * the control socket, must not wait for it. The same thread then reads
- * what the table's update needs of the processes and threads found
- * (rescan_reads.h), and both are handed back on the event loop, where the
- * table applies them.
+ * what the table's update needs of the processes and threads found, what
+ * the culprits' fold reads and the throttling sources' cpu.stat
+ * (vm_table_read_walk), and both are handed back on the event loop, where
+ * the table applies them.
  */
 #ifndef STEALTIMED_RESCAN_WALKER_H
 #define STEALTIMED_RESCAN_WALKER_H
@@ -20,6 +21,7 @@
 #include "bpf_engine.h"
 
 struct rescan_walker;
+struct vm_table;
 
 struct rescan_reads;
 
@@ -31,7 +33,8 @@ struct rescan_reads;
 typedef void (*rescan_walked_fn)(void *ctx, struct st_disc *d, size_t n,
 				 struct rescan_reads *reads, int err, uint64_t started_ns);
 
-int rescan_walker_start(struct rescan_walker **out, sd_event *ev, struct bpf_engine *bpf,
+/* table: walked and read for (vm_table_read_walk), its lock taken only for a moment */
+int rescan_walker_start(struct rescan_walker **out, sd_event *ev, struct vm_table *table,
 			rescan_walked_fn walked, void *ctx);
 /* A walk, started now or, if one runs, once it ends: requests meanwhile are one */
 void rescan_walker_request(struct rescan_walker *w);

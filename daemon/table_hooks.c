@@ -9,6 +9,7 @@ const struct vm_table_hooks daemon_table_hooks = {
 	.slots_freed = attribution_forget_slots,
 	.fill_culprits = attribution_fill,
 	.exported_changed = attribution_save,
+	.rescan_read = attribution_read,
 	.rescanned = attribution_fold,
 	.table_freed = attribution_free,
 };

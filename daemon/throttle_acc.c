@@ -89,6 +89,13 @@ uint64_t throttle_src_growth(struct throttle_src *src, uint64_t reading)
 	return growth;
 }
 
+uint64_t throttle_src_growth_since(struct throttle_src *src, uint64_t reading)
+{
+	if (src->has_base && reading < src->last)
+		return 0;
+	return throttle_src_growth(src, reading);
+}
+
 void throttle_set_end(struct throttle_set *s, void (*on_leave)(struct throttle_src *src))
 {
 	for (size_t i = 0; i < s->n; i++) {

@@ -37,6 +37,7 @@ struct throttle_src {
 	bool has_base; /* last holds a reading (or the 0 of an own cgroup) */
 	uint64_t last; /* the reading growth is counted from */
 	int fd;        /* its cpu.stat while live and readable, else -1 (vm_throttle.c) */
+	uint64_t join_id; /* tells this stay as a source from its others (vm_throttle.c) */
 	bool read;     /* read by the last collect (vm_throttle.c), which found it grew: */
 	uint64_t grew;
 };
@@ -76,6 +77,12 @@ void throttle_src_join(struct throttle_src *src, bool first, bool owned, bool ha
  * below the last one, which becomes the new baseline).
  */
 uint64_t throttle_src_growth(struct throttle_src *src, uint64_t reading);
+/*
+ * The same for a reading that an earlier one may have been taken after (a
+ * rescan's, read without the table lock): when older than the last, 0, and
+ * the last stays (the growth it held is counted once)
+ */
+uint64_t throttle_src_growth_since(struct throttle_src *src, uint64_t reading);
 /* The rescan ends: sources not seen stop being live; each gets on_leave first (may be NULL). */
 void throttle_set_end(struct throttle_set *s, void (*on_leave)(struct throttle_src *src));
 void throttle_set_free(struct throttle_set *s);

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "rescan_reads.h"
 #include "siphash.h"
+#include "throttle_reads.h"
 #include "vm_naming.h"
 #include "vm_table.h"
 #include "vm_throttle.h"
@@ -458,7 +459,7 @@ static void apply_rescan(struct vm_table *t, struct st_disc *d, size_t n,
 	at[4] = vm_table_clock_ns();
 	t->rescans++;
 	if (t->hooks->rescanned)
-		t->hooks->rescanned(t);
+		t->hooks->rescanned(t, reads ? reads->culprits : NULL);
 	__atomic_add_fetch(&t->rescan_seq, 1, __ATOMIC_SEQ_CST);
 	at[5] = vm_table_clock_ns();
 	log_debug("rescan update (us): records %" PRIu64 ", bindings %" PRIu64 ", throttling %"
@@ -533,8 +534,20 @@ int vm_table_rescan(struct vm_table *t)
 
 	err = bpf_engine_discover(t->bpf, &d, &n);
 	if (!err)
-		reads = rescan_reads_walked(d, n);
+		reads = vm_table_read_walk(t, d, n);
 	return vm_table_apply_walk(t, d, n, reads, err, stamp);
+}
+
+struct rescan_reads *vm_table_read_walk(struct vm_table *t, const struct st_disc *d, size_t n)
+{
+	struct rescan_reads *r = rescan_reads_walked(d, n);
+
+	if (!r)
+		return NULL;
+	if (t->hooks->rescan_read)
+		r->culprits = t->hooks->rescan_read(t->bpf);
+	r->throttle = throttle_reads_take(t);
+	return r;
 }
 
 int vm_table_apply_walk(struct vm_table *t, struct st_disc *d, size_t n,

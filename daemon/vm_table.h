@@ -62,6 +62,7 @@ struct vm_entry {
 };
 
 struct attribution_state;
+struct culprit_reads;
 
 /* stolen_by's entries, as bpf_engine_attrib_read() returns them */
 struct attrib_entries {
@@ -129,8 +130,13 @@ struct vm_table_hooks {
 			     const struct attrib_entries *pre);
 	/* a VM's exported culprits (vm_entry.exported) grew */
 	void (*exported_changed)(struct vm_table *t);
-	/* a rescan ended */
-	void (*rescanned)(struct vm_table *t);
+	/*
+	 * what rescanned needs read, read before a whole rescan's update
+	 * without the lock (any thread; only t->bpf is used)
+	 */
+	struct culprit_reads *(*rescan_read)(struct bpf_engine *bpf);
+	/* a rescan ended; pre: what rescan_read returned (NULL: read now) */
+	void (*rescanned)(struct vm_table *t, const struct culprit_reads *pre);
 	/* the table is being freed */
 	void (*table_freed)(struct vm_table *t);
 };
@@ -157,6 +163,12 @@ struct rescan_reads;
  */
 int vm_table_apply_walk(struct vm_table *t, struct st_disc *d, size_t n,
 			struct rescan_reads *reads, int err, uint64_t started_ns);
+/*
+ * What applying the n records d of a walk reads (rescan_reads_walked,
+ * hooks->rescan_read, throttle_reads_take), read without the lock but for
+ * a moment of throttle_reads_take's. NULL: no memory (the update reads them).
+ */
+struct rescan_reads *vm_table_read_walk(struct vm_table *t, const struct st_disc *d, size_t n);
 /* CLOCK_MONOTONIC in ns: when a discovery begins (started_ns) */
 uint64_t vm_table_clock_ns(void);
 /* The same, with the lock already held */

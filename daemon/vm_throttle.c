@@ -7,9 +7,13 @@
 #include "cgroup_stat.h"
 #include "log.h"
 #include "rescan_reads.h"
+#include "throttle_reads.h"
 #include "vm_throttle.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
+
+/* Numbers each source's joins, table lock held: a reading names the stay it was read in */
+static uint64_t join_seq;
 
 /* A vCPU thread's cgroup as the rescan found it */
 struct thread_cgroup {
@@ -18,18 +22,38 @@ struct thread_cgroup {
 	bool known;
 };
 
-/* One pass over the sources, one over the vCPUs: a view of a large VM stays linear */
-void vm_throttle_collect(struct vm_entry *vm)
+/* pre's reading of source i of vm, if of its current stay */
+static const struct throttle_read *pre_reading(const struct vm_entry *vm,
+					       const struct throttle_reads *pre, size_t i)
+{
+	const struct throttle_read *r = throttle_reads_find(pre, vm->cookie, vm->pid, (uint32_t)i);
+
+	return r && r->join_id == vm->thr.src[i].join_id ? r : NULL;
+}
+
+/*
+ * Every live source's growth: from its reading in pre (taken before the
+ * lock; from_pre[i] set), else read now. One pass over the sources, one
+ * over the vCPUs: a view of a large VM stays linear.
+ */
+static void collect(struct vm_entry *vm, const struct throttle_reads *pre, bool *from_pre)
 {
 	for (size_t i = 0; i < vm->thr.n; i++) {
 		struct throttle_src *src = &vm->thr.src[i];
+		const struct throttle_read *r = src->live && src->fd >= 0 ? pre_reading(vm, pre, i)
+									: NULL;
 		uint64_t ns;
 
-		src->read = src->live && src->fd >= 0 &&
-			    cgroup_read_throttled_fd(src->fd, src->v2, &ns) == 0;
-		if (!src->read)
-			continue;
-		src->grew = throttle_src_growth(src, ns);
+		if (r) {
+			from_pre[i] = src->read = true;
+			src->grew = throttle_src_growth_since(src, r->ns);
+		} else {
+			src->read = src->live && src->fd >= 0 &&
+				    cgroup_read_throttled_fd(src->fd, src->v2, &ns) == 0;
+			if (!src->read)
+				continue;
+			src->grew = throttle_src_growth(src, ns);
+		}
 		throttle_counter_add(&vm->throttled, src->grew);
 	}
 	for (size_t j = 0; j < vm->nvcpus; j++) {
@@ -38,6 +62,11 @@ void vm_throttle_collect(struct vm_entry *vm)
 		if (c->thr_src >= 0 && (size_t)c->thr_src < vm->thr.n && vm->thr.src[c->thr_src].read)
 			throttle_counter_add(&c->throttled, vm->thr.src[c->thr_src].grew);
 	}
+}
+
+void vm_throttle_collect(struct vm_entry *vm)
+{
+	collect(vm, NULL, NULL);
 }
 
 /* Length of the path of the deepest cgroup that holds both a and b ("/" at least) */
@@ -125,6 +154,7 @@ static int use_source(struct vm_entry *vm, const char *path, bool v2)
 			src->fd = -1;
 	}
 	if (joined) {
+		src->join_id = ++join_seq;
 		readable = src->fd >= 0 && cgroup_read_throttled_fd(src->fd, v2, &ns) == 0;
 		owned = first && cgroup_holds_only(CGROUP_ROOT, path, v2, vm->pid);
 		throttle_src_join(src, first, owned, readable, ns);
@@ -186,19 +216,61 @@ static void thread_cgroup(const struct vm_entry *vm, const struct vcpu_entry *c,
 		    cgroup_thread_path(vm->pid, c->tid, tc->path, sizeof(tc->path), &tc->v2) == 0;
 }
 
+/* Does source i feed another set of vCPUs now than before (old[j]: vCPU j's source then)? */
+static bool feeds_changed(const struct vm_entry *vm, const int *old, size_t i)
+{
+	for (size_t j = 0; j < vm->nvcpus; j++)
+		if ((old[j] == (int)i) != (vm->vcpus[j].thr_src == (int)i))
+			return true;
+	return false;
+}
+
+/*
+ * The sources counted from a reading taken before the lock (from_pre) that
+ * leave, or feed other vCPUs from now on: their growth since is read now
+ * and counted where it went until now (old[j]: vCPU j's source then), as
+ * when everything is read under the lock.
+ */
+static void settle(struct vm_entry *vm, const int *old, const bool *from_pre, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct throttle_src *src = &vm->thr.src[i];
+		uint64_t ns, grew;
+
+		if (!from_pre[i] || src->fd < 0 || (src->seen && !feeds_changed(vm, old, i)))
+			continue;
+		if (cgroup_read_throttled_fd(src->fd, src->v2, &ns))
+			continue;
+		grew = throttle_src_growth(src, ns);
+		throttle_counter_add(&vm->throttled, grew);
+		for (size_t j = 0; j < vm->nvcpus; j++)
+			if (old[j] == (int)i)
+				throttle_counter_add(&vm->vcpus[j].throttled, grew);
+	}
+}
+
 void vm_throttle_refresh(struct vm_entry *vm, const struct rescan_reads *reads)
 {
-	struct thread_cgroup *tc = calloc(vm->nvcpus ? vm->nvcpus : 1, sizeof(*tc));
+	size_t nv = vm->nvcpus ? vm->nvcpus : 1, nsrc = vm->thr.n;
+	struct thread_cgroup *tc = calloc(nv, sizeof(*tc));
+	int *old = malloc(nv * sizeof(*old));
+	bool *from_pre = calloc(nsrc ? nsrc : 1, sizeof(*from_pre));
 	char top[THROTTLE_PATH_LEN];
 	bool v2 = false;
 	int err = 0;
 
-	if (!tc)
+	if (!tc || !old || !from_pre) {
+		free(tc);
+		free(old);
+		free(from_pre);
 		return; /* the sources stay as they were */
-	vm_throttle_collect(vm); /* what leaving sources grew counts up to now */
+	}
+	/* what leaving sources grew counts up to now (settle: those read before the lock) */
+	collect(vm, reads ? reads->throttle : NULL, from_pre);
 	for (size_t i = 0; i < vm->nvcpus; i++) {
 		struct vcpu_entry *c = &vm->vcpus[i];
 
+		old[i] = c->thr_src;
 		c->thr_src = -1;
 		thread_cgroup(vm, c, reads, &tc[i]);
 	}
@@ -217,8 +289,11 @@ void vm_throttle_refresh(struct vm_entry *vm, const struct rescan_reads *reads)
 	}
 	if (err < 0) /* the sources found stay; the rest waits for the next rescan */
 		log_warning("VM %s: throttling sources incomplete (%s)", vm->id, strerror(-err));
+	settle(vm, old, from_pre, nsrc);
 	throttle_set_end(&vm->thr, close_source);
 	free(tc);
+	free(old);
+	free(from_pre);
 }
 
 void vm_throttle_free(struct vm_entry *vm)

@@ -24,8 +24,11 @@
  * a cgroup have no counter of their own until they get one.
  *
  * The mapping is refreshed at rescans; each source's cpu.stat is opened
- * when it becomes one and re-read (pread) at each view. Called with the
- * table lock held.
+ * when it becomes one and re-read (pread) at each view. A whole rescan's
+ * update counts the readings taken before it without the lock
+ * (throttle_reads.h), and reads under it only the sources that join, and
+ * those that leave or feed other vCPUs from then on (so their growth up to
+ * then goes where it went before). Called with the table lock held.
  */
 #ifndef STEALTIMED_VM_THROTTLE_H
 #define STEALTIMED_VM_THROTTLE_H
@@ -35,8 +38,9 @@
 struct rescan_reads;
 /*
  * Finds the VM's sources again (after the rescan's bindings), from the
- * cgroups of its threads as the walker read them (reads; a thread it did
- * not read, or reads NULL: read now)
+ * cgroups of its threads as the walker read them, and counts the growth
+ * of the sources (reads->throttle) before (reads; a thread or source it
+ * did not read, or reads NULL: read now)
  */
 void vm_throttle_refresh(struct vm_entry *vm, const struct rescan_reads *reads);
 /* Reads every live source and adds its growth to the counters */

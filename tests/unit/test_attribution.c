@@ -1,4 +1,4 @@
-// link: daemon/attribution.c daemon/vm_table.c daemon/rescan_reads.c daemon/table_hooks.c daemon/siphash.c daemon/vm_view.c daemon/guest_records.c daemon/pvtime.c daemon/cgroup_stat.c daemon/vm_throttle.c daemon/throttle_acc.c daemon/vm_naming.c daemon/host_view.c daemon/log.c tests/unit/fake_bpf_engine.c daemon/peer_identity.c daemon/feature_env.c daemon/rate_limit.c
+// link: daemon/attribution.c daemon/vm_table.c daemon/rescan_reads.c daemon/culprit_reads.c daemon/table_hooks.c daemon/siphash.c daemon/vm_view.c daemon/guest_records.c daemon/pvtime.c daemon/cgroup_stat.c daemon/vm_throttle.c daemon/throttle_reads.c daemon/throttle_acc.c daemon/vm_naming.c daemon/host_view.c daemon/log.c tests/unit/fake_bpf_engine.c daemon/peer_identity.c daemon/feature_env.c daemon/rate_limit.c
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Who ran instead: stolen_by entries (from a double of bpf_engine, see
@@ -7,6 +7,7 @@
  * existed; this test's own pid for a live one.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +24,7 @@
 
 #include "attribution.h"
 #include "cgroup_stat.h"
+#include "culprit_reads.h"
 #include "fake_bpf_engine.h"
 #include "table_hooks.h"
 #include "log.h"
@@ -505,6 +507,71 @@ static void fold__map_full__entry_kept_and_tried_again(void **state)
 	assert_int_equal(now.ns[0], 40);
 }
 
+/* The fold of what pre read, as a rescan's update runs it */
+static void fold_read(struct fake_env *env, struct culprit_reads *pre)
+{
+	pthread_mutex_lock(&env->t.lock);
+	attribution_fold(&env->t, pre);
+	pthread_mutex_unlock(&env->t.lock);
+	culprit_reads_free(pre);
+}
+
+static void fold__culprit_named_after_the_reads__folded_one_rescan_later(void **state)
+{
+	struct fake_env *env = *state;
+	struct culprit_reads *pre;
+	struct series before, now;
+
+	vm_a(env);
+	fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, PID_GONE, 40);
+	pre = attribution_read(env->t.bpf);
+	assert_non_null(pre);
+	before = scrape(env); /* names it after the reads */
+	fold_read(env, pre);
+	assert_int_equal(env->f->nattrib, 1);
+	assert_int_equal(env->f->keys[0].kind, ST_CULPRIT_PROCESS);
+	now = scrape(env);
+	assert_grown(&before, &now);
+	assert_int_equal(vm_table_rescan(&env->t), 0); /* its reads are newer than its name */
+	assert_int_equal(env->f->nattrib, 1);
+	assert_int_equal(env->f->keys[0].kind, ST_CULPRIT_EXITED);
+	now = scrape(env);
+	assert_grown(&before, &now);
+	assert_int_equal(now.sum, 40);
+}
+
+static void fold__entry_deleted_since_the_reads__skipped(void **state)
+{
+	struct fake_env *env = *state;
+	struct culprit_reads *pre;
+
+	vm_a(env);
+	fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, PID_GONE, 40);
+	pre = attribution_read(env->t.bpf);
+	assert_non_null(pre);
+	env->f->nattrib = 0; /* its slot forgotten meanwhile */
+	fake_attrib(env->f, 0, ST_CULPRIT_KERNEL, (uint64_t)getpid(), 5);
+	fold_read(env, pre);
+	assert_int_equal(env->f->nattrib, 1);
+	assert_int_equal(env->f->keys[0].kind, ST_CULPRIT_KERNEL);
+	assert_int_equal(env->f->vals[0], 5);
+}
+
+static void fold__map_unreadable__nothing_folded(void **state)
+{
+	struct fake_env *env = *state;
+
+	vm_a(env);
+	fake_attrib(env->f, 0, ST_CULPRIT_PROCESS, PID_GONE, 40);
+	env->f->attrib_read_err = -EPERM;
+	assert_int_equal(vm_table_rescan(&env->t), 0); /* read before the update, and in it */
+	env->f->attrib_read_err = 0;
+	assert_int_equal(env->f->nattrib, 1);
+	assert_int_equal(env->f->keys[0].kind, ST_CULPRIT_PROCESS);
+	assert_int_equal(vm_table_rescan(&env->t), 0);
+	assert_int_equal(env->f->keys[0].kind, ST_CULPRIT_OTHER);
+}
+
 static void fill__folded_aggregate_without_its_series__other(void **state)
 {
 	struct fake_env *env = *state;
@@ -630,6 +697,9 @@ int main(void)
 		T(fold__exported_culprit_exits__series_frozen_entry_gone),
 		T(fold__unexported_culprit_exits__into_other),
 		T(fold__map_full__entry_kept_and_tried_again),
+		T(fold__culprit_named_after_the_reads__folded_one_rescan_later),
+		T(fold__entry_deleted_since_the_reads__skipped),
+		T(fold__map_unreadable__nothing_folded),
 		T(fill__folded_aggregate_without_its_series__other),
 		T(restore__culprit_exited_while_no_daemon__series_kept),
 		T(restore__bad_or_missing_file__start_afresh),

@@ -242,6 +242,44 @@ static void set__full_of_live_sources__enospc_then_reuses_a_gone_one(void **stat
 	throttle_set_free(&vm.set);
 }
 
+/* A rescan's reading taken before the lock, counted after a view's newer one */
+/* A rescan in which a shared cgroup joins, read at 100 ms: its index */
+static size_t shared_at_100(struct vm *vm)
+{
+	size_t a;
+
+	throttle_set_begin(&vm->set);
+	a = use(vm, "/user.slice", false, 100 * MS);
+	throttle_set_end(&vm->set, NULL);
+	return a;
+}
+
+static void growth_since__reading_older_than_the_last__nothing_counted_twice(void **state)
+{
+	struct vm vm = { 0 };
+	size_t a = shared_at_100(&vm);
+
+	assert_int_equal(read_src(&vm, a, 130 * MS), 30 * MS); /* a view, after the reading */
+	assert_int_equal(throttle_src_growth_since(&vm.set.src[a], 120 * MS), 0);
+	assert_int_equal(vm.set.src[a].last, 130 * MS);
+	assert_int_equal(read_src(&vm, a, 150 * MS), 50 * MS);
+	throttle_set_free(&vm.set);
+}
+
+static void growth_since__reading_newer_or_first__as_growth(void **state)
+{
+	struct vm vm = { 0 };
+	size_t a = shared_at_100(&vm);
+
+	assert_int_equal(throttle_src_growth_since(&vm.set.src[a], 110 * MS), 10 * MS);
+	assert_int_equal(vm.set.src[a].last, 110 * MS);
+	vm.set.src[a].has_base = false; /* unreadable when it joined: the reading is the base */
+	assert_int_equal(throttle_src_growth_since(&vm.set.src[a], 90 * MS), 0);
+	assert_int_equal(vm.set.src[a].last, 90 * MS);
+	assert_true(vm.set.src[a].has_base);
+	throttle_set_free(&vm.set);
+}
+
 static void counter__add__saturates_and_is_known_at_zero(void **state)
 {
 	struct throttle_counter c = { 0 };
@@ -267,6 +305,8 @@ int main(void)
 		cmocka_unit_test(use__same_path_twice_in_a_rescan__one_source_joined_once),
 		cmocka_unit_test(end__unseen_live_sources__leave_once),
 		cmocka_unit_test(set__full_of_live_sources__enospc_then_reuses_a_gone_one),
+		cmocka_unit_test(growth_since__reading_older_than_the_last__nothing_counted_twice),
+		cmocka_unit_test(growth_since__reading_newer_or_first__as_growth),
 		cmocka_unit_test(counter__add__saturates_and_is_known_at_zero),
 	};
 

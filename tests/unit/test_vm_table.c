@@ -1,4 +1,4 @@
-// link: daemon/vm_table.c daemon/rescan_reads.c daemon/table_hooks.c daemon/siphash.c daemon/vm_view.c daemon/attribution.c daemon/guest_records.c daemon/pvtime.c daemon/cgroup_stat.c daemon/vm_throttle.c daemon/throttle_acc.c daemon/vm_naming.c daemon/host_view.c daemon/log.c tests/unit/fake_bpf_engine.c daemon/peer_identity.c daemon/feature_env.c daemon/rate_limit.c
+// link: daemon/vm_table.c daemon/rescan_reads.c daemon/culprit_reads.c daemon/table_hooks.c daemon/siphash.c daemon/vm_view.c daemon/attribution.c daemon/guest_records.c daemon/pvtime.c daemon/cgroup_stat.c daemon/vm_throttle.c daemon/throttle_reads.c daemon/throttle_acc.c daemon/vm_naming.c daemon/host_view.c daemon/log.c tests/unit/fake_bpf_engine.c daemon/peer_identity.c daemon/feature_env.c daemon/rate_limit.c
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The VM table kept in step with discovery (VMs, vCPUs, slots, thread
