@@ -2,11 +2,13 @@
 /*
  * The HTTP API on libmicrohttpd. One access handler checks the method and
  * the absence of a body, then routes to handler_<route>(); every answer
- * goes out through respond(), every error through respond_error() with a
- * {"error":"..."} body. respond() gzip-compresses bodies of
- * HTTP_GZIP_MIN_BYTES or more for requests whose Accept-Encoding allows
- * it, and counts the body bytes sent by coding. No request has a body, so
- * there is no per-request state to keep or free.
+ * goes out through queue_body(), which counts the body bytes sent by
+ * coding. Bodies of HTTP_GZIP_MIN_BYTES or more are gzip-compressed for
+ * requests whose Accept-Encoding allows it: by respond() when held whole
+ * (one VM, errors, with respond_error() a {"error":"..."} body), as they
+ * are written by respond_rendered() for those of every VM (/metrics,
+ * /v1/vms: http_body.h). No request has a body, so there is no
+ * per-request state to keep or free.
  *
  * A site is one libmicrohttpd daemon with what it serves with (TLS
  * credentials, the basic auth users). A reload that changes them starts a
@@ -15,12 +17,10 @@
  * refused meanwhile (connections wait in its backlog).
  */
 #include <errno.h>
-#include <malloc.h>
 #include <netdb.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -32,6 +32,7 @@
 #include <microhttpd.h>
 
 #include "http_auth.h"
+#include "http_body.h"
 #include "http_encoding.h"
 #include "http_server.h"
 #include "log.h"
@@ -323,87 +324,39 @@ static bool load_view(struct request *req, const char *vm_id, struct host_view *
 }
 
 /*
- * Prometheus text of hv in a malloc'd buffer, gzip-compressed as it is written when gzip is
- * true (the text is then never held whole); 0 or a negative errno.
+ * 200 with what render makes of a fresh view of every VM, gzip-compressed as it is written when
+ * the request accepts gzip (http_body.h); 500 with "cannot render <what>" when it fails.
  */
-static int render_prom_body(const struct host_view *hv, bool gzip, char **buf, size_t *len)
+static enum MHD_Result respond_rendered(struct request *req, http_render_fn render,
+					const char *content_type, const char *what)
 {
-	struct http_gzip_result gz;
-	FILE *f = gzip ? http_gzip_open(&gz) : open_memstream(buf, len);
+	char msg[64];
+	enum MHD_Result ret;
+	struct http_body body;
+	struct host_view hv;
 	int err;
 
-	if (!f)
-		return -errno;
-	__fsetlocking(f, FSETLOCKING_BYCALLER); /* only this thread writes it */
-	err = render_prom(hv, f);
-	if (fclose(f) && !err)
-		err = gzip && gz.err ? gz.err : gzip ? -EIO : -ENOMEM;
-	if (gzip && !err) {
-		*buf = gz.data;
-		*len = gz.len;
-	} else if (gzip) {
-		free(gz.data);
-	} else if (err) {
-		free(*buf);
-		*buf = NULL;
+	if (!load_view(req, NULL, &hv, &ret))
+		return ret;
+	err = http_body_render(&hv, render, accepts_gzip(req->conn), &body);
+	host_view_free(&hv);
+	if (err) {
+		snprintf(msg, sizeof(msg), "cannot render %s", what);
+		log_errno(err, "HTTP: %s", msg);
+		return respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, msg);
 	}
-	return err;
+	return queue_body(req, MHD_HTTP_OK, content_type, body.data, body.len,
+			  MHD_RESPMEM_MUST_FREE, body.gzip);
 }
 
 static enum MHD_Result handler_metrics(struct request *req)
 {
-	bool gzip = accepts_gzip(req->conn);
-	enum MHD_Result ret;
-	struct host_view hv;
-	char *buf = NULL;
-	size_t len = 0;
-	int err;
-
-	if (!load_view(req, NULL, &hv, &ret))
-		return ret;
-	err = render_prom_body(&hv, gzip, &buf, &len);
-	host_view_free(&hv);
-	if (err) {
-		log_errno(err, "HTTP: cannot render metrics");
-		return respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot render metrics");
-	}
-	return queue_body(req, MHD_HTTP_OK, CONTENT_TYPE_PROM, buf, len, MHD_RESPMEM_MUST_FREE,
-			  gzip);
-}
-
-/* Views of this many vCPUs or more leave enough freed memory behind to hand back */
-#define TRIM_MIN_VCPUS 4096
-
-static size_t host_view_vcpus(const struct host_view *hv)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < hv->nvms; i++)
-		n += hv->vms[i].nvcpus;
-	return n;
+	return respond_rendered(req, render_prom, CONTENT_TYPE_PROM, "metrics");
 }
 
 static enum MHD_Result handler_vms(struct request *req)
 {
-	size_t nvcpus;
-	enum MHD_Result ret;
-	struct host_view hv;
-	json_t *j;
-
-	if (!load_view(req, NULL, &hv, &ret))
-		return ret;
-	j = render_vms_json(&hv);
-	nvcpus = host_view_vcpus(&hv);
-	host_view_free(&hv);
-	ret = respond_json(req, MHD_HTTP_OK, j);
-	/*
-	 * The JSON tree of a large host (tens of MB at 16,384 vCPUs) was freed
-	 * in small pieces, which malloc keeps: hand its free pages back to the
-	 * system. Not for small hosts, whose requests it would only slow.
-	 */
-	if (nvcpus >= TRIM_MIN_VCPUS)
-		malloc_trim(0);
-	return ret;
+	return respond_rendered(req, render_vms_write, CONTENT_TYPE_JSON, "VMs");
 }
 
 /* [A-Za-z0-9._-]{1,HTTP_MAX_ID_LEN} */
