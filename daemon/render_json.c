@@ -255,14 +255,13 @@ int render_vms_write(const struct host_view *hv, FILE *f)
 		json_t *vm = vm_json(&hv->vms[i], false);
 		/* one string, one write: json_dumpf() would write each token apart */
 		char *text = vm ? json_dumps(vm, JSON_COMPACT) : NULL;
-		bool failed = text && ((i && fputc(',', f) == EOF) || fputs(text, f) == EOF);
+		int err = !text ? -ENOMEM :
+			  (i && fputc(',', f) == EOF) || fputs(text, f) == EOF ? -EIO : 0;
 
 		json_decref(vm);
 		free(text);
-		if (!text)
-			return -ENOMEM;
-		if (failed)
-			return -EIO;
+		if (err)
+			return err;
 	}
 	return fputs("]}\n", f) == EOF ? -EIO : 0;
 }
