@@ -173,8 +173,9 @@ $(TESTVMM): $(TESTVMM_OBJS) $(VMMLIB)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)
 
-# A unit test links the sources its first lines name: "// link: daemon/x.c ..."
-test_links = $(patsubst %.c,$(BUILD)/obj/%.o,$(shell sed -n 's,^// link: ,,p' tests/unit/test_$(1).c))
+# A unit test or a benchmark links the sources its first lines name: "// link: daemon/x.c ..."
+src_links = $(patsubst %.c,$(BUILD)/obj/%.o,$(shell sed -n 's,^// link: ,,p' $(1)))
+test_links = $(call src_links,tests/unit/test_$(1).c)
 .SECONDEXPANSION:
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/unit/test_%.o $$(call test_links,$$*)
 	$(call msg,LINK,$@)
@@ -188,7 +189,7 @@ $(BUILD)/tests/vmm/%: $(BUILD)/obj/tests/vmm/%.o $(VMMLIB)
 
 # explicit: a pattern rule without a recipe would add no prerequisite
 $(patsubst tests/%.c,$(BUILD)/obj/tests/%.o,$(wildcard tests/bench/*.c)): $(BPF_SKELS)
-$(BUILD)/tests/bench/%: $(BUILD)/obj/tests/bench/%.o
+$(BUILD)/tests/bench/%: $(BUILD)/obj/tests/bench/%.o $$(call src_links,tests/bench/$$*.c)
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $^ -o $@ $(LIBS)

@@ -2,11 +2,13 @@
 /*
  * The HTTP API on libmicrohttpd. One access handler checks the method and
  * the absence of a body, then routes to handler_<route>(); every answer
- * goes out through respond(), every error through respond_error() with a
- * {"error":"..."} body. respond() gzip-compresses bodies of
- * HTTP_GZIP_MIN_BYTES or more for requests whose Accept-Encoding allows
- * it, and counts the body bytes sent by coding. No request has a body, so
- * there is no per-request state to keep or free.
+ * goes out through queue_body(), which counts the body bytes sent by
+ * coding. Bodies of HTTP_GZIP_MIN_BYTES or more are gzip-compressed for
+ * requests whose Accept-Encoding allows it: by respond() when held whole
+ * (one VM, errors, with respond_error() a {"error":"..."} body), as they
+ * are written by respond_view() for those of every VM (/metrics,
+ * /v1/vms: http_body.h). No request has a body, so there is no
+ * per-request state to keep or free.
  *
  * A site is one libmicrohttpd daemon with what it serves with (TLS
  * credentials, the basic auth users). A reload that changes them starts a
@@ -20,7 +22,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -32,6 +33,7 @@
 #include <microhttpd.h>
 
 #include "http_auth.h"
+#include "http_body.h"
 #include "http_encoding.h"
 #include "http_server.h"
 #include "log.h"
@@ -323,52 +325,35 @@ static bool load_view(struct request *req, const char *vm_id, struct host_view *
 }
 
 /*
- * Prometheus text of hv in a malloc'd buffer, gzip-compressed as it is written when gzip is
- * true (the text is then never held whole); 0 or a negative errno.
+ * 200 with what render makes of *hv (freed here), gzip-compressed as it is written when the
+ * request accepts gzip (http_body.h); 500 with "cannot render <what>" when it fails.
  */
-static int render_prom_body(const struct host_view *hv, bool gzip, char **buf, size_t *len)
+static enum MHD_Result respond_view(struct request *req, struct host_view *hv,
+				    http_render_fn render, const char *content_type,
+				    const char *what)
 {
-	struct http_gzip_result gz;
-	FILE *f = gzip ? http_gzip_open(&gz) : open_memstream(buf, len);
-	int err;
+	char msg[64];
+	struct http_body body;
+	int err = http_body_render(hv, render, accepts_gzip(req->conn), &body);
 
-	if (!f)
-		return -errno;
-	__fsetlocking(f, FSETLOCKING_BYCALLER); /* only this thread writes it */
-	err = render_prom(hv, f);
-	if (fclose(f) && !err)
-		err = gzip && gz.err ? gz.err : gzip ? -EIO : -ENOMEM;
-	if (gzip && !err) {
-		*buf = gz.data;
-		*len = gz.len;
-	} else if (gzip) {
-		free(gz.data);
-	} else if (err) {
-		free(*buf);
-		*buf = NULL;
+	host_view_free(hv);
+	if (err) {
+		snprintf(msg, sizeof(msg), "cannot render %s", what);
+		log_errno(err, "HTTP: %s", msg);
+		return respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, msg);
 	}
-	return err;
+	return queue_body(req, MHD_HTTP_OK, content_type, body.data, body.len,
+			  MHD_RESPMEM_MUST_FREE, body.gzip);
 }
 
 static enum MHD_Result handler_metrics(struct request *req)
 {
-	bool gzip = accepts_gzip(req->conn);
 	enum MHD_Result ret;
 	struct host_view hv;
-	char *buf = NULL;
-	size_t len = 0;
-	int err;
 
 	if (!load_view(req, NULL, &hv, &ret))
 		return ret;
-	err = render_prom_body(&hv, gzip, &buf, &len);
-	host_view_free(&hv);
-	if (err) {
-		log_errno(err, "HTTP: cannot render metrics");
-		return respond_error(req, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot render metrics");
-	}
-	return queue_body(req, MHD_HTTP_OK, CONTENT_TYPE_PROM, buf, len, MHD_RESPMEM_MUST_FREE,
-			  gzip);
+	return respond_view(req, &hv, render_prom, CONTENT_TYPE_PROM, "metrics");
 }
 
 /* Views of this many vCPUs or more leave enough freed memory behind to hand back */
@@ -385,21 +370,19 @@ static size_t host_view_vcpus(const struct host_view *hv)
 
 static enum MHD_Result handler_vms(struct request *req)
 {
-	size_t nvcpus;
 	enum MHD_Result ret;
 	struct host_view hv;
-	json_t *j;
+	size_t nvcpus;
 
 	if (!load_view(req, NULL, &hv, &ret))
 		return ret;
-	j = render_vms_json(&hv);
 	nvcpus = host_view_vcpus(&hv);
-	host_view_free(&hv);
-	ret = respond_json(req, MHD_HTTP_OK, j);
+	ret = respond_view(req, &hv, render_vms_write, CONTENT_TYPE_JSON, "VMs");
 	/*
-	 * The JSON tree of a large host (tens of MB at 16,384 vCPUs) was freed
-	 * in small pieces, which malloc keeps: hand its free pages back to the
-	 * system. Not for small hosts, whose requests it would only slow.
+	 * A large host's view was freed in pieces, and malloc keeps what the
+	 * daemon's threads free in their arenas: hand every arena's free
+	 * pages back to the system (what it saves at 16,384 vCPUs: README,
+	 * Benchmarks). Not for small hosts, whose requests it would only slow.
 	 */
 	if (nvcpus >= TRIM_MIN_VCPUS)
 		malloc_trim(0);

@@ -5,6 +5,7 @@
  * when it is NULL or they fail, so a builder collects failures in one int
  * and drops its object once at the end.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,4 +245,23 @@ json_t *render_vms_json(const struct host_view *hv)
 		err |= json_array_append_new(arr, vm_json(&hv->vms[i], false));
 	err |= json_object_set_new(obj, "vms", arr);
 	return finish(obj, err);
+}
+
+int render_vms_write(const struct host_view *hv, FILE *f)
+{
+	if (fputs("{\"vms\":[", f) == EOF)
+		return -EIO;
+	for (size_t i = 0; i < hv->nvms; i++) {
+		json_t *vm = vm_json(&hv->vms[i], false);
+		/* one string, one write: json_dumpf() would write each token apart */
+		char *text = vm ? json_dumps(vm, JSON_COMPACT) : NULL;
+		int err = !text ? -ENOMEM :
+			  (i && fputc(',', f) == EOF) || fputs(text, f) == EOF ? -EIO : 0;
+
+		json_decref(vm);
+		free(text);
+		if (err)
+			return err;
+	}
+	return fputs("]}\n", f) == EOF ? -EIO : 0;
 }

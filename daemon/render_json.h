@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -18,6 +19,14 @@
 
 /* {"vms":[vm, ...]}: each VM as below but without the per-vCPU wait_hist */
 json_t *render_vms_json(const struct host_view *hv);
+/*
+ * The text json_dumps(render_vms_json(hv), JSON_COMPACT) gives and a
+ * newline (the body of GET /v1/vms), written to f one VM at a time: only
+ * one VM's tree is held at once. Returns 0,
+ * -ENOMEM (a VM's tree could not be built) or -EIO (f failed); on failure
+ * f holds a part of the text.
+ */
+int render_vms_write(const struct host_view *hv, FILE *f);
 /*
  * {"id","name","pid","uuid" (null when unknown),"comm","registered",
  *  "region_ipa" (only when registered),

@@ -1,4 +1,4 @@
-// link: daemon/http_encoding.c
+// link: daemon/http_encoding.c tests/unit/gzip_check.c
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Accept-Encoding as clients send it (curl, Prometheus, browsers) and as
@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <zlib.h>
 
+#include "gzip_check.h"
 #include "http_encoding.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -97,26 +97,6 @@ static void accepted__malformed__no(void **state)
 }
 
 /* --- compression ------------------------------------------------------------ */
-
-/* in back from a gzip member, which must hold exactly len bytes */
-static void assert_inflates_to(const void *gz, size_t gz_len, const void *want, size_t len)
-{
-	unsigned char *out = malloc(len + 1);
-	z_stream zs = { 0 };
-
-	assert_non_null(out);
-	assert_int_equal(inflateInit2(&zs, 15 + 16), Z_OK); /* gzip only, no zlib or raw */
-	zs.next_in = (Bytef *)gz;
-	zs.avail_in = (uInt)gz_len;
-	zs.next_out = out;
-	zs.avail_out = (uInt)len + 1;
-	assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
-	assert_int_equal(zs.avail_in, 0); /* one member, nothing after it */
-	assert_int_equal(zs.total_out, len);
-	assert_memory_equal(out, want, len);
-	inflateEnd(&zs);
-	free(out);
-}
 
 static void gzip__metrics_text__smaller_and_inflates_back(void **state)
 {

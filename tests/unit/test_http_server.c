@@ -1,4 +1,4 @@
-// link: daemon/http_server.c daemon/http_auth.c daemon/web_config.c daemon/config_error.c daemon/http_encoding.c daemon/render_json.c daemon/render_prom.c daemon/vm_naming.c daemon/host_view.c daemon/log.c
+// link: daemon/http_server.c daemon/http_auth.c daemon/web_config.c daemon/config_error.c daemon/http_encoding.c daemon/http_body.c daemon/render_json.c daemon/render_prom.c daemon/vm_naming.c daemon/host_view.c daemon/log.c
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The real HTTP server on 127.0.0.1, port 0, spoken to over plain sockets.
