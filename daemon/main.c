@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -496,6 +497,13 @@ int main(int argc, char **argv)
 	struct daemon d = { 0 };
 	int err, lock_fd;
 
+	/*
+	 * A fixed threshold: the bodies and views of a large host (MiBs, made
+	 * and freed per request) are mapped and unmapped whole, where glibc's
+	 * own threshold would rise to their size after the first is freed and
+	 * serve the next ones from the HTTP threads' arenas, which keep them.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	err = cli_parse(argc, argv, &d.cli);
 	if (err)
 		return err > 0 ? 0 : 2;
