@@ -8,4 +8,7 @@
 # steal equals the kernel's run_delay (what was counted since the first
 # flip is not counted again from the old bindings), the guest's record
 # never goes back, the VM keeps its id and its region.
+source "$(dirname "$0")/../lib.sh"
+need_root; need_kvm; need_btf # those of upgrade_layout.sh, where tests/run.sh reads them
+rm -rf "$TMP"
 UPGRADE_INTERRUPTED=1 exec bash "$(dirname "$0")/upgrade_layout.sh"
