@@ -64,6 +64,7 @@ static void finish_bindings(struct vm_table *t, pid_t pid)
 			if (result == ST_BIND_DONE) {
 				c->tid = c->pending_tid;
 				c->bind_failed = false;
+				c->adopted = false;
 			} else if (result == ST_BIND_CONTENDED) {
 				/* lost twice to a rescan marker: c->tid stays, the next rescan binds it */
 				t->bind_retries++;
@@ -382,10 +383,12 @@ static void apply_disc(struct vm_table *t, const struct st_disc *d, uint64_t sta
 		unbind_thread(t, c->tid, c->slot);
 		bind_thread(t, c, d->tid);
 	} else if (d->tid && c->adopted) {
-		/* bound by an earlier daemon: kept if it names this use of the slot */
+		/*
+		 * bound by an earlier daemon: kept if it names this use of the
+		 * slot; asked again at each rescan until a binding is done
+		 */
 		bind_thread(t, c, d->tid);
 	}
-	c->adopted = false;
 }
 
 /* Retires what a whole walk that began at stamp did not find, unless found since */

@@ -26,7 +26,7 @@ struct vcpu_entry {
 	bool bind_failed;  /* its thread could not be bound (logged, counted once) */
 	bool seen;  /* found by the current rescan */
 	uint64_t seen_ns; /* when the newest discovery that found it began */
-	bool adopted; /* from the pinned slots: its thread's binding is checked once */
+	bool adopted; /* from the pinned slots: its thread's binding not yet checked */
 	/* throttling of its thread's own cgroup (vm_throttle.c) */
 	int thr_src; /* index in vm_entry.thr, -1: in no cgroup of its own now */
 	struct throttle_counter throttled;

@@ -61,7 +61,10 @@ stale=$(metric stealtime_bpf_stale_binding_total)
 [ "${stale:-0}" -gt 0 ] || fail "stale binding events not counted ($stale)"
 # the rescan binds A's thread again: its counters continue, never backwards
 grows() { [ "$(vm_json "$A" | jq '.vcpus[0].steal_ns')" -gt $((s0 + 200000000)) ]; }
-wait_for 10 grows || fail "A's steal does not move after the rebinding ($(vm_json "$A" | jq -c .vcpus[0]))"
+wait_for 10 grows || { tail -n 20 "$TMP/daemon.log" >&2
+	fail "A's steal does not move after the rebinding ($(vm_json "$A" | jq -c .vcpus[0]);" \
+		"bind retries $(metric stealtime_daemon_bind_retries_total)," \
+		"failures $(metric stealtime_daemon_bind_failures_total))"; }
 s=$(vm_json "$A" | jq '.vcpus[0].steal_ns'); r=$(run_delay "$tidA")
 note "rebound: A's steal $s0 -> $s ns, its run_delay $r ns; $stale stale events"
 [ "$s" -ge "$s0" ] || fail "A's steal went backwards ($s0 -> $s)"

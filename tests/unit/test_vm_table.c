@@ -730,6 +730,33 @@ static void init__adopted_binding__checked_at_the_first_rescan_only(void **state
 	vm_table_free(&t);
 }
 
+static void init__adopted_binding_contended__asked_again_until_done(void **state)
+{
+	struct fake_env *env = *state;
+	struct vm_table t;
+
+	pin_slot(env, 5, COOKIE_A, PID_A, 0, 101);
+	env->f->e.vcpus[5].gen = 7;
+	vm_table_init(&t, &env->f->e, &daemon_table_hooks, 8, 16);
+	env->f->bind_fail_tid = 101;
+	env->f->bind_fail_result = ST_BIND_CONTENDED;
+	fake_disc(env->f, COOKIE_A, PID_A, ST_DISC_VM, 0);
+	fake_disc(env->f, COOKIE_A, PID_A, 0, 101);
+	assert_int_equal(vm_table_rescan(&t), 0);
+	assert_int_equal(t.bind_retries, 1);
+	/* the pinned binding may name an older use of the slot: asked again */
+	env->f->bind_fail_tid = 0;
+	env->f->nbinds = env->f->bind_first = 0;
+	assert_int_equal(vm_table_rescan(&t), 0);
+	assert_true(fake_bind_of(env->f, 101)->bind);
+	assert_int_equal(fake_bind_of(env->f, 101)->gen, 7);
+	env->f->nbinds = env->f->bind_first = 0;
+	assert_int_equal(vm_table_rescan(&t), 0);
+	assert_null(fake_bind_of(env->f, 101));
+	assert_int_equal(vm_table_find_pid(&t, PID_A)->vcpus[0].tid, 101);
+	vm_table_free(&t);
+}
+
 static void init__pinned_commit__registration_and_region_adopted(void **state)
 {
 	struct fake_env *env = *state;
@@ -959,6 +986,7 @@ int main(void)
 		T(init__pinned_slots__vms_and_vcpus_adopted),
 		T(init__pinned_beyond_max_vms__dropped_threads_unbound),
 		T(init__adopted_binding__checked_at_the_first_rescan_only),
+		T(init__adopted_binding_contended__asked_again_until_done),
 		T(init__pinned_commit__registration_and_region_adopted),
 		T(view__vms_and_vcpus__sorted_with_counters),
 		T(view_of__one_id__that_vm_only_with_its_culprits),
