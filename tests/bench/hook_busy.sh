@@ -8,8 +8,9 @@
 #   competitor  another tool's program beside it that keeps a hash keyed by
 #               pid, updated on every switch (bpf/bench_competitor.bpf.c);
 #   cache       stress-ng --cache 2 on the same CPU.
-# Then perf bench sched pipe's throughput with the daemon vs no program,
-# interleaved rounds. Every result is a ratio of the same run (medians).
+# Then perf bench sched pipe's throughput with the daemon vs no program and
+# vs an empty sched_switch program (the tracepoint's own floor), interleaved
+# rounds. Every result is a ratio of the same run (medians).
 source "$(dirname "$0")/../lib.sh"
 need_root; need_btf
 command -v perf >/dev/null || skip "perf not installed"
@@ -43,15 +44,19 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 echo "median ratio: alone $(median "${alone[@]}"), with a hash-keeping competitor $(median "${comp[@]}"), with stress-ng --cache 2 $(median "${cache[@]}")"
 
-echo "== perf bench sched pipe throughput, daemon vs no program, $ROUNDS interleaved rounds"
-off=() on=()
+echo "== perf bench sched pipe throughput: no program, an empty sched_switch program, the daemon; $ROUNDS interleaved rounds"
+off=() empty=() on=()
 for r in $(seq 1 "$ROUNDS"); do
 	stop_daemon
 	off+=("$(ops)")
+	empty+=("$("$BUILD/tests/bench/hookcost" --empty-only -- taskset -c "$CPU" perf bench sched pipe -l "$LOOPS" 2>/dev/null |
+		awk '/ops\/sec/ {print $1}')")
 	start_daemon
 	on+=("$(ops)")
-	echo "round $r: no program ${off[-1]}, daemon ${on[-1]} ops/s"
+	[ -n "${off[-1]}" ] && [ -n "${empty[-1]}" ] && [ -n "${on[-1]}" ] || fail "round $r: a throughput run failed"
+	echo "round $r: no program ${off[-1]}, empty program ${empty[-1]}, daemon ${on[-1]} ops/s"
 done
 stop_daemon
-awk -v a="$(median "${on[@]}")" -v b="$(median "${off[@]}")" \
-	'BEGIN { printf "throughput with the daemon: %.1f%% of no program (medians %d vs %d ops/s)\n", 100 * a / b, a, b }'
+awk -v a="$(median "${on[@]}")" -v b="$(median "${off[@]}")" -v e="$(median "${empty[@]}")" 'BEGIN {
+	printf "throughput with the daemon: %.1f%% of no program, %.1f%% of an empty program (which alone gives %.1f%% of no program; medians %d, %d, %d ops/s)\n",
+		100 * a / b, 100 * a / e, 100 * e / b, a, e, b }'
