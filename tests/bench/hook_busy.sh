@@ -19,8 +19,8 @@ ROUNDS=${ROUNDS:-5}
 LOOPS=${LOOPS:-100000}
 CPU=${BENCH_CPU:-0}
 
-pipe() { taskset -c "$CPU" perf bench sched pipe -l "$LOOPS"; }
-ops() { pipe 2>/dev/null | awk '/ops\/sec/ {print $1}'; }
+# ops [CMD...]: the pipe's ops/s, run under CMD (e.g. hookcost --empty-only --)
+ops() { "$@" taskset -c "$CPU" perf bench sched pipe -l "$LOOPS" 2>/dev/null | awk '/ops\/sec/ {print $1}'; }
 # cache_ratio: ratio with stress-ng --cache 2 on the same CPU (stopped whatever happens)
 cache_ratio() {
 	local s r rc
@@ -49,8 +49,7 @@ off=() empty=() on=()
 for r in $(seq 1 "$ROUNDS"); do
 	stop_daemon
 	off+=("$(ops)")
-	empty+=("$("$BUILD/tests/bench/hookcost" --empty-only -- taskset -c "$CPU" perf bench sched pipe -l "$LOOPS" 2>/dev/null |
-		awk '/ops\/sec/ {print $1}')")
+	empty+=("$(ops "$BUILD/tests/bench/hookcost" --empty-only --)")
 	start_daemon
 	on+=("$(ops)")
 	[ -n "${off[-1]}" ] && [ -n "${empty[-1]}" ] && [ -n "${on[-1]}" ] || fail "round $r: a throughput run failed"

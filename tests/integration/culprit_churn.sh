@@ -4,7 +4,8 @@
 # more short-lived processes than a stolen_by map of 64 entries holds
 # (thousands on a real host; hundreds under TCG, where a fork and exec
 # takes about a second): the exited
-# ones are folded, so the map does not fill and drops nothing; the hog stays the VM's largest
+# ones are folded, so the map does not fill (no drops beyond a rare one,
+# below); the hog stays the VM's largest
 # culprit, its time equal to its run time in /proc; no stolen_by series of
 # the VM (nor their sum) ever goes down across scrapes, also across a
 # daemon restart in the middle, which keeps the same series.
