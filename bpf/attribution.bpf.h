@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Who ran instead of a waiting vCPU. Every switch on a CPU where a vCPU
- * thread waits (waiting.bpf.h) appends the task that is leaving the CPU to
- * a per-CPU log (when it left, who it was); the log's
- * entries are contiguous, so each covers [previous end, its end]. When a
- * vCPU thread comes back after a wait [last_queued, now], the log is walked
- * backwards and the overlap of each entry with the wait is added to
- * stolen_by[vCPU, culprit]. What the log no longer covers, idle time and
- * anything that cannot be placed goes to ST_CULPRIT_OTHER, so the entries
- * of a vCPU add up to its waits.
+ * thread waits and can run (waiting.bpf.h, handle_switch) appends the task
+ * that is leaving the CPU to a per-CPU log (when it came, when it left, who
+ * it was). Each entry covers [its start, its end], and never starts before
+ * the end of the entry before it: a switch that was not logged leaves a
+ * gap. When a vCPU thread comes back after a wait [last_queued, now], the
+ * log is walked backwards and the overlap of each entry with the wait is
+ * added to stolen_by[vCPU, culprit]. What the log no longer covers, gaps,
+ * idle time and anything that cannot be placed go to ST_CULPRIT_OTHER, so
+ * the entries of a vCPU add up to its waits.
  *
  * A wait that a migration splits has its part on the CPU the thread left
  * placed when it leaves (attribute_moved): from that CPU's log, read
@@ -64,6 +65,8 @@ static __always_inline void log_switch(struct task_struct *prev, bool prev_is_vc
 		return;
 	h = (l->head + 1) & (ST_LOG_LEN - 1);
 	e = &l->e[h];
+	/* when it came: sched_info_arrive()'s rq clock (the idle task has none) */
+	e->start = prev->pid ? prev->sched_info.last_arrival : 0;
 	e->end = now;
 	e->id = prev->tgid;
 	e->kind = culprit_kind(prev, prev_is_vcpu);
@@ -113,6 +116,9 @@ static __always_inline __u64 attribute_logged(struct st_cpu_log *l, __u32 slot, 
 		start = l->e[(idx - 1) & (ST_LOG_LEN - 1)].end;
 		if (end <= queued || start >= end)
 			break;
+		/* a gap before it: switches that were not logged */
+		if (l->e[idx].start > start)
+			start = l->e[idx].start;
 		lo = start > queued ? start : queued;
 		hi = end < now ? end : now;
 		if (hi > lo && l->e[idx].kind != ST_CULPRIT_OTHER) {
@@ -143,18 +149,21 @@ static __always_inline void attribute_wait(__u32 slot, __u64 queued, __u64 now)
  * The len ns of the vCPU's wait that ended at clock now on a CPU the
  * scheduler has just moved it off, all of them added to stolen_by. l is
  * that CPU's log (NULL: this kernel cannot read it from here), which
- * covers up to the CPU's last switch; since then the task cur (a culprit
- * of kind cur_kind) ran there. The scheduler holds that CPU's runqueue
- * lock, so no switch there changes the log meanwhile.
+ * covers up to the CPU's last logged switch; the task cur (a culprit of
+ * kind cur_kind) has run there since cur_start (0: not known), and the
+ * gap between them, if any, is not placed. The scheduler holds that CPU's
+ * runqueue lock, so no switch there changes the log meanwhile.
  */
 static __always_inline void attribute_moved(struct st_cpu_log *l, __u32 slot, __u64 now, __u64 len,
-					    __u32 cur_kind, __u64 cur_id)
+					    __u32 cur_kind, __u64 cur_id, __u64 cur_start)
 {
 	__u64 placed = 0, queued, last, lo;
 
 	if (l && now >= len) {
 		queued = now - len;
 		last = l->e[l->head & (ST_LOG_LEN - 1)].end;
+		if (cur_start > last)
+			last = cur_start;
 		lo = last > queued ? last : queued;
 		if (lo > now) /* not expected: one runqueue's clock */
 			lo = now;

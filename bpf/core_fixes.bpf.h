@@ -61,4 +61,22 @@ static __always_inline __u64 vcpu_kvm_nobtf(const void *vcpu)
 	return kvm;
 }
 
+/*
+ * How many tasks the runqueue of next's CPU can run, next included. From
+ * 6.12 ("sched/fair: Implement delayed dequeue") a task that went to sleep
+ * may stay queued, in nr_running, until it is picked or woken again; 6.14
+ * ("sched/fair: Add new cfs_rq.h_nr_runnable") counts those apart
+ * (h_nr_queued - h_nr_runnable). 6.12 and 6.13 count them in: a count
+ * that is too high, never one too low.
+ */
+static __always_inline unsigned int runnable_here(struct task_struct *next)
+{
+	struct rq *rq = next->se.cfs_rq->rq;
+	unsigned int n = rq->nr_running;
+
+	if (bpf_core_field_exists(rq->cfs.h_nr_runnable))
+		n -= rq->cfs.h_nr_queued - rq->cfs.h_nr_runnable;
+	return n;
+}
+
 #endif

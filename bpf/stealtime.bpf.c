@@ -414,11 +414,25 @@ static __always_inline int handle_switch(bool preempt, struct task_struct *prev,
 {
 	struct st_task *bp = binding_of(prev, home), *bn = binding_of(next, home);
 	__u32 cpu = bpf_get_smp_processor_id();
-	__u64 *waiting = waiting_on(cpu), now;
-	bool log = waiting && *waiting;
+	bool vcpu_prev = bp, vcpu_next = bn, log = false;
+	__u64 *waiting, now;
 
+	/* bools of their own: clang would OR the two pointers, which the verifier refuses */
+	barrier_var(vcpu_prev);
+	barrier_var(vcpu_next);
+	/*
+	 * A vCPU thread that waits here is queued beside next: where next is
+	 * all this runqueue can run, the CPU's waiting count (a cache line
+	 * the scheduler does not touch) is not read. The rare counted wait
+	 * that is not runnable (throttled, being moved here) leaves a gap in
+	 * the log, which the walk gives to "other" (attribution.bpf.h).
+	 */
+	if (vcpu_prev || vcpu_next || runnable_here(next) > 1) {
+		waiting = waiting_on(cpu);
+		log = waiting && *waiting;
+	}
 	/* neither task runs a vCPU and none waits here: nothing to do */
-	if (!bp && !bn && !log)
+	if (!vcpu_prev && !vcpu_next && !log)
 		return 0;
 	if (!active())
 		return 0;
@@ -532,7 +546,8 @@ static __always_inline int handle_migrate(struct task_struct *t, __u32 dest_cpu,
 	b->wait_carry_ns += part;
 	cur = rq->curr;
 	l = logged ? percpu_value(&cpu_log, &zero, rq->cpu, reach) : NULL;
-	attribute_moved(l, b->slot, now, part, running_culprit(cur, home), cur->tgid);
+	attribute_moved(l, b->slot, now, part, running_culprit(cur, home), cur->tgid,
+			cur->pid ? cur->sched_info.last_arrival : 0);
 	return 0;
 }
 

@@ -4,20 +4,23 @@
  * log (attribution.bpf.h) is only read for a wait of a vCPU thread, and
  * only the entries written during that wait: a CPU where no vCPU waits
  * need not write it, so a switch that involves no vCPU there costs the
- * two tasks' storage pointers and this CPU's counter, one cache line.
+ * two tasks' storage pointers and this CPU's counter, one cache line, and
+ * not even that where next is all its runqueue can run (handle_switch).
  *
  * A bound thread's wait is counted once, on the CPU it waits on
  * (st_task.wait_cpu says which): from its wakeup (sched_wakeup fires
  * under that CPU's runqueue lock, after the enqueue that starts the wait)
  * or its switch-out while still runnable, moved by migrations
  * (sched_migrate_task, before the enqueue on the new CPU), and ended at
- * its switch-in. So every switch on a CPU during a counted wait there is
- * logged; the log's entries older than the wait may be stale (written
- * before a stretch with no vCPU waiting), which the walk never reads past
- * (it stops at the entry that ends at or before the wait's start, and the
- * first logged switch's task has run since before the wait began). A
- * wait that was not counted (under way when the thread was bound) is
- * placed in "other" whole. Counting a thread that does not wait (one
+ * its switch-in. So every switch on a CPU during a counted wait there, in
+ * which the waiting thread can run, is logged; one in which it cannot
+ * (its cgroup throttled, or not yet enqueued after a move) may not be,
+ * and leaves a gap that goes to "other". The log's entries older than the
+ * wait may be stale (written before a stretch with no vCPU waiting),
+ * which the walk never reads past (it stops at the entry that ends at or
+ * before the wait's start; each entry says when its task came). A wait
+ * that was not counted (under way when the thread was bound) is placed in
+ * "other" whole. Counting a thread that does not wait (one
  * preempted while going to sleep) only makes its CPU log for nothing.
  *
  * Pinned, like the bindings that say where each wait is counted, so that

@@ -190,6 +190,7 @@ struct st_attrib_key {
 };
 
 struct st_log_entry {
+	__u64 start;  /* rq clock when this task came on the CPU (0: not known) */
 	__u64 end;    /* rq clock when this task left the CPU */
 	__u64 id;
 	__u32 kind;
