@@ -153,11 +153,14 @@ if [ ${#in_vm[@]} -gt 0 ]; then
 	deal "${VM_KERNEL:-6.12}" "" "${in_vm[@]}"
 fi
 for k in ${KERNELS:-}; do
-	# the kernel the KVM suites just ran on has been proven by all of them
-	[ ${#in_vm[@]} -gt 0 ] && [ "$k" = "${VM_KERNEL:-6.12}" ] && continue
 	group=()
 	var=KERNEL_TESTS_${k//./_}
-	for n in ${!var:-$KERNEL_TESTS}; do wanted "$n" && group+=("$n"); done
+	for n in ${!var:-$KERNEL_TESTS}; do
+		wanted "$n" || continue
+		# the kernel the KVM suites just ran on has been proven by those
+		[ "$k" = "${VM_KERNEL:-6.12}" ] && [[ " ${in_vm[*]} " == *" $n "* ]] && continue
+		group+=("$n")
+	done
 	[ ${#group[@]} -gt 0 ] && deal "$k" "@$k" "${group[@]}"
 done
 [ ${#jobs_pids[@]} -gt 0 ] && vm_jobs_collect
