@@ -27,13 +27,19 @@ CPU=${BENCH_CPU:-0}
 
 # ops [CMD...]: the pipe's ops/s, run under CMD (e.g. hookcost --empty-only --)
 ops() { "$@" taskset -c "$CPU" perf bench sched pipe -l "$LOOPS" 2>/dev/null | awk '/ops\/sec/ {print $1}'; }
+# ratio_ns [--competitor]: hook_ratio's ratio, then the two programs' ns per event
+ratio_ns() {
+	local r
+	r=$(hook_ratio "$@") || return 1
+	awk -v r="$r" '/ns\/event/ {v[n++] = $(NF - 3)} END {printf "%s (%s vs %s ns)\n", r, v[1], v[0]}' "$TMP/hook.out"
+}
 # cache_ratio: ratio with stress-ng --cache 2 on the same CPU (stopped whatever happens)
 cache_ratio() {
 	local s r rc
 	taskset -c "$CPU" stress-ng --cache 2 --quiet --timeout 600 >/dev/null 2>&1 &
 	s=$!
 	sleep 0.5
-	r=$(hook_ratio); rc=$?
+	r=$(ratio_ns); rc=$?
 	kill "$s"; wait "$s" 2>/dev/null
 	[ "$rc" -eq 0 ] && echo "$r"
 }
@@ -45,8 +51,8 @@ sleep 0.5
 start_daemon
 alone=() comp=() cache=()
 for r in $(seq 1 "$ROUNDS"); do
-	alone+=("$(hook_ratio)")
-	comp+=("$(hook_ratio --competitor)")
+	alone+=("$(ratio_ns)")
+	comp+=("$(ratio_ns --competitor)")
 	cache+=("$(cache_ratio)")
 	[ -n "${alone[-1]}" ] && [ -n "${comp[-1]}" ] && [ -n "${cache[-1]}" ] || fail "round $r: a measurement failed"
 	echo "round $r: alone ${alone[-1]}, competitor ${comp[-1]}, cache ${cache[-1]}"
