@@ -62,21 +62,27 @@ static __always_inline __u64 vcpu_kvm_nobtf(const void *vcpu)
 }
 
 /*
- * How many tasks the runqueue of next's CPU can run, next included. From
- * 6.12 ("sched/fair: Implement delayed dequeue") a task that went to sleep
- * may stay queued, in nr_running, until it is picked or woken again; 6.14
- * ("sched/fair: Add new cfs_rq.h_nr_runnable") counts those apart
- * (h_nr_queued - h_nr_runnable). 6.12 and 6.13 count them in: a count
- * that is too high, never one too low.
+ * How many tasks besides next the runqueue of next's CPU holds ready to
+ * run, prev among them if it was preempted. From 6.12 ("sched/fair:
+ * Implement delayed dequeue") a task that went to sleep may stay queued,
+ * in nr_running, until it is picked or woken again; 6.14 ("sched/fair: Add
+ * new cfs_rq.h_nr_runnable") counts those apart (h_nr_queued -
+ * h_nr_runnable), and prev is one of them if se.sched_delayed. 6.12 and
+ * 6.13 count the others in: a count too high (or wrapped past zero),
+ * never one too low. The idle task is queued, yet not in nr_running.
  */
-static __always_inline unsigned int runnable_here(struct task_struct *next)
+static __always_inline unsigned int others_runnable(struct task_struct *prev,
+						     struct task_struct *next)
 {
 	struct rq *rq = next->se.cfs_rq->rq;
 	unsigned int n = rq->nr_running;
+	bool delayed_apart = bpf_core_field_exists(rq->cfs.h_nr_runnable);
 
-	if (bpf_core_field_exists(rq->cfs.h_nr_runnable))
+	if (delayed_apart)
 		n -= rq->cfs.h_nr_queued - rq->cfs.h_nr_runnable;
-	return n;
+	if (prev->pid && prev->on_rq && !(delayed_apart && prev->se.sched_delayed))
+		n--; /* prev, still queued */
+	return n - 1; /* next */
 }
 
 #endif

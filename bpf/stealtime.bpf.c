@@ -421,13 +421,13 @@ static __always_inline int handle_switch(bool preempt, struct task_struct *prev,
 	barrier_var(vcpu_prev);
 	barrier_var(vcpu_next);
 	/*
-	 * A vCPU thread that waits here is queued beside next: where next is
-	 * all this runqueue can run, the CPU's waiting count (a cache line
-	 * the scheduler does not touch) is not read. The rare counted wait
+	 * A vCPU thread that waits here is queued beside next: where nothing
+	 * is but next and a preempted prev, the CPU's waiting count (a cache
+	 * line the scheduler does not touch) is not read. The rare counted wait
 	 * that is not runnable (throttled, being moved here) leaves a gap in
 	 * the log, which the walk gives to "other" (attribution.bpf.h).
 	 */
-	if (vcpu_prev || vcpu_next || runnable_here(next) > 1) {
+	if (vcpu_prev || vcpu_next || others_runnable(prev, next) > 0) {
 		waiting = waiting_on(cpu);
 		log = waiting && *waiting;
 	}

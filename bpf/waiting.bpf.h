@@ -5,7 +5,8 @@
  * only the entries written during that wait: a CPU where no vCPU waits
  * need not write it, so a switch that involves no vCPU there costs the
  * two tasks' storage pointers and this CPU's counter, one cache line, and
- * not even that where next is all its runqueue can run (handle_switch).
+ * not even that where its runqueue holds no other task ready to run
+ * than next and a preempted prev (handle_switch).
  *
  * A bound thread's wait is counted once, on the CPU it waits on
  * (st_task.wait_cpu says which): from its wakeup (sched_wakeup fires
