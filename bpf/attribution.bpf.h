@@ -54,6 +54,12 @@ static __always_inline __u32 culprit_kind(struct task_struct *t, bool is_vcpu)
 	return ST_CULPRIT_PROCESS;
 }
 
+/* When t came on its CPU: sched_info_arrive()'s rq clock (the idle task has none: 0) */
+static __always_inline __u64 arrived_at(struct task_struct *t)
+{
+	return t->pid ? t->sched_info.last_arrival : 0;
+}
+
 /* The task leaving the CPU at clock now, as a culprit. */
 static __always_inline void log_switch(struct task_struct *prev, bool prev_is_vcpu, __u64 now)
 {
@@ -65,8 +71,7 @@ static __always_inline void log_switch(struct task_struct *prev, bool prev_is_vc
 		return;
 	h = (l->head + 1) & (ST_LOG_LEN - 1);
 	e = &l->e[h];
-	/* when it came: sched_info_arrive()'s rq clock (the idle task has none) */
-	e->start = prev->pid ? prev->sched_info.last_arrival : 0;
+	e->start = arrived_at(prev);
 	e->end = now;
 	e->id = prev->tgid;
 	e->kind = culprit_kind(prev, prev_is_vcpu);

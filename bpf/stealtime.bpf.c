@@ -547,7 +547,7 @@ static __always_inline int handle_migrate(struct task_struct *t, __u32 dest_cpu,
 	cur = rq->curr;
 	l = logged ? percpu_value(&cpu_log, &zero, rq->cpu, reach) : NULL;
 	attribute_moved(l, b->slot, now, part, running_culprit(cur, home), cur->tgid,
-			cur->pid ? cur->sched_info.last_arrival : 0);
+			arrived_at(cur));
 	return 0;
 }
 
