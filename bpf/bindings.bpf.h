@@ -133,15 +133,19 @@ static __always_inline int bind_requested(struct task_struct *t, enum binding_ho
 	b = binding_create(t, &init, home);
 	/*
 	 * on_kvm_exit, on another CPU, may leave its rescan marker between
-	 * the delete and the create: the create then returns the marker. Once
-	 * more; a second loss is retried at the next rescan.
+	 * the delete and the create: the create then returns the marker, or
+	 * NULL if the marker was published while the create allocated (its
+	 * insert finds one: -EEXIST, or -EAGAIN for a task's first storage).
+	 * Once more; a second loss is retried at the next rescan.
 	 */
-	if (b && !binding_is(b, &init))
+	if (!b || !binding_is(b, &init))
 		b = binding_create(t, &init, home);
-	if (!b)
-		r->result = ST_BIND_NO_STORAGE;
-	else
+	if (b)
 		r->result = binding_is(b, &init) ? ST_BIND_DONE : ST_BIND_CONTENDED;
+	else if ((b = binding_of(t, home)) && b->slot == ST_SLOT_NONE)
+		r->result = ST_BIND_CONTENDED; /* a marker won: not a failure */
+	else
+		r->result = ST_BIND_NO_STORAGE;
 	return 0;
 }
 

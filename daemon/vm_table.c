@@ -70,8 +70,10 @@ static void finish_bindings(struct vm_table *t, pid_t pid)
 				t->bind_retries++;
 				log_debug("vCPU %u of VM %s: thread %d's binding contended, retried "
 					  "at the next rescan", c->vcpu_id, vm->id, c->pending_tid);
-			} else if (!c->bind_failed) { /* once until it works */
+			} else if (!c->bind_failed || c->failed_tid != c->pending_tid) {
+				/* once per thread until it works */
 				c->bind_failed = true;
+				c->failed_tid = c->pending_tid;
 				t->bind_failures++;
 				log_warning("vCPU %u of VM %s (pid %d): thread %d not bound (%s); "
 					    "it is not measured until a rescan binds it "

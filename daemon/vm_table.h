@@ -24,6 +24,7 @@ struct vcpu_entry {
 	pid_t tid;  /* thread bound to the slot, 0 before the vCPU first ran */
 	pid_t pending_tid; /* binding queued by the current rescan */
 	bool bind_failed;  /* its thread could not be bound (logged, counted once) */
+	pid_t failed_tid; /* that thread: another one that fails counts again */
 	bool seen;  /* found by the current rescan */
 	uint64_t seen_ns; /* when the newest discovery that found it began */
 	bool adopted; /* from the pinned slots: its thread's binding not yet checked */

@@ -519,6 +519,28 @@ static void rescan__binding_fails__counted_once_until_it_works(void **state)
 	assert_int_equal(env->t.bind_failures, 1);
 }
 
+static void rescan__another_thread_fails__counted_again(void **state)
+{
+	struct fake_env *env = *state;
+	struct vcpu_entry *c;
+
+	env->f->bind_fail_tid = 102;
+	env->f->bind_fail_result = ST_BIND_PENDING; /* gone, KVM still names it */
+	c = vm_entry_vcpu(vm_a_with_two_vcpus(env), 1);
+	rescan(env);
+	rescan(env);
+	assert_int_equal(env->t.bind_failures, 1);
+	env->f->ndisc = 0; /* vCPU 1 now names thread 103, gone too */
+	fake_disc(env->f, COOKIE_A, PID_A, ST_DISC_VM, 0);
+	fake_disc(env->f, COOKIE_A, PID_A, 0, 101);
+	fake_disc(env->f, COOKIE_A, PID_A, 1, 103);
+	env->f->bind_fail_tid = 103;
+	rescan(env);
+	rescan(env);
+	assert_int_equal(c->tid, 0);
+	assert_int_equal(env->t.bind_failures, 2);
+}
+
 static void rescan__binding_contended__retried_next_rescan_not_a_failure(void **state)
 {
 	struct fake_env *env = *state;
@@ -974,6 +996,7 @@ int main(void)
 		T(apply_walk__vm_found_since_the_walk_began__its_reads_not_used),
 		T(reads_walked__own_process__names_and_thread_cgroup),
 		T(rescan__binding_fails__counted_once_until_it_works),
+		T(rescan__another_thread_fails__counted_again),
 		T(rescan__binding_contended__retried_next_rescan_not_a_failure),
 		T(rescan__binding_run_fails__every_new_binding_failed),
 		T(rescan__binding__names_the_slot_generation),
