@@ -7,9 +7,10 @@
  * the end of the entry before it: a switch that was not logged leaves a
  * gap. When a vCPU thread comes back after a wait [last_queued, now], the
  * log is walked backwards and the overlap of each entry with the wait is
- * added to stolen_by[vCPU, culprit]. What the log no longer covers, gaps,
- * idle time and anything that cannot be placed go to ST_CULPRIT_OTHER, so
- * the entries of a vCPU add up to its waits.
+ * added to stolen_by[vCPU, culprit], less the span its cgroups were
+ * throttled (throttling.bpf.h). What the log no longer covers, gaps,
+ * throttled spans, idle time and anything that cannot be placed go to
+ * ST_CULPRIT_OTHER, so the entries of a vCPU add up to its waits.
  *
  * A wait that a migration splits has its part on the CPU the thread left
  * placed when it leaves (attribute_moved): from that CPU's log, read
@@ -107,11 +108,15 @@ static __always_inline void attrib_add(__u32 slot, __u32 kind, __u64 id, __u64 n
 	attrib_try(&key, ns);
 }
 
-/* Adds what of [queued, now] the log l covers to the slot's culprits; returns it */
+/*
+ * Adds what of [queued, now] the log l covers, less the span [xlo, xhi]
+ * (its cgroups throttled: throttling.bpf.h), to the slot's culprits;
+ * returns it
+ */
 static __always_inline __u64 attribute_logged(struct st_cpu_log *l, __u32 slot, __u64 queued,
-					      __u64 now)
+					      __u64 now, __u64 xlo, __u64 xhi)
 {
-	__u64 placed = 0, end, start, lo, hi;
+	__u64 placed = 0, end, start, lo, hi, ns, olo, ohi;
 	__u32 h, idx;
 
 	h = l->head;
@@ -127,8 +132,15 @@ static __always_inline __u64 attribute_logged(struct st_cpu_log *l, __u32 slot, 
 		lo = start > queued ? start : queued;
 		hi = end < now ? end : now;
 		if (hi > lo && l->e[idx].kind != ST_CULPRIT_OTHER) {
-			attrib_add(slot, l->e[idx].kind, l->e[idx].id, hi - lo);
-			placed += hi - lo;
+			ns = hi - lo;
+			olo = lo > xlo ? lo : xlo;
+			ohi = hi < xhi ? hi : xhi;
+			if (ohi > olo)
+				ns -= ohi - olo;
+			if (ns) {
+				attrib_add(slot, l->e[idx].kind, l->e[idx].id, ns);
+				placed += ns;
+			}
 		}
 		if (start <= queued)
 			break;
@@ -136,8 +148,12 @@ static __always_inline __u64 attribute_logged(struct st_cpu_log *l, __u32 slot, 
 	return placed;
 }
 
-/* The wait [queued, now] of the vCPU in slot, which ends on this CPU now. */
-static __always_inline void attribute_wait(__u32 slot, __u64 queued, __u64 now)
+/*
+ * The wait [queued, now] of the vCPU in slot, which ends on this CPU now;
+ * its cgroups were throttled during [xlo, xhi] (empty: xlo == xhi).
+ */
+static __always_inline void attribute_wait(__u32 slot, __u64 queued, __u64 now, __u64 xlo,
+					   __u64 xhi)
 {
 	__u32 zero = 0;
 	struct st_cpu_log *l = bpf_map_lookup_elem(&cpu_log, &zero);
@@ -145,7 +161,7 @@ static __always_inline void attribute_wait(__u32 slot, __u64 queued, __u64 now)
 
 	if (now <= queued)
 		return;
-	placed = l ? attribute_logged(l, slot, queued, now) : 0;
+	placed = l ? attribute_logged(l, slot, queued, now, xlo, xhi) : 0;
 	if (now - queued > placed)
 		attrib_add(slot, ST_CULPRIT_OTHER, 0, now - queued - placed);
 }
@@ -177,7 +193,7 @@ static __always_inline void attribute_moved(struct st_cpu_log *l, __u32 slot, __
 			placed = now - lo;
 		}
 		if (lo > queued)
-			placed += attribute_logged(l, slot, queued, lo);
+			placed += attribute_logged(l, slot, queued, lo, 0, 0);
 	}
 	if (len > placed)
 		attrib_add(slot, ST_CULPRIT_OTHER, 0, len - placed);

@@ -38,11 +38,13 @@ enum link_role {
 	ROLE_KVM_EXIT,
 	ROLE_EXIT,
 	ROLE_MIGRATE,
+	ROLE_UNTHROTTLE,
 	NR_ROLES
 };
 
 static const char *const role_names[NR_ROLES] = { "on_switch",   "on_wakeup", "on_wakeup_new",
-						   "on_kvm_exit", "on_exit",   "on_migrate" };
+						   "on_kvm_exit", "on_exit",   "on_migrate",
+						   "on_unthrottle" };
 
 /* The link of the twin that plays the role, or NULL (none loaded) */
 static struct bpf_link *role_link(const struct stealtime_bpf *s, enum link_role role)
@@ -56,6 +58,7 @@ static struct bpf_link *role_link(const struct stealtime_bpf *s, enum link_role 
 		[ROLE_EXIT] = { s->links.on_exit, s->links.on_exit_tid },
 		[ROLE_MIGRATE] = { s->links.on_migrate, s->links.on_migrate_local,
 				   s->links.on_migrate_tid },
+		[ROLE_UNTHROTTLE] = { s->links.on_unthrottle },
 	};
 
 	for (int i = 0; i < 3; i++)
@@ -284,6 +287,7 @@ static void choose_twins(struct stealtime_bpf *s, const struct kernel_features *
 	bpf_program__set_autoload(s->progs.on_kvm_exit, kvm_tp);
 	bpf_program__set_autoload(s->progs.on_vcpu_entry, !kvm_tp);
 	bpf_program__set_autoattach(s->progs.on_vcpu_entry, false); /* only if kvm is there */
+	bpf_program__set_autoload(s->progs.on_unthrottle, f->unthrottle);
 	bpf_program__set_autoload(s->progs.discover, f->kvm_btf);
 	bpf_program__set_autoload(s->progs.discover_nobtf, !f->kvm_btf);
 	bpf_program__set_autoattach(s->progs.seed_record, false); /* test runs only */
@@ -397,8 +401,11 @@ int bpf_engine_open(struct bpf_engine *e, const char *pin_dir, unsigned attribut
 		return log_errno(-errno, "open BPF object");
 	size_stolen_by(e, pin_dir, attribution_entries);
 	ncpus = libbpf_num_possible_cpus();
-	if (ncpus > 0) /* the same on every start: possible CPUs are fixed at boot */
+	/* the same on every start: possible CPUs are fixed at boot */
+	if (ncpus > 0) {
 		bpf_map__set_max_entries(e->skel->maps.cpu_waiting, ncpus);
+		bpf_map__set_max_entries(e->skel->maps.unthrottles, ncpus);
+	}
 	e->skel->rodata->generation = pinned_generation(pin_dir) + 1;
 	choose_twins(e->skel, &f, count_wakeups);
 	err = layout_migration_prepare(&migration, e->skel, pin_dir, layout ? layout : ST_LAYOUT,

@@ -69,12 +69,33 @@ static bool raw_tp_test_run(void)
 	return ok;
 }
 
+/*
+ * A program on the return of vmlinux's function btf_id loads: some kernels
+ * refuse fentry/fexit programs (EPERM) while they take tp_btf ones
+ */
+static bool fexit_loads(int btf_id)
+{
+	const struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FEXIT,
+		    .attach_btf_id = (__u32)btf_id);
+	int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "st_probe", "GPL", insns, 2, &opts);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 int kernel_features_check(struct kernel_features *f)
 {
 	char missing[512] = "";
 	struct utsname u;
 	struct btf *btf;
 	size_t n = 0;
+	int id;
 
 #define MISSING(what)                                                                  \
 	n += (size_t)snprintf(missing + n, n < sizeof(missing) ? sizeof(missing) - n : 0, \
@@ -89,6 +110,8 @@ int kernel_features_check(struct kernel_features *f)
 		f->prev_state = tracepoint_args(btf, "sched_switch") >= 4 &&
 				!feature_env_without("prev_state");
 		f->kvm_btf = kvm_has_btf(btf) && !feature_env_without("kvm_btf");
+		id = btf__find_by_name_kind(btf, "unthrottle_cfs_rq", BTF_KIND_FUNC);
+		f->unthrottle = id >= 0 && !feature_env_without("unthrottle") && fexit_loads(id);
 		btf__free(btf);
 	}
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) != 1)
@@ -112,13 +135,15 @@ int kernel_features_check(struct kernel_features *f)
 
 const char *kernel_features_describe(const struct kernel_features *f)
 {
-	static char buf[224];
+	static char buf[288];
 
 	snprintf(buf, sizeof(buf),
-		 "sched_switch %s, bindings in %s, vCPU threads from %s, migrations read %s",
+		 "sched_switch %s, bindings in %s, vCPU threads from %s, migrations read %s, "
+		 "throttling %s",
 		 f->prev_state ? "with prev_state" : "reading prev's state",
 		 f->task_storage ? "task storage" : "a tid hash",
 		 f->kvm_btf && f->task_storage ? "kvm's BTF" : "kvm_entry",
-		 f->percpu_lookup && f->task_storage ? "any CPU's log" : "their own CPU's log");
+		 f->percpu_lookup && f->task_storage ? "any CPU's log" : "their own CPU's log",
+		 f->unthrottle ? "ends seen" : "ends not seen");
 	return buf;
 }

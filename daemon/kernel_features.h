@@ -23,6 +23,8 @@ struct kernel_features {
 	bool kvm_loaded;   /* kvm is there to probe (built in or loaded) */
 	bool percpu_lookup; /* "percpu_lookup": bpf_map_lookup_percpu_elem, another
 			       CPU's value of a per-CPU map (5.19) */
+	bool unthrottle;   /* "unthrottle": unthrottle_cfs_rq in BTF, traced where a
+			      cgroup's CPU quota throttling ends (CONFIG_CFS_BANDWIDTH) */
 };
 
 /* 0 and *f filled, or -EOPNOTSUPP after logging what is missing */

@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 export BUILD
 VM_JOBS=${VM_JOBS:-2}
-KERNEL_TESTS=${KERNEL_TESTS:-"kernel_support vmm_smoke qemu_discovery steal_accuracy guest_commit restart_continuity upgrade_layout upgrade_interrupted vcpu_handoff attribution_qemu throttle_cgroup throttle_vcpu_cgroups unbound_vcpu migration_split kvm_late_load"}
+KERNEL_TESTS=${KERNEL_TESTS:-"kernel_support vmm_smoke qemu_discovery steal_accuracy guest_commit restart_continuity upgrade_layout upgrade_interrupted vcpu_handoff attribution_qemu throttle_cgroup throttle_vcpu_cgroups throttle_attribution unbound_vcpu migration_split kvm_late_load"}
 # per kernel, where it differs: KERNEL_TESTS_<series with _ for .>
 pass=0 fail=0 skip=0
 failed=()

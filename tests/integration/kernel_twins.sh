@@ -4,7 +4,8 @@
 # daemon act as if the kernel lacked what they replace (STEALTIMED_WITHOUT):
 # 5.11-5.17 (no sched_switch prev_state, no bpf_map_lookup_percpu_elem),
 # kvm without BTF (threads found at kvm_entry, discovery by file name), and
-# 5.10 (bindings in a tid hash as well). Each set binds the vCPU threads, measures steal equal to the
+# 5.10 (bindings in a tid hash as well), the last also without the program
+# that sees throttling end. Each set binds the vCPU threads, measures steal equal to the
 # kernel's run_delay and counts preemptions beside a hog; with bindings in
 # the tid hash, an exited thread leaves no entry behind (tids are reused).
 source "$(dirname "$0")/../lib.sh"
@@ -13,7 +14,7 @@ need_root; need_kvm; need_btf
 command -v bpftool >/dev/null || skip "needs bpftool"
 
 hog 1
-for without in prev_state,percpu_lookup kvm_btf task_storage,prev_state,kvm_btf,percpu_lookup; do
+for without in prev_state,percpu_lookup kvm_btf task_storage,prev_state,kvm_btf,percpu_lookup,unthrottle; do
 	export STEALTIMED_WITHOUT=$without
 	start_daemon
 	line=$(grep -m1 "BPF programs attached" "$TMP/daemon.log")
@@ -22,6 +23,7 @@ for without in prev_state,percpu_lookup kvm_btf task_storage,prev_state,kvm_btf,
 	case $without in *task_storage*) grep -q "in a tid hash" <<<"$line" || fail "without $without: $line" ;; esac
 	case $without in *kvm_btf*) grep -q "from kvm_entry" <<<"$line" || fail "without $without: $line" ;; esac
 	case $without in *percpu_lookup*) grep -q "their own CPU's log" <<<"$line" || fail "without $without: $line" ;; esac
+	case $without in *unthrottle*) grep -q "throttling ends not seen" <<<"$line" || fail "without $without: $line" ;; esac
 
 	start_testvmm --vcpus 2 --cpu 1 --seconds 600
 	read -r tid0 tid1 <<<"$VMM_TIDS"

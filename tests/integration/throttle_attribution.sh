@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# cost: 40 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
+# A vCPU under a 30% quota of its own cgroup shares CPU 1 with a hog: its
+# wait is partly the hog's (while the vCPU could run) and partly its own
+# quota's (throttled, while the hog runs alone). Over 4 s, against /proc and
+# cpu.stat: the VM's stolen_by adds up to the vCPU's run_delay growth; the
+# hog is charged at least what it took while the vCPU could run (run_delay
+# less throttled time) and never more than it ran; where the kernel takes
+# fexit programs (the daemon sees the throttling end) the throttled spans
+# are "other", not the hog's: the hog is charged no more than it took while
+# the vCPU could run, "other" at least the throttled time. What the hog is
+# not charged is "other" or the kernel's threads.
+source "$(dirname "$0")/../lib.sh"
+need_root; need_kvm; need_btf
+[ "$(nproc)" -ge 2 ] || skip "needs 2 CPUs"
+
+if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
+	R=/sys/fs/cgroup
+elif [ -e /sys/fs/cgroup/unified/cgroup.controllers ]; then
+	R=/sys/fs/cgroup/unified
+else
+	skip "no cgroup2 hierarchy"
+fi
+grep -qw cpu "$R/cgroup.controllers" || skip "the cpu controller is not on cgroup2 here (bound to v1)"
+grep -qw cpu "$R/cgroup.subtree_control" || echo +cpu >"$R/cgroup.subtree_control" ||
+	skip "cannot enable the cpu controller below $R"
+VM=$R/stealtime-vm-$$
+trap 'cleanup; sleep 0.2; rmdir "$VM/vcpu0" "$VM/emulator" "$VM" 2>/dev/null' EXIT
+mkdir "$VM" && echo +cpu >"$VM/cgroup.subtree_control" || fail "cannot create $VM"
+for d in emulator vcpu0; do
+	mkdir "$VM/$d" && echo threaded >"$VM/$d/cgroup.type" || fail "cannot make $VM/$d threaded"
+done
+echo "30000 100000" >"$VM/vcpu0/cpu.max" || fail "cannot set a quota on vcpu0"
+throttled() { awk '/^throttled_usec / {printf "%.0f\n", $2 * 1000}' "$VM/vcpu0/cpu.stat"; }
+runtime() { awk '{print $1}' "/proc/$1/schedstat"; }
+
+start_daemon
+start_testvmm --vcpus 1 --cpu 1 --seconds 600
+tid=${VMM_TIDS%% *}
+echo "$VMM_PID" >"$VM/emulator/cgroup.procs" && echo "$tid" >"$VM/vcpu0/cgroup.threads" ||
+	fail "cannot move the VMM into $VM"
+# a move into a cgroup may reset the thread's CPUs to its cpuset's
+taskset -pc 1 "$tid" >/dev/null || fail "cannot pin vCPU 0's thread to CPU 1"
+hog 1; hogpid=$!
+wait_for 10 vms_hold ".vms[] | select(.pid == $VMM_PID) | .vcpus[0].throttled_ns != null" ||
+	fail "no throttled_ns for vCPU 0: $(vm_json "$VMM_PID" | jq -c .vcpus)"
+sleep 2
+# where the kernel lets the daemon trace unthrottle_cfs_rq (fexit), the
+# spans its cgroup was throttled are "other"; else the hog is charged for
+# them (it ran instead)
+ends_seen=no
+grep -q "throttling ends seen" "$TMP/daemon.log" && ends_seen=yes
+note "throttling ends seen: $ends_seen"
+# Debian's kernels take them (this runs in a VM of tests/vm/ on those)
+[ -z "${STEALTIME_VM:-}" ] || [ "$ends_seen" = yes ] ||
+	fail "the daemon does not see throttling end in a Debian kernel: $(grep -m1 'BPF programs attached' "$TMP/daemon.log")"
+
+# culprit JSON -> "KIND PID NS" lines
+culprits() { jq -r '.stolen_by[] | "\(.kind) \(.pid) \(.ns)"' <<<"$1"; }
+grew() { # BEFORE AFTER KIND [PID] -> growth of that culprit's ns (all of the kind without PID)
+	local b a p=${4:-}
+	b=$(culprits "$1" | awk -v k="$3" -v p="$p" '$1 == k && (p == "" || $2 == p) {s += $3} END {printf "%.0f\n", s}')
+	a=$(culprits "$2" | awk -v k="$3" -v p="$p" '$1 == k && (p == "" || $2 == p) {s += $3} END {printf "%.0f\n", s}')
+	echo $((a - b))
+}
+sum() { culprits "$1" | awk '{s += $3} END {printf "%.0f\n", s}'; }
+for round in 1 2; do
+	d0=$(run_delay "$tid"); t0=$(throttled); h0=$(runtime "$hogpid")
+	v0=$(vm_json "$VMM_PID")
+	sleep 4
+	v1=$(vm_json "$VMM_PID")
+	d1=$(run_delay "$tid"); t1=$(throttled); h1=$(runtime "$hogpid")
+	D=$(($(jq '.vcpus[0].steal_ns' <<<"$v1") - $(jq '.vcpus[0].steal_ns' <<<"$v0")))
+	S=$(($(sum "$v1") - $(sum "$v0")))
+	T=$(($(jq '.vcpus[0].throttled_ns' <<<"$v1") - $(jq '.vcpus[0].throttled_ns' <<<"$v0")))
+	H=$(grew "$v0" "$v1" process "$hogpid")
+	O=$(grew "$v0" "$v1" other)
+	K=$(grew "$v0" "$v1" kernel)
+	ran=$((h1 - h0))
+	mw=$(jq -r '.vcpus[0].max_wait_ns' <<<"$v1")
+	note "round $round, 4 s: run_delay $((d1 - d0)), steal $D, stolen_by $S; throttled $T (cpu.stat $((t1 - t0))); hog charged $H, ran $ran; other $O, kernel threads $K (ns; longest wait $mw)"
+	note "culprits' growth: $(jq -c -n --argjson a "$v0" --argjson b "$v1" '
+		def ns(v): [v.stolen_by[] | {key: "\(.kind) \(.name) \(.pid)", value: .ns}] | from_entries;
+		ns($a) as $x | ns($b) | to_entries | map({c: .key, ns: (.value - ($x[.key] // 0))}) |
+		map(select(.ns > 0)) | sort_by(-.ns)')"
+	[ "$T" -gt 400000000 ] || fail "the quota did not throttle: $T ns in 4 s"
+	# the window takes in, or leaves out, up to one wait at each end
+	slack=$((2 * mw + 20000000))
+	[ $((S > D ? S - D : D - S)) -le "$slack" ] || fail "stolen_by grew $S ns, steal $D ns"
+	ns_between $((d0)) "$((d0 + D))" "$d1" "$slack" || fail "steal grew $D ns, run_delay $((d1 - d0)) ns"
+	[ "$H" -ge $(((D - T) * 8 / 10 - slack)) ] ||
+		fail "the hog is charged $H ns, less than it took while the vCPU could run ($((D - T)) ns)"
+	[ "$H" -le $((ran + slack)) ] || fail "the hog is charged $H ns, more than it ran ($ran ns)"
+	if [ "$ends_seen" = yes ]; then
+		# the throttled spans are "other", not the hog's
+		[ "$H" -le $(((D - T) * 11 / 10 + slack)) ] ||
+			fail "the hog is charged $H ns, more than it took while the vCPU could run ($((D - T)) ns)"
+		[ "$O" -ge $((T * 9 / 10 - slack)) ] || fail "other got $O ns of $T ns throttled"
+	fi
+	[ $((H + O + K)) -ge $((S - slack)) ] || fail "stolen_by has culprits besides the hog, other and kernel threads"
+done
+echo "throttled vCPU: hog charged $H ns of $D ns steal ($T ns throttled), other $O ns"
