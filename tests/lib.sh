@@ -33,6 +33,21 @@ run_delay() { awk '{print $2}' "/proc/$1/schedstat"; }
 # hog CPU: a busy loop pinned to CPU, killed at exit
 hog() { bg taskset -c "$1" bash -c 'while :; do :; done'; }
 
+# cgroup2_cpu_root: R = the cgroup2 hierarchy's root, its cpu controller
+# enabled for the cgroups below it (or the test is skipped, saying why)
+cgroup2_cpu_root() {
+	if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
+		R=/sys/fs/cgroup
+	elif [ -e /sys/fs/cgroup/unified/cgroup.controllers ]; then
+		R=/sys/fs/cgroup/unified
+	else
+		skip "no cgroup2 hierarchy"
+	fi
+	grep -qw cpu "$R/cgroup.controllers" || skip "the cpu controller is not on cgroup2 here (bound to v1)"
+	grep -qw cpu "$R/cgroup.subtree_control" || echo +cpu >"$R/cgroup.subtree_control" ||
+		skip "cannot enable the cpu controller below $R"
+}
+
 # free_port -> an unused TCP port on loopback
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])' 2>/dev/null || echo $((20000 + RANDOM % 20000)); }
 

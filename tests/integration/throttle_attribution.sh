@@ -14,16 +14,7 @@ source "$(dirname "$0")/../lib.sh"
 need_root; need_kvm; need_btf
 [ "$(nproc)" -ge 2 ] || skip "needs 2 CPUs"
 
-if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
-	R=/sys/fs/cgroup
-elif [ -e /sys/fs/cgroup/unified/cgroup.controllers ]; then
-	R=/sys/fs/cgroup/unified
-else
-	skip "no cgroup2 hierarchy"
-fi
-grep -qw cpu "$R/cgroup.controllers" || skip "the cpu controller is not on cgroup2 here (bound to v1)"
-grep -qw cpu "$R/cgroup.subtree_control" || echo +cpu >"$R/cgroup.subtree_control" ||
-	skip "cannot enable the cpu controller below $R"
+cgroup2_cpu_root # R
 VM=$R/stealtime-vm-$$
 trap 'cleanup; sleep 0.2; rmdir "$VM/vcpu0" "$VM/emulator" "$VM" 2>/dev/null' EXIT
 mkdir "$VM" && echo +cpu >"$VM/cgroup.subtree_control" || fail "cannot create $VM"

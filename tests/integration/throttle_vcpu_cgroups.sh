@@ -10,16 +10,7 @@
 source "$(dirname "$0")/../lib.sh"
 need_root; need_kvm; need_btf
 
-if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
-	R=/sys/fs/cgroup
-elif [ -e /sys/fs/cgroup/unified/cgroup.controllers ]; then
-	R=/sys/fs/cgroup/unified
-else
-	skip "no cgroup2 hierarchy (libvirt's threaded vCPU cgroups are cgroup v2)"
-fi
-grep -qw cpu "$R/cgroup.controllers" || skip "the cpu controller is not on cgroup2 here (bound to v1)"
-grep -qw cpu "$R/cgroup.subtree_control" || echo +cpu >"$R/cgroup.subtree_control" ||
-	skip "cannot enable the cpu controller below $R"
+cgroup2_cpu_root # R: libvirt's threaded vCPU cgroups are cgroup v2
 
 VM=$R/stealtime-vm-$$
 OTHER=$R/stealtime-other-$$
