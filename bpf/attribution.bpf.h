@@ -8,9 +8,10 @@
  * gap. When a vCPU thread comes back after a wait [last_queued, now], the
  * log is walked backwards and the overlap of each entry with the wait is
  * added to stolen_by[vCPU, culprit], less the span its cgroups were
- * throttled (throttling.bpf.h). What the log no longer covers, gaps,
- * throttled spans, idle time and anything that cannot be placed go to
- * ST_CULPRIT_OTHER, so the entries of a vCPU add up to its waits.
+ * throttled (throttling.bpf.h), which goes to ST_CULPRIT_THROTTLED. What
+ * the log no longer covers, gaps, idle time and anything that cannot be
+ * placed go to ST_CULPRIT_OTHER, so the entries of a vCPU add up to its
+ * waits.
  *
  * A wait that a migration splits has its part on the CPU the thread left
  * placed when it leaves (attribute_moved): from that CPU's log, read
@@ -157,11 +158,18 @@ static __always_inline void attribute_wait(__u32 slot, __u64 queued, __u64 now, 
 {
 	__u32 zero = 0;
 	struct st_cpu_log *l = bpf_map_lookup_elem(&cpu_log, &zero);
-	__u64 placed;
+	__u64 placed, lo, hi;
 
 	if (now <= queued)
 		return;
 	placed = l ? attribute_logged(l, slot, queued, now, xlo, xhi) : 0;
+	/* the logged entries leave the span out, so the two never overlap */
+	lo = xlo > queued ? xlo : queued;
+	hi = xhi < now ? xhi : now;
+	if (hi > lo) {
+		attrib_add(slot, ST_CULPRIT_THROTTLED, 0, hi - lo);
+		placed += hi - lo;
+	}
 	if (now - queued > placed)
 		attrib_add(slot, ST_CULPRIT_OTHER, 0, now - queued - placed);
 }

@@ -433,7 +433,9 @@ static __always_inline int handle_switch(bool preempt, struct task_struct *prev,
 	 * is but next and a preempted prev, the CPU's waiting count (a cache
 	 * line the scheduler does not touch) is not read. The rare counted wait
 	 * that is not runnable (throttled, being moved here) leaves a gap in
-	 * the log, which the walk gives to "other" (attribution.bpf.h).
+	 * the log, which the walk gives to "other" (attribution.bpf.h); a
+	 * throttled span the daemon sees end is placed whole, logged or not,
+	 * under "throttled" (throttling.bpf.h).
 	 */
 	if (vcpu_prev || vcpu_next || others_runnable(prev, next) > 0) {
 		waiting = waiting_on(cpu);

@@ -8,7 +8,8 @@
  * came back, and when its throttling began and ended (rq clock). When a
  * vCPU thread comes back after a wait, a throttling that ended within the
  * wait, of its own group runqueue or of one above it, is the span of the
- * wait the log does not place (attribution.bpf.h): it goes to "other".
+ * wait the log does not place (attribution.bpf.h): it has a culprit of
+ * its own, ST_CULPRIT_THROTTLED.
  *
  * Its start is the kernel's throttled_clock, which up to 6.5 stays set
  * after the end; later kernels clear it at the end ("sched: add throttled

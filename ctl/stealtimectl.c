@@ -389,7 +389,7 @@ static void print_culprits(const json_t *vm)
 
 	if (!json_array_size(culprits))
 		return;
-	printf("\n  %-24s %-8s %8s %13s %7s\n", "WHO RAN INSTEAD", "KIND", "PID", "TIME s",
+	printf("\n  %-24s %-9s %8s %13s %7s\n", "WHO RAN INSTEAD", "KIND", "PID", "TIME s",
 	       "SHARE%");
 	json_array_foreach(culprits, i, c) {
 		if (i >= SHOW_CULPRITS) {
@@ -401,7 +401,7 @@ static void print_culprits(const json_t *vm)
 		printf("  ");
 		print_cell(stdout, json_str_at(c, "name"), 24);
 		printf(" ");
-		print_cell(stdout, json_str_at(c, "kind"), 8);
+		print_cell(stdout, json_str_at(c, "kind"), 9);
 		printf(" %8" JSON_INTEGER_FORMAT " %13s %7s\n",
 		       json_integer_value(json_object_get(c, "pid")), secs, share);
 	}
@@ -409,7 +409,7 @@ static void print_culprits(const json_t *vm)
 		return;
 	fmt_seconds_ms(secs, sizeof(secs), rest);
 	fmt_share(share, sizeof(share), rest, steal);
-	printf("  %-24s %-8s %8s %13s %7s\n", "(the other ones)", "", "", secs, share);
+	printf("  %-24s %-9s %8s %13s %7s\n", "(the other ones)", "", "", secs, share);
 }
 
 static int cmd_show(const struct options *o, const char *arg)

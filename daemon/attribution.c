@@ -223,6 +223,11 @@ static void name_culprit(struct vm_table *t, struct culprit_view *c)
 	struct known fresh;
 	struct vm_entry *vm;
 
+	if (c->kind == CULPRIT_THROTTLED) {
+		c->pid = 0;
+		snprintf(c->name, sizeof(c->name), "throttled");
+		return;
+	}
 	if (c->kind == CULPRIT_OTHER || (c->kind > CULPRIT_KERNEL)) {
 		c->kind = CULPRIT_OTHER;
 		c->pid = 0;
@@ -293,6 +298,8 @@ static int add_entry(struct vm_view *vm, size_t *cap, const struct st_attrib_key
 			return add_culprit(vm, cap, vm->exported[idx].kind, 0,
 					   vm->exported[idx].name, ns);
 		break; /* no series known for it (no saved state): other */
+	case ST_CULPRIT_THROTTLED:
+		return add_culprit(vm, cap, CULPRIT_THROTTLED, 0, NULL, ns);
 	}
 	return add_culprit(vm, cap, CULPRIT_OTHER, 0, NULL, ns);
 }
@@ -329,7 +336,8 @@ int attribution_fill(struct vm_table *t, struct host_view *hv, const int *slot_v
 		struct vm_view *vm = &hv->vms[i];
 
 		for (size_t j = 0; j < vm->nculprits; j++)
-			if (vm->culprits[j].pid || vm->culprits[j].kind == CULPRIT_OTHER)
+			if (vm->culprits[j].pid || vm->culprits[j].kind == CULPRIT_OTHER ||
+			    vm->culprits[j].kind == CULPRIT_THROTTLED)
 				name_culprit(t, &vm->culprits[j]);
 		if (vm->culprits) /* NULL when none: qsort's base must not be */
 			qsort(vm->culprits, vm->nculprits, sizeof(*vm->culprits), cmp_culprit);

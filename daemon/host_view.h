@@ -39,6 +39,7 @@ enum culprit_kind {
 	CULPRIT_VM,      /* vCPUs of a VM (possibly this one's own siblings) */
 	CULPRIT_PROCESS, /* a host process */
 	CULPRIT_KERNEL,  /* a kernel thread */
+	CULPRIT_THROTTLED, /* none: the VM's own cgroups were throttled (CPU quota) */
 };
 
 struct culprit_view {

@@ -118,6 +118,8 @@ static const char *culprit_kind(enum culprit_kind kind)
 		return "process";
 	case CULPRIT_KERNEL:
 		return "kernel";
+	case CULPRIT_THROTTLED:
+		return "throttled";
 	default:
 		return "other";
 	}

@@ -28,16 +28,19 @@
  *   stealtime_vm_info  gauge, always 1  (+ uuid, pid, registered)
  *   stealtime_vm_stolen_by_seconds_total  counter  (+ culprit_kind, culprit):
  *       time the VM's vCPUs waited while this culprit ran on their CPU;
- *       culprit_kind is "vm", "process", "kernel" or "other", culprit its
- *       name. Culprits of one kind and name are merged (all "bash"
+ *       culprit_kind is "vm", "process", "kernel", "throttled" or "other",
+ *       culprit its name. Culprits of one kind and name are merged (all "bash"
  *       processes are one series); the culprits in vm->exported (the
  *       daemon picks the largest when first seen, up to top_culprits, and
  *       keeps them for the VM's life; without that state, the largest
  *       hv->top_culprits, 5 when 0) get a series each, and one series
  *       {culprit_kind="other",culprit="other"}, always written, holds the
  *       rest together with the time of kind other (idle, interrupts, not
- *       seen). At most top_culprits + 1 series per VM; since membership
- *       never changes, "other" never goes down.
+ *       seen). {culprit_kind="throttled",culprit="throttled"}, written once
+ *       it is not 0, holds the spans of waits during which the vCPU
+ *       threads' own cgroups were throttled (kernels where the daemon sees
+ *       throttling end). At most top_culprits + 2 series per VM; since
+ *       membership never changes, "other" never goes down.
  *   stealtime_vm_throttled_seconds_total  counter: time the VM lost to
  *       its own CPU quota (cpu.stat of its vCPU threads' cgroups up to the
  *       VM's own, vm_throttle.h), when readable
@@ -216,6 +219,7 @@ static const char *const culprit_kinds[] = {
 	[CULPRIT_VM] = "vm",
 	[CULPRIT_PROCESS] = "process",
 	[CULPRIT_KERNEL] = "kernel",
+	[CULPRIT_THROTTLED] = "throttled",
 };
 
 /* log2(ns) of the finite histogram bounds; each must leave the open-ended last slot out. */
@@ -580,7 +584,8 @@ static void write_vm_info(FILE *f, const struct host_view *hv)
 
 static bool known_kind(enum culprit_kind kind)
 {
-	return kind != CULPRIT_OTHER && (size_t)kind < ARRAY_SIZE(culprit_kinds) &&
+	return kind != CULPRIT_OTHER && kind != CULPRIT_THROTTLED &&
+	       (size_t)kind < ARRAY_SIZE(culprit_kinds) &&
 	       culprit_kinds[kind];
 }
 
@@ -605,16 +610,16 @@ static int cmp_largest(const void *a, const void *b)
 
 /*
  * The VM's culprits of a known kind merged by (kind, name), largest first,
- * into *out (malloc'd, *n entries); the time of kind other into *other_ns.
- * Returns 0 or -ENOMEM.
+ * into *out (malloc'd, *n entries); the time of kind throttled into
+ * *throttled_ns, of kind other into *other_ns. Returns 0 or -ENOMEM.
  */
 static int merge_culprits(const struct vm_view *vm, struct culprit_sum **out, size_t *n,
-			  uint64_t *other_ns)
+			  uint64_t *throttled_ns, uint64_t *other_ns)
 {
 	struct culprit_sum *s = calloc(vm->nculprits ? vm->nculprits : 1, sizeof(*s));
 	size_t m = 0;
 
-	*other_ns = 0;
+	*throttled_ns = *other_ns = 0;
 	if (!s)
 		return -ENOMEM;
 	for (size_t i = 0; i < vm->nculprits; i++) {
@@ -622,6 +627,8 @@ static int merge_culprits(const struct vm_view *vm, struct culprit_sum **out, si
 
 		if (known_kind(c->kind))
 			s[m++] = (struct culprit_sum){ c->kind, c->name, c->ns };
+		else if (c->kind == CULPRIT_THROTTLED)
+			*throttled_ns = add_sat(*throttled_ns, c->ns);
 		else
 			*other_ns = add_sat(*other_ns, c->ns);
 	}
@@ -664,9 +671,9 @@ static bool exported(const struct vm_view *vm, const struct culprit_sum *s, size
 static int write_vm_culprits(FILE *f, const struct vm_view *vm, unsigned int top)
 {
 	struct culprit_sum *s;
-	uint64_t other_ns;
+	uint64_t throttled_ns, other_ns;
 	size_t n;
-	int err = merge_culprits(vm, &s, &n, &other_ns);
+	int err = merge_culprits(vm, &s, &n, &throttled_ns, &other_ns);
 
 	if (err)
 		return err;
@@ -676,6 +683,8 @@ static int write_vm_culprits(FILE *f, const struct vm_view *vm, unsigned int top
 		else
 			other_ns = add_sat(other_ns, s[i].ns);
 	}
+	if (throttled_ns)
+		write_stolen_by(f, vm, culprit_kinds[CULPRIT_THROTTLED], "throttled", throttled_ns);
 	write_stolen_by(f, vm, culprit_kinds[CULPRIT_OTHER], "other", other_ns);
 	free(s);
 	return 0;
@@ -688,7 +697,8 @@ static int write_culprits(FILE *f, const struct host_view *hv)
 
 	write_header(f, STOLEN_BY_NAME, "counter",
 		     "Time the VM's vCPUs waited while this culprit ran on their CPU; the "
-		     "largest culprits by kind and name, the rest under kind and name other.");
+		     "largest culprits by kind and name, spans its own cgroups were throttled "
+		     "under throttled, the rest under kind and name other.");
 	for (size_t i = 0; i < hv->nvms && !err; i++)
 		err = write_vm_culprits(f, &hv->vms[i], top);
 	return err;

@@ -113,7 +113,8 @@ static int update_exported(struct vm_table *t, struct vm_entry *vm, struct vm_vi
 		const struct culprit_view *c = &o->culprits[i];
 		struct culprit_key *n;
 
-		if (c->kind == CULPRIT_OTHER || is_exported(vm, c->kind, c->name))
+		if (c->kind == CULPRIT_OTHER || c->kind == CULPRIT_THROTTLED ||
+		    is_exported(vm, c->kind, c->name))
 			continue;
 		n = realloc(vm->exported, (vm->nexported + 1) * sizeof(*n));
 		if (!n)

@@ -182,6 +182,13 @@ struct st_disc {
  * series of their own are folded into the slot's ST_CULPRIT_OTHER entry.
  */
 #define ST_CULPRIT_EXITED 4
+/*
+ * The span of a wait during which the vCPU thread's own cgroups were
+ * throttled (their CPU quota used up): it could not have run, whoever
+ * ran. Written only where the kernel lets the daemon see throttling end
+ * (feature "unthrottle"); id 0.
+ */
+#define ST_CULPRIT_THROTTLED 5
 
 struct st_attrib_key {
 	__u32 slot;   /* the waiting vCPU */

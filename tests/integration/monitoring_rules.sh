@@ -40,7 +40,8 @@ mutations=(
 	'stealtime-alerts.yml:s/for: 15m/for: 5m/'                 # host alert fires before 15 minutes
 	'stealtime-fleet-rules.yml:0,/by (instance, vm, vm_id)/s//by (vm, vm_id)/' # rankings lose the host
 	'stealtime-fleet-rules.yml:s/topk by (instance) (3,/topk(3,/'            # top 3 of the fleet, not of each host
-	'stealtime-fleet-rules.yml:s/{culprit_kind!="other"}//'                  # "other" ranked as a culprit
+	'stealtime-fleet-rules.yml:s/{culprit_kind!~"other|throttled"}//'        # "other" ranked as a culprit
+	'stealtime-fleet-rules.yml:s/other|throttled/other/'                     # a VM's own quota ranked as a culprit
 )
 for m in "${mutations[@]}"; do
 	f=${m%%:*} sedm=${m#*:}

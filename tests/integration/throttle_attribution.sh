@@ -7,9 +7,11 @@
 # hog is charged at least what it took while the vCPU could run (run_delay
 # less throttled time) and never more than it ran; where the kernel takes
 # fexit programs (the daemon sees the throttling end) the throttled spans
-# are "other", not the hog's: the hog is charged no more than it took while
-# the vCPU could run, "other" at least the throttled time. What the hog is
-# not charged is "other" or the kernel's threads.
+# are the culprit "throttled", not the hog's: the hog is charged no more
+# than it took while the vCPU could run, "throttled" within 10% of the
+# throttled time (also as a /metrics series); elsewhere "throttled" stays
+# empty. What the hog is not charged is "throttled", "other" or the
+# kernel's threads.
 source "$(dirname "$0")/../lib.sh"
 need_root; need_kvm; need_btf
 [ "$(nproc)" -ge 2 ] || skip "needs 2 CPUs"
@@ -37,8 +39,8 @@ wait_for 10 vms_hold ".vms[] | select(.pid == $VMM_PID) | .vcpus[0].throttled_ns
 	fail "no throttled_ns for vCPU 0: $(vm_json "$VMM_PID" | jq -c .vcpus)"
 sleep 2
 # where the kernel lets the daemon trace unthrottle_cfs_rq (fexit), the
-# spans its cgroup was throttled are "other"; else the hog is charged for
-# them (it ran instead)
+# spans its cgroup was throttled are "throttled"; else the hog is charged
+# for them (it ran instead)
 ends_seen=no
 grep -q "throttling ends seen" "$TMP/daemon.log" && ends_seen=yes
 note "throttling ends seen: $ends_seen"
@@ -66,10 +68,11 @@ for round in 1 2; do
 	T=$(($(jq '.vcpus[0].throttled_ns' <<<"$v1") - $(jq '.vcpus[0].throttled_ns' <<<"$v0")))
 	H=$(grew "$v0" "$v1" process "$hogpid")
 	O=$(grew "$v0" "$v1" other)
+	X=$(grew "$v0" "$v1" throttled)
 	K=$(grew "$v0" "$v1" kernel)
 	ran=$((h1 - h0))
 	mw=$(jq -r '.vcpus[0].max_wait_ns' <<<"$v1")
-	note "round $round, 4 s: run_delay $((d1 - d0)), steal $D, stolen_by $S; throttled $T (cpu.stat $((t1 - t0))); hog charged $H, ran $ran; other $O, kernel threads $K (ns; longest wait $mw)"
+	note "round $round, 4 s: run_delay $((d1 - d0)), steal $D, stolen_by $S; throttled $T (cpu.stat $((t1 - t0))); hog charged $H, ran $ran; throttled spans $X, other $O, kernel threads $K (ns; longest wait $mw)"
 	note "culprits' growth: $(jq -c -n --argjson a "$v0" --argjson b "$v1" '
 		def ns(v): [v.stolen_by[] | {key: "\(.kind) \(.name) \(.pid)", value: .ns}] | from_entries;
 		ns($a) as $x | ns($b) | to_entries | map({c: .key, ns: (.value - ($x[.key] // 0))}) |
@@ -83,11 +86,26 @@ for round in 1 2; do
 		fail "the hog is charged $H ns, less than it took while the vCPU could run ($((D - T)) ns)"
 	[ "$H" -le $((ran + slack)) ] || fail "the hog is charged $H ns, more than it ran ($ran ns)"
 	if [ "$ends_seen" = yes ]; then
-		# the throttled spans are "other", not the hog's
+		# the throttled spans are "throttled", not the hog's
 		[ "$H" -le $(((D - T) * 11 / 10 + slack)) ] ||
 			fail "the hog is charged $H ns, more than it took while the vCPU could run ($((D - T)) ns)"
-		[ "$O" -ge $((T * 9 / 10 - slack)) ] || fail "other got $O ns of $T ns throttled"
+		[ "$X" -ge $((T * 9 / 10 - slack)) ] && [ "$X" -le $((T * 11 / 10 + slack)) ] ||
+			fail "throttled spans $X ns, against $T ns throttled"
+	else
+		[ "$X" -eq 0 ] || fail "throttled spans $X ns where the daemon does not see throttling end"
 	fi
-	[ $((H + O + K)) -ge $((S - slack)) ] || fail "stolen_by has culprits besides the hog, other and kernel threads"
+	[ $((H + X + O + K)) -ge $((S - slack)) ] ||
+		fail "stolen_by has culprits besides the hog, throttled, other and kernel threads"
 done
-echo "throttled vCPU: hog charged $H ns of $D ns steal ($T ns throttled), other $O ns"
+# /metrics: the VM's throttled series only where the spans are seen
+id=$(jq -r '.id' <<<"$v1")
+series=$(api /metrics | grep "^stealtime_vm_stolen_by_seconds_total{.*vm_id=\"$id\".*culprit_kind=\"throttled\"")
+note "throttled series: ${series:-none}"
+if [ "$ends_seen" = yes ]; then
+	[ "$(grep -c 'culprit="throttled"' <<<"$series")" -eq 1 ] || fail "no single throttled series in /metrics"
+	awk -v x="$(jq '[.stolen_by[] | select(.kind == "throttled") | .ns] | add' <<<"$v1")" \
+		'{exit !($NF * 1e9 >= x - 1000)}' <<<"$series" || fail "the throttled series is below the JSON's: $series"
+else
+	[ -z "$series" ] || fail "a throttled series where the daemon does not see throttling end: $series"
+fi
+echo "throttled vCPU: hog charged $H ns of $D ns steal ($T ns throttled), throttled spans $X ns, other $O ns"

@@ -169,6 +169,25 @@ static void fill__other_kind__ids_dropped_one_entry(void **state)
 	fill_free(x);
 }
 
+static void fill__throttled_spans__one_entry_of_their_own(void **state)
+{
+	struct fake_env *env = *state;
+	struct fill *x;
+
+	fake_attrib(env->f, 0, ST_CULPRIT_THROTTLED, 0, 30);
+	fake_attrib(env->f, 1, ST_CULPRIT_THROTTLED, 0, 50);
+	fake_attrib(env->f, 1, ST_CULPRIT_OTHER, 0, 20);
+	x = fill(env, 0);
+	assert_int_equal(x->hv.vms[0].nculprits, 2);
+	assert_int_equal(culprit(x, 0, 0)->kind, CULPRIT_THROTTLED);
+	assert_int_equal(culprit(x, 0, 0)->pid, 0);
+	assert_int_equal(culprit(x, 0, 0)->ns, 80);
+	assert_string_equal(culprit(x, 0, 0)->name, "throttled");
+	assert_int_equal(culprit(x, 0, 1)->kind, CULPRIT_OTHER);
+	assert_int_equal(culprit(x, 0, 1)->ns, 20);
+	fill_free(x);
+}
+
 static void fill__unknown_kind__counted_as_other(void **state)
 {
 	struct fake_env *env = *state;
@@ -684,6 +703,7 @@ int main(void)
 		T(fill__slot_of_no_vm_or_out_of_range__ignored),
 		T(fill__many_culprits__largest_first),
 		T(fill__other_kind__ids_dropped_one_entry),
+		T(fill__throttled_spans__one_entry_of_their_own),
 		T(fill__unknown_kind__counted_as_other),
 		T(fill__read_fails__error_and_no_culprits),
 		T(name__vcpu_of_known_vm__vm_name_and_id),

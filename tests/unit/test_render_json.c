@@ -248,6 +248,20 @@ static void vm__stolen_by_gone_vm_and_known_cgroup__null_and_path(void **state)
 	json_decref(vm);
 }
 
+static void vm__stolen_by_throttled__kind_throttled_no_pid(void **state)
+{
+	struct culprit_view c[1] = {
+		{ .kind = CULPRIT_THROTTLED, .name = "throttled", .ns = 6 },
+	};
+	struct vm_view v = { .id = "9", .name = "x", .nculprits = 1, .culprits = c };
+	json_t *vm = render_vm_json(&v);
+	char *text = json_dumps(json_object_get(vm, "stolen_by"), JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	assert_string_equal(text, "[{\"kind\":\"throttled\",\"name\":\"throttled\",\"ns\":6,\"pid\":0}]");
+	free(text);
+	json_decref(vm);
+}
+
 /* --- wait distribution ----------------------------------------------------------- */
 
 static void vm__wait__percentiles_from_summed_histograms(void **state)
@@ -398,6 +412,7 @@ int main(void)
 		cmocka_unit_test_setup(vm__stolen_by__kinds_and_kind_specific_members, setup),
 		cmocka_unit_test_setup(vm__stolen_by__exact_text_in_view_order, setup),
 		cmocka_unit_test_setup(vm__stolen_by_gone_vm_and_known_cgroup__null_and_path, setup),
+		cmocka_unit_test_setup(vm__stolen_by_throttled__kind_throttled_no_pid, setup),
 		cmocka_unit_test_setup(vm__wait__percentiles_from_summed_histograms, setup),
 		cmocka_unit_test_setup(vm__wait__vcpus_summed, setup),
 		cmocka_unit_test_setup(vm__wait__no_waits__null_percentiles, setup),

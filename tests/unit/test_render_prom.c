@@ -581,6 +581,36 @@ static void render__culprits_equal_time__stable_order(void **state)
 	free(out);
 }
 
+static void render__throttled_spans__own_series_never_ranked(void **state)
+{
+	/* the throttled spans outgrow every culprit, yet top_culprits = 1 still shows "big" */
+	struct culprit_view c[3] = {
+		{ .kind = CULPRIT_THROTTLED, .name = "throttled", .ns = 9000000000ULL },
+		{ .kind = CULPRIT_PROCESS, .name = "big", .pid = 1, .ns = 2000000000ULL },
+		{ .kind = CULPRIT_PROCESS, .name = "small", .pid = 2, .ns = 1000000000ULL },
+	};
+	struct vm_view vm = { .id = "q", .name = "q", .nculprits = 3, .culprits = c };
+	struct host_view hv = { .nvms = 1, .vms = &vm, .top_culprits = 1 };
+	char *out = render(&hv);
+
+	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"q\",vm_id=\"q\","
+			 "culprit_kind=\"process\",culprit=\"big\"} 2");
+	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"q\",vm_id=\"q\","
+			 "culprit_kind=\"throttled\",culprit=\"throttled\"} 9");
+	assert_line(out, "stealtime_vm_stolen_by_seconds_total{vm=\"q\",vm_id=\"q\","
+			 "culprit_kind=\"other\",culprit=\"other\"} 1");
+	assert_int_equal(count_prefixed(out, "stealtime_vm_stolen_by_seconds_total{vm=\"q\""), 3);
+	free(out);
+}
+
+static void render__no_throttled_span__no_throttled_series(void **state)
+{
+	char *out = render(&sample);
+
+	assert_null(strstr(out, "culprit_kind=\"throttled\""));
+	free(out);
+}
+
 static void render__vm_without_culprits__other_at_zero(void **state)
 {
 	char *out = render(&sample);
@@ -773,6 +803,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(render__culprits_top_zero__five_and_other),
 		cmocka_unit_test(render__exported_set__only_its_members_get_series),
 		cmocka_unit_test(render__culprits_equal_time__stable_order),
+		cmocka_unit_test(render__throttled_spans__own_series_never_ranked),
+		cmocka_unit_test(render__no_throttled_span__no_throttled_series),
 		cmocka_unit_test(render__vm_without_culprits__other_at_zero),
 		cmocka_unit_test(render__throttling__only_when_known),
 		cmocka_unit_test(render__vcpu_throttling__only_vcpus_with_a_cgroup_of_their_own),
