@@ -7,8 +7,8 @@
  * the end of the entry before it: a switch that was not logged leaves a
  * gap. When a vCPU thread comes back after a wait [last_queued, now], the
  * log is walked backwards and the overlap of each entry with the wait is
- * added to stolen_by[vCPU, culprit], less the span its cgroups were
- * throttled (throttling.bpf.h), which goes to ST_CULPRIT_THROTTLED. What
+ * added to stolen_by[vCPU, culprit], less the spans its cgroups were
+ * throttled (throttling.bpf.h), which go to ST_CULPRIT_THROTTLED. What
  * the log no longer covers, gaps, idle time and anything that cannot be
  * placed go to ST_CULPRIT_OTHER, so the entries of a vCPU add up to its
  * waits.
@@ -80,6 +80,62 @@ static __always_inline void log_switch(struct task_struct *prev, bool prev_is_vc
 	l->head = h;
 }
 
+/*
+ * Clock arithmetic without branches, for values below 2^63: the walk of
+ * the log below does it for every entry and span, and a branch there
+ * would fork the verifier's states beyond its limit. The mask is hidden
+ * from clang (barrier_var), which would turn it back into a branch.
+ */
+static __always_inline __u64 sign_mask(__u64 d)
+{
+	__u64 m = (__u64)((__s64)d >> 63);
+
+	barrier_var(m);
+	return m;
+}
+
+static __always_inline __u64 clock_max(__u64 a, __u64 b)
+{
+	__u64 d = a - b;
+
+	return a - (d & sign_mask(d));
+}
+
+static __always_inline __u64 clock_min(__u64 a, __u64 b)
+{
+	__u64 d = a - b;
+
+	return b + (d & sign_mask(d));
+}
+
+/* d if it is positive, else 0 */
+static __always_inline __u64 clock_pos(__u64 d)
+{
+	return d & ~sign_mask(d);
+}
+
+/* Spans of a wait, disjoint; an empty one has lo == hi */
+#define ST_SPANS 16
+struct st_spans {
+	__u64 lo[ST_SPANS];
+	__u64 hi[ST_SPANS];
+};
+
+/* this CPU's spans of the wait that ends now, too large for the stack */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct st_spans);
+} wait_spans SEC(".maps");
+
+static __always_inline struct st_spans *spans_here(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&wait_spans, &zero);
+}
+
 static __always_inline bool attrib_try(struct st_attrib_key *key, __u64 ns)
 {
 	__u64 *val = bpf_map_lookup_elem(&stolen_by, key);
@@ -110,14 +166,14 @@ static __always_inline void attrib_add(__u32 slot, __u32 kind, __u64 id, __u64 n
 }
 
 /*
- * Adds what of [queued, now] the log l covers, less the span [xlo, xhi]
- * (its cgroups throttled: throttling.bpf.h), to the slot's culprits;
- * returns it
+ * Adds what of [queued, now] the log l covers, less the spans x (its
+ * cgroups throttled: throttling.bpf.h; NULL: none), to the slot's
+ * culprits; returns it
  */
 static __always_inline __u64 attribute_logged(struct st_cpu_log *l, __u32 slot, __u64 queued,
-					      __u64 now, __u64 xlo, __u64 xhi)
+					      __u64 now, const struct st_spans *x)
 {
-	__u64 placed = 0, end, start, lo, hi, ns, olo, ohi;
+	__u64 placed = 0, end, start, lo, hi, ns;
 	__u32 h, idx;
 
 	h = l->head;
@@ -134,10 +190,12 @@ static __always_inline __u64 attribute_logged(struct st_cpu_log *l, __u32 slot, 
 		hi = end < now ? end : now;
 		if (hi > lo && l->e[idx].kind != ST_CULPRIT_OTHER) {
 			ns = hi - lo;
-			olo = lo > xlo ? lo : xlo;
-			ohi = hi < xhi ? hi : xhi;
-			if (ohi > olo)
-				ns -= ohi - olo;
+			if (x) {
+#pragma unroll
+				for (int k = 0; k < ST_SPANS; k++)
+					ns -= clock_pos(clock_min(hi, x->hi[k]) -
+							clock_max(lo, x->lo[k]));
+			}
 			if (ns) {
 				attrib_add(slot, l->e[idx].kind, l->e[idx].id, ns);
 				placed += ns;
@@ -151,24 +209,25 @@ static __always_inline __u64 attribute_logged(struct st_cpu_log *l, __u32 slot, 
 
 /*
  * The wait [queued, now] of the vCPU in slot, which ends on this CPU now;
- * its cgroups were throttled during [xlo, xhi] (empty: xlo == xhi).
+ * its cgroups were throttled during the spans x, within the wait.
  */
-static __always_inline void attribute_wait(__u32 slot, __u64 queued, __u64 now, __u64 xlo,
-					   __u64 xhi)
+static __always_inline void attribute_wait(__u32 slot, __u64 queued, __u64 now,
+					   const struct st_spans *x)
 {
 	__u32 zero = 0;
 	struct st_cpu_log *l = bpf_map_lookup_elem(&cpu_log, &zero);
-	__u64 placed, lo, hi;
+	__u64 placed, throttled = 0;
 
 	if (now <= queued)
 		return;
-	placed = l ? attribute_logged(l, slot, queued, now, xlo, xhi) : 0;
-	/* the logged entries leave the span out, so the two never overlap */
-	lo = xlo > queued ? xlo : queued;
-	hi = xhi < now ? xhi : now;
-	if (hi > lo) {
-		attrib_add(slot, ST_CULPRIT_THROTTLED, 0, hi - lo);
-		placed += hi - lo;
+#pragma unroll
+	for (int k = 0; k < ST_SPANS; k++)
+		throttled += clock_pos(x->hi[k] - x->lo[k]);
+	/* the logged entries leave the spans out (a wait with none: no work per entry) */
+	placed = l ? attribute_logged(l, slot, queued, now, throttled ? x : NULL) : 0;
+	if (throttled) {
+		attrib_add(slot, ST_CULPRIT_THROTTLED, 0, throttled);
+		placed += throttled;
 	}
 	if (now - queued > placed)
 		attrib_add(slot, ST_CULPRIT_OTHER, 0, now - queued - placed);
@@ -201,7 +260,7 @@ static __always_inline void attribute_moved(struct st_cpu_log *l, __u32 slot, __
 			placed = now - lo;
 		}
 		if (lo > queued)
-			placed += attribute_logged(l, slot, queued, lo, 0, 0);
+			placed += attribute_logged(l, slot, queued, lo, NULL);
 	}
 	if (len > placed)
 		attrib_add(slot, ST_CULPRIT_OTHER, 0, len - placed);

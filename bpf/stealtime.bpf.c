@@ -39,11 +39,11 @@
  *  on_wakeup                   a vCPU thread starts waiting (waiting.bpf.h);
  *                              its wakeups, with count_wakeups.
  *  on_exit                     tells the daemon a bound thread is gone.
- *  on_unthrottle (fexit of unthrottle_cfs_rq)
+ *  on_unthrottle_start, on_unthrottle (fentry, fexit of unthrottle_cfs_rq)
  *                              a cgroup's quota throttling ended on a CPU:
- *                              kept so that a vCPU's wait leaves its
- *                              throttled span out of the culprits' time
- *                              (throttling.bpf.h).
+ *                              kept so that a vCPU's wait gives its
+ *                              throttled span to "throttled", not to the
+ *                              culprits (throttling.bpf.h).
  *
  * Programs that depend on the kernel come in twins (core_fixes.bpf.h says
  * why); the daemon loads one of each (daemon/kernel_features.c).
@@ -343,7 +343,8 @@ static __always_inline void switch_in(struct st_task *b, struct task_struct *t, 
 	/* the log covers the wait only if it was counted on this CPU */
 	bool logged = wait_end(b) == cpu + 1;
 	struct st_vcpu *v = bound_vcpu(b);
-	__u64 queued, run_delay, wait = 0, whole, slot, xlo, xhi;
+	__u64 queued, run_delay, wait = 0, whole, slot;
+	struct st_spans *x;
 
 	if (!v)
 		return;
@@ -373,11 +374,10 @@ static __always_inline void switch_in(struct st_task *b, struct task_struct *t, 
 			v->max_wait_ns = whole;
 		v->wait_sum_ns += whole;
 		/* this CPU's part: by its log, or whole to other where not logged here */
-		if (queued && logged) {
-			throttled_span(t, cpu, queued, now, &xlo, &xhi);
-			attribute_wait(b->slot, queued, now, xlo, xhi);
-		}
-		else if (queued && now > queued)
+		if (queued && logged && (x = spans_here())) {
+			throttled_spans(t, cpu, queued, now, x);
+			attribute_wait(b->slot, queued, now, x);
+		} else if (queued && now > queued)
 			attrib_add(b->slot, ST_CULPRIT_OTHER, 0, now - queued);
 	}
 	/* run_delay gets this wait in sched_info_arrive(), after the tracepoint */
@@ -647,6 +647,15 @@ int BPF_PROG(on_exit_tid, struct task_struct *t)
 	if (b->slot != ST_SLOT_NONE && active())
 		emit(ST_EVENT_VCPU_EXIT, t->tgid, t->pid, b->slot);
 	binding_delete(t, IN_TID_HASH);
+	return 0;
+}
+
+/* when a cgroup's CPU quota throttling that is ending on one CPU began */
+SEC("fentry/unthrottle_cfs_rq")
+int BPF_PROG(on_unthrottle_start, struct cfs_rq *cfs_rq)
+{
+	if (active())
+		note_unthrottle_begins(cfs_rq);
 	return 0;
 }
 

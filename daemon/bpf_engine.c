@@ -39,12 +39,13 @@ enum link_role {
 	ROLE_EXIT,
 	ROLE_MIGRATE,
 	ROLE_UNTHROTTLE,
+	ROLE_UNTHROTTLE_START,
 	NR_ROLES
 };
 
 static const char *const role_names[NR_ROLES] = { "on_switch",   "on_wakeup", "on_wakeup_new",
 						   "on_kvm_exit", "on_exit",   "on_migrate",
-						   "on_unthrottle" };
+						   "on_unthrottle", "on_unthrottle_start" };
 
 /* The link of the twin that plays the role, or NULL (none loaded) */
 static struct bpf_link *role_link(const struct stealtime_bpf *s, enum link_role role)
@@ -59,6 +60,7 @@ static struct bpf_link *role_link(const struct stealtime_bpf *s, enum link_role 
 		[ROLE_MIGRATE] = { s->links.on_migrate, s->links.on_migrate_local,
 				   s->links.on_migrate_tid },
 		[ROLE_UNTHROTTLE] = { s->links.on_unthrottle },
+		[ROLE_UNTHROTTLE_START] = { s->links.on_unthrottle_start },
 	};
 
 	for (int i = 0; i < 3; i++)
@@ -67,18 +69,34 @@ static struct bpf_link *role_link(const struct stealtime_bpf *s, enum link_role 
 	return NULL;
 }
 
+#define LIBBPF_LOG_LINES 400 /* of one message: a verifier's log, whose end says why */
+
+/* libbpf's messages, a log line each of their lines (a program's load log is one message) */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	char buf[512];
-	size_t n;
+	int prio = level == LIBBPF_WARN ? 4 : 7;
+	size_t nlines = 0, skip;
+	char *text, *line, *next;
 
 	if (level == LIBBPF_DEBUG && log_max_level < 7)
 		return 0;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	n = strlen(buf);
-	if (n && buf[n - 1] == '\n')
-		buf[n - 1] = '\0';
-	log_at(level == LIBBPF_WARN ? 4 : 7, "libbpf: %s", buf);
+	if (vasprintf(&text, fmt, ap) < 0)
+		return 0;
+	for (line = text; *line; line++)
+		nlines += *line == '\n' || !line[1];
+	skip = nlines > LIBBPF_LOG_LINES ? nlines - LIBBPF_LOG_LINES : 0;
+	if (skip)
+		log_at(prio, "libbpf: (the first %zu of %zu lines left out)", skip, nlines);
+	for (line = text; *line; line = next) {
+		next = strchr(line, '\n');
+		next = next ? next + 1 : line + strlen(line);
+		if (skip) {
+			skip--;
+			continue;
+		}
+		log_at(prio, "libbpf: %.*s", (int)(next - line - (next[-1] == '\n')), line);
+	}
+	free(text);
 	return 0;
 }
 
@@ -288,6 +306,7 @@ static void choose_twins(struct stealtime_bpf *s, const struct kernel_features *
 	bpf_program__set_autoload(s->progs.on_vcpu_entry, !kvm_tp);
 	bpf_program__set_autoattach(s->progs.on_vcpu_entry, false); /* only if kvm is there */
 	bpf_program__set_autoload(s->progs.on_unthrottle, f->unthrottle);
+	bpf_program__set_autoload(s->progs.on_unthrottle_start, f->unthrottle);
 	bpf_program__set_autoload(s->progs.discover, f->kvm_btf);
 	bpf_program__set_autoload(s->progs.discover_nobtf, !f->kvm_btf);
 	bpf_program__set_autoattach(s->progs.seed_record, false); /* test runs only */

@@ -70,16 +70,17 @@ static bool raw_tp_test_run(void)
 }
 
 /*
- * A program on the return of vmlinux's function btf_id loads: some kernels
- * refuse fentry/fexit programs (EPERM) while they take tp_btf ones
+ * A program on the entry or return (type: fentry, fexit) of vmlinux's
+ * function btf_id loads: some kernels refuse those (EPERM) while they take
+ * tp_btf ones
  */
-static bool fexit_loads(int btf_id)
+static bool trampoline_loads(int btf_id, enum bpf_attach_type type)
 {
 	const struct bpf_insn insns[] = {
 		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0 },
 		{ .code = BPF_JMP | BPF_EXIT },
 	};
-	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FEXIT,
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = type,
 		    .attach_btf_id = (__u32)btf_id);
 	int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "st_probe", "GPL", insns, 2, &opts);
 
@@ -111,7 +112,9 @@ int kernel_features_check(struct kernel_features *f)
 				!feature_env_without("prev_state");
 		f->kvm_btf = kvm_has_btf(btf) && !feature_env_without("kvm_btf");
 		id = btf__find_by_name_kind(btf, "unthrottle_cfs_rq", BTF_KIND_FUNC);
-		f->unthrottle = id >= 0 && !feature_env_without("unthrottle") && fexit_loads(id);
+		f->unthrottle = id >= 0 && !feature_env_without("unthrottle") &&
+				trampoline_loads(id, BPF_TRACE_FENTRY) &&
+				trampoline_loads(id, BPF_TRACE_FEXIT);
 		btf__free(btf);
 	}
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) != 1)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cost: 40 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
+# cost: 60 (seconds in a VM under TCG: tests/run.sh balances its VMs by it)
 # A vCPU under a 30% quota of its own cgroup shares CPU 1 with a hog: its
 # wait is partly the hog's (while the vCPU could run) and partly its own
 # quota's (throttled, while the hog runs alone). Over 4 s, against /proc and
@@ -12,19 +12,26 @@
 # throttled time (also as a /metrics series); elsewhere "throttled" stays
 # empty. What the hog is not charged is "throttled", "other" or the
 # kernel's threads.
+# Then two vCPUs (of two VMs) under one quota on one CPU beside the hog:
+# each is throttled while it waits (behind the other or the hog), and the
+# span starts there, not with the wait (the kernel's own throttling
+# start, which 6.5 and later clear as the throttling ends); a wait can
+# hold several throttlings. Each VM's "throttled" is no more than the
+# quota's throttled time (what its vCPU thread slept, neither running nor
+# waiting, is printed).
 source "$(dirname "$0")/../lib.sh"
 need_root; need_kvm; need_btf
 [ "$(nproc)" -ge 2 ] || skip "needs 2 CPUs"
 
 cgroup2_cpu_root # R
-VM=$R/stealtime-vm-$$
-trap 'cleanup; sleep 0.2; rmdir "$VM/vcpu0" "$VM/emulator" "$VM" 2>/dev/null' EXIT
+VM=$R/stealtime-vm-$$ VM2=$R/stealtime-vm2-$$
+trap 'cleanup; sleep 0.2; rmdir "$VM/vcpu0" "$VM/emulator" "$VM" "$VM2/a" "$VM2/s" "$VM2" 2>/dev/null' EXIT
 mkdir "$VM" && echo +cpu >"$VM/cgroup.subtree_control" || fail "cannot create $VM"
 for d in emulator vcpu0; do
 	mkdir "$VM/$d" && echo threaded >"$VM/$d/cgroup.type" || fail "cannot make $VM/$d threaded"
 done
 echo "30000 100000" >"$VM/vcpu0/cpu.max" || fail "cannot set a quota on vcpu0"
-throttled() { awk '/^throttled_usec / {printf "%.0f\n", $2 * 1000}' "$VM/vcpu0/cpu.stat"; }
+throttled() { awk '/^throttled_usec / {printf "%.0f\n", $2 * 1000}' "${1:-$VM/vcpu0}/cpu.stat"; }
 runtime() { awk '{print $1}' "/proc/$1/schedstat"; }
 
 start_daemon
@@ -109,3 +116,52 @@ else
 	[ -z "$series" ] || fail "a throttled series where the daemon does not see throttling end: $series"
 fi
 echo "throttled vCPU: hog charged $H ns of $D ns steal ($T ns throttled), throttled spans $X ns, other $O ns"
+
+# --- two vCPUs under one quota: throttled while they wait -----------------------------
+# Two VMs of one vCPU each (two vCPUs of one test VMM would share its
+# report's lock, and one would sleep on it while the other is throttled).
+kill "$VMM_PID"
+mkdir "$VM2" && echo +cpu >"$VM2/cgroup.subtree_control" && mkdir "$VM2/a" "$VM2/s" ||
+	fail "cannot create $VM2"
+echo "30000 100000" >"$VM2/cpu.max" || fail "cannot set a quota on $VM2"
+start_testvmm --vcpus 1 --cpu 1 --seconds 600
+pa=$VMM_PID ta=${VMM_TIDS%% *}
+start_testvmm --vcpus 1 --cpu 1 --seconds 600
+ps=$VMM_PID ts=${VMM_TIDS%% *}
+# bound first, so that stolen_by has every wait under the quota
+wait_for 10 vms_hold "[.vms[] | select(.pid == $pa or .pid == $ps) | .vcpus[0].bound] == [true, true]" ||
+	fail "the two VMs' vCPUs not bound"
+# all their threads on CPU 1, where the quota is then throttled (and on no other CPU)
+taskset -apc 1 "$pa" >/dev/null && taskset -apc 1 "$ps" >/dev/null || fail "cannot pin the VMMs to CPU 1"
+echo "$pa" >"$VM2/a/cgroup.procs" && echo "$ps" >"$VM2/s/cgroup.procs" || fail "cannot move the VMMs into $VM2"
+# from here on: what each vCPU thread ran and waited
+w0=$(date +%s%N); ra0=$(runtime "$ta"); da0=$(run_delay "$ta"); rs0=$(runtime "$ts"); ds0=$(run_delay "$ts")
+taskset -apc 1 "$pa" >/dev/null && taskset -apc 1 "$ps" >/dev/null || fail "cannot pin the VMMs to CPU 1"
+sleep 4
+va=$(vm_json "$pa"); vs=$(vm_json "$ps")
+# read after the daemon's: a throttling under way counts here first, never in stolen_by first
+t1=$(throttled "$VM2")
+ra1=$(runtime "$ta"); da1=$(run_delay "$ta"); rs1=$(runtime "$ts"); ds1=$(run_delay "$ts"); w1=$(date +%s%N)
+# slept: neither ran nor waited (give or take the run or wait under way at each end)
+sa=$((w1 - w0 - (ra1 - ra0) - (da1 - da0))) ss=$((w1 - w0 - (rs1 - rs0) - (ds1 - ds0)))
+xa=$(jq '[.stolen_by[] | select(.kind == "throttled") | .ns] | add // 0' <<<"$va")
+xs=$(jq '[.stolen_by[] | select(.kind == "throttled") | .ns] | add // 0' <<<"$vs")
+mw=$(jq -s '[.[].vcpus[0].max_wait_ns] | max' <<<"$va$vs")
+note "two VMs under one quota, since they joined it: throttled $t1; throttled spans $xa and $xs; vCPU threads slept $sa and $ss (ns; longest wait $mw)"
+for v in "$va" "$vs"; do
+	note "culprits: $(jq -c '[.stolen_by[] | {kind, name, ns}]' <<<"$v")"
+	D=$(jq '.vcpus[0].steal_ns' <<<"$v") S=$(sum "$v")
+	[ $((S > D ? S - D : D - S)) -le $((mw + 20000000)) ] || fail "stolen_by $S ns, steal $D ns"
+done
+[ "$t1" -gt 1000000000 ] || fail "the vCPUs did not use up their quota: $t1 ns throttled"
+if [ "$ends_seen" = yes ]; then
+	# Each vCPU waits through the throttlings, unless its thread sleeps
+	# (a vCPU thread of a nested guest does, now and then, and 6.1 counts
+	# throttled time apart from queued tasks): no more than the quota's
+	# throttled time, each span once however many a wait holds
+	for x in "$xa" "$xs"; do
+		[ "$x" -gt 0 ] && [ "$x" -le $((t1 * 102 / 100 + 10000000)) ] ||
+			fail "throttled spans $x ns, against the quota's $t1 ns throttled"
+	done
+fi
+echo "two vCPUs throttled by their quota while waiting: throttled spans $xa and $xs ns of $t1 ns"
