@@ -209,20 +209,18 @@ static __always_inline __u64 attribute_logged(struct st_cpu_log *l, __u32 slot, 
 
 /*
  * The wait [queued, now] of the vCPU in slot, which ends on this CPU now;
- * its cgroups were throttled during the spans x, within the wait.
+ * its cgroups were throttled during the spans x, within the wait,
+ * throttled ns in all.
  */
 static __always_inline void attribute_wait(__u32 slot, __u64 queued, __u64 now,
-					   const struct st_spans *x)
+					   const struct st_spans *x, __u64 throttled)
 {
 	__u32 zero = 0;
 	struct st_cpu_log *l = bpf_map_lookup_elem(&cpu_log, &zero);
-	__u64 placed, throttled = 0;
+	__u64 placed;
 
 	if (now <= queued)
 		return;
-#pragma unroll
-	for (int k = 0; k < ST_SPANS; k++)
-		throttled += clock_pos(x->hi[k] - x->lo[k]);
 	/* the logged entries leave the spans out (a wait with none: no work per entry) */
 	placed = l ? attribute_logged(l, slot, queued, now, throttled ? x : NULL) : 0;
 	if (throttled) {

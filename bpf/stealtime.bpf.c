@@ -343,7 +343,7 @@ static __always_inline void switch_in(struct st_task *b, struct task_struct *t, 
 	/* the log covers the wait only if it was counted on this CPU */
 	bool logged = wait_end(b) == cpu + 1;
 	struct st_vcpu *v = bound_vcpu(b);
-	__u64 queued, run_delay, wait = 0, whole, slot;
+	__u64 queued, run_delay, wait = 0, whole, slot, throttled;
 	struct st_spans *x;
 
 	if (!v)
@@ -375,8 +375,8 @@ static __always_inline void switch_in(struct st_task *b, struct task_struct *t, 
 		v->wait_sum_ns += whole;
 		/* this CPU's part: by its log, or whole to other where not logged here */
 		if (queued && logged && (x = spans_here())) {
-			throttled_spans(t, cpu, queued, now, x);
-			attribute_wait(b->slot, queued, now, x);
+			throttled = throttled_spans(t, cpu, queued, now, x);
+			attribute_wait(b->slot, queued, now, x, throttled);
 		} else if (queued && now > queued)
 			attrib_add(b->slot, ST_CULPRIT_OTHER, 0, now - queued);
 	}

@@ -123,13 +123,13 @@ static __always_inline bool throttles(struct st_unthrottle *u, struct task_struc
  * ring still holds, made disjoint (a group and one above it can be
  * throttled at once). The ring's ends are in the order of the CPU's
  * clock: walked from the latest, each span ends where the later one
- * starts, at the latest.
+ * starts, at the latest. Returns their length in all.
  */
-static __always_inline void throttled_spans(struct task_struct *t, __u32 cpu, __u64 queued,
+static __always_inline __u64 throttled_spans(struct task_struct *t, __u32 cpu, __u64 queued,
 					    __u64 now, struct st_spans *x)
 {
 	struct st_cpu_unthrottles *r = bpf_map_lookup_elem(&unthrottles, &cpu);
-	__u64 lo, hi, until = now;
+	__u64 lo, hi, until = now, sum = 0;
 	struct st_unthrottle *u;
 	__u32 h = r ? r->head : 0;
 
@@ -148,8 +148,10 @@ static __always_inline void throttled_spans(struct task_struct *t, __u32 cpu, __
 			continue;
 		x->lo[i] = lo;
 		x->hi[i] = hi;
+		sum += hi - lo;
 		until = lo;
 	}
+	return sum;
 }
 
 #endif

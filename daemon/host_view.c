@@ -25,3 +25,19 @@ const struct vm_view *host_view_find_vm(const struct host_view *hv, const char *
 			return &hv->vms[i];
 	return NULL;
 }
+
+const char *culprit_kind_name(enum culprit_kind kind)
+{
+	switch (kind) {
+	case CULPRIT_VM:
+		return "vm";
+	case CULPRIT_PROCESS:
+		return "process";
+	case CULPRIT_KERNEL:
+		return "kernel";
+	case CULPRIT_THROTTLED:
+		return "throttled";
+	default:
+		return "other";
+	}
+}

@@ -125,4 +125,7 @@ typedef int (*host_view_fn)(void *ctx, const char *vm_id, struct host_view *out)
 void host_view_free(struct host_view *hv);
 const struct vm_view *host_view_find_vm(const struct host_view *hv, const char *id);
 
+/* The kind as the API and /metrics name it: "vm", "process", "kernel", "throttled", "other" */
+const char *culprit_kind_name(enum culprit_kind kind);
+
 #endif

@@ -109,28 +109,12 @@ static json_t *render_vcpus_json(const struct vm_view *vm, bool hist)
 	return finish(arr, err);
 }
 
-static const char *culprit_kind(enum culprit_kind kind)
-{
-	switch (kind) {
-	case CULPRIT_VM:
-		return "vm";
-	case CULPRIT_PROCESS:
-		return "process";
-	case CULPRIT_KERNEL:
-		return "kernel";
-	case CULPRIT_THROTTLED:
-		return "throttled";
-	default:
-		return "other";
-	}
-}
-
 static json_t *render_culprit_json(const struct culprit_view *c)
 {
 	json_t *obj = json_object();
 	int err = 0;
 
-	err |= json_object_set_new(obj, "kind", json_string(culprit_kind(c->kind)));
+	err |= json_object_set_new(obj, "kind", json_string(culprit_kind_name(c->kind)));
 	err |= json_object_set_new(obj, "name", json_text(c->name));
 	err |= json_object_set_new(obj, "ns", json_u64(c->ns));
 	err |= json_object_set_new(obj, "pid", json_integer(c->kind == CULPRIT_OTHER ? 0 : c->pid));

@@ -214,14 +214,6 @@ static const struct daemon_counter daemon_counters[] = {
 	  STATS_FIELD(attribution_drops) },
 };
 
-static const char *const culprit_kinds[] = {
-	[CULPRIT_OTHER] = "other",
-	[CULPRIT_VM] = "vm",
-	[CULPRIT_PROCESS] = "process",
-	[CULPRIT_KERNEL] = "kernel",
-	[CULPRIT_THROTTLED] = "throttled",
-};
-
 /* log2(ns) of the finite histogram bounds; each must leave the open-ended last slot out. */
 #define HIST_TOP_LOG2 31
 _Static_assert(HIST_TOP_LOG2 <= ST_HIST_SLOTS - 1, "histogram bound beyond the last closed slot");
@@ -582,11 +574,10 @@ static void write_vm_info(FILE *f, const struct host_view *hv)
 	}
 }
 
+/* A kind whose culprits can have series of their own */
 static bool known_kind(enum culprit_kind kind)
 {
-	return kind != CULPRIT_OTHER && kind != CULPRIT_THROTTLED &&
-	       (size_t)kind < ARRAY_SIZE(culprit_kinds) &&
-	       culprit_kinds[kind];
+	return kind == CULPRIT_VM || kind == CULPRIT_PROCESS || kind == CULPRIT_KERNEL;
 }
 
 static int cmp_kind_name(const void *a, const void *b)
@@ -679,13 +670,13 @@ static int write_vm_culprits(FILE *f, const struct vm_view *vm, unsigned int top
 		return err;
 	for (size_t i = 0; i < n; i++) {
 		if (exported(vm, &s[i], i, top))
-			write_stolen_by(f, vm, culprit_kinds[s[i].kind], s[i].name, s[i].ns);
+			write_stolen_by(f, vm, culprit_kind_name(s[i].kind), s[i].name, s[i].ns);
 		else
 			other_ns = add_sat(other_ns, s[i].ns);
 	}
 	if (throttled_ns)
-		write_stolen_by(f, vm, culprit_kinds[CULPRIT_THROTTLED], "throttled", throttled_ns);
-	write_stolen_by(f, vm, culprit_kinds[CULPRIT_OTHER], "other", other_ns);
+		write_stolen_by(f, vm, culprit_kind_name(CULPRIT_THROTTLED), "throttled", throttled_ns);
+	write_stolen_by(f, vm, culprit_kind_name(CULPRIT_OTHER), "other", other_ns);
 	free(s);
 	return 0;
 }
